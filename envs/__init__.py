@@ -1,0 +1,1 @@
+"""Environment suites registered with gymnasium. Imports nothing of rimrl's."""

@@ -1,0 +1,5 @@
+import sys
+
+from rimrl.cli import main
+
+sys.exit(main())

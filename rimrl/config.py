@@ -1,0 +1,202 @@
+"""Typed configs: dataclasses filled from YAML files in ``configs/`` and command-line overrides.
+
+A config is a (nested) dataclass. :func:`load_config` reads a YAML file, applies
+``key.sub=value`` overrides (values parsed with ``yaml.safe_load``, never ``eval``), checks
+every key and type, and returns the dataclass. An unknown key is an error that names the
+nearest valid key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Any, Optional, TypeVar, Union
+
+import yaml
+
+from rimrl.errors import UserError
+
+T = TypeVar("T")
+_SCIENTIFIC = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
+
+
+class ConfigError(UserError):
+    """A config file or override that does not fit the config's schema."""
+
+
+def config_dir() -> Path:
+    """The folder of YAML defaults: ``$RIMRL_CONFIGS`` or ``configs/`` beside the packages."""
+    env = os.environ.get("RIMRL_CONFIGS")
+    path = Path(env) if env else Path(__file__).resolve().parent.parent / "configs"
+    if not path.is_dir():
+        raise ConfigError(
+            f"config folder {path} not found; install rimrl with 'pip install -e .' from its "
+            "repository or point RIMRL_CONFIGS at a copy of its configs/ folder"
+        )
+    return path
+
+
+def read_yaml(path: Union[str, Path]) -> dict:
+    """A YAML mapping from ``path``; a clear error when it is missing or not a mapping."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {_first_line(exc)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of keys to values")
+    return data
+
+
+def _first_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"a.b=3"`` -> (["a", "b"], 3). Values are YAML scalars or lists."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like key=value, e.g. train.lr=0.001")
+    key, raw = text.split("=", 1)
+    key = key.strip().replace("-", "_")
+    if not key:
+        raise ConfigError(f"override {text!r} has an empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    if isinstance(value, str) and _SCIENTIFIC.match(value.strip()):
+        value = float(value)  # YAML 1.1 reads "1e-3" as a string; users mean a number
+    return key.split("."), value
+
+
+def merge_override(data: dict, path: list[str], value: Any) -> None:
+    """Set ``data[path[0]][path[1]]... = value``, creating nested mappings as needed."""
+    node = data
+    for part in path[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[path[-1]] = value
+
+
+def from_dict(cls: type[T], data: dict, prefix: str = "") -> T:
+    """Build dataclass ``cls`` from ``data``, checking keys and types recursively."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    kwargs = {}
+    for key, value in data.items():
+        name = str(key).replace("-", "_")
+        if name not in fields:
+            raise ConfigError(_unknown_key(prefix + str(key), [prefix + f for f in fields]))
+        kwargs[name] = _coerce(hints[name], value, prefix + name)
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(_first_line(exc)) from None
+
+
+def _unknown_key(key: str, valid: list[str]) -> str:
+    near = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    hint = f"; did you mean '{near[0]}'?" if near else f"; valid keys: {', '.join(valid)}"
+    return f"unknown config key '{key}'{hint}"
+
+
+def _coerce(tp: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, key)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value if value is not None else {}, key + ".")
+    if origin in (list, tuple):
+        (item,) = typing.get_args(tp)[:1] or (Any,)
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        return [_coerce(item, v, key) for v in value]
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"config key '{key}' must be true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"config key '{key}' must be an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"config key '{key}' must be a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"config key '{key}' must be a string, got {value!r}")
+    return value
+
+
+def to_dict(config: Any) -> dict:
+    """A plain mapping of a config dataclass, ready for YAML."""
+    return dataclasses.asdict(config)
+
+
+def load_config(
+    cls: type[T],
+    files: list[Union[str, Path]] = (),
+    overrides: list[str] = (),
+    section: Optional[str] = None,
+) -> T:
+    """Read YAML ``files`` in order (later ones win), then ``overrides``, into ``cls``.
+
+    Args:
+        cls: the config dataclass.
+        files: YAML files; a key ``section`` in a file selects that sub-mapping, so one file
+            can hold several env families.
+        overrides: ``key.sub=value`` strings.
+        section: optional name of the sub-mapping to merge on top of the file's ``default``.
+    """
+    data: dict = {}
+    for path in files:
+        raw = read_yaml(path)
+        if "default" in raw and isinstance(raw["default"], dict):
+            layers = [raw["default"]]
+            if section is not None and isinstance(raw.get(section), dict):
+                layers.append(raw[section])
+            raw = {}
+            for layer in layers:
+                _deep_update(raw, layer)
+        _deep_update(data, raw)
+    for text in overrides:
+        path, value = parse_override(text)
+        merge_override(data, path, value)
+    return from_dict(cls, data)
+
+
+def _deep_update(target: dict, source: dict) -> None:
+    for key, value in source.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _deep_update(target[key], value)
+        else:
+            target[key] = value
+
+
+def save_config(config: Any, path: Union[str, Path]) -> None:
+    """Write the resolved config as YAML."""
+    Path(path).write_text(yaml.safe_dump(to_dict(config), sort_keys=False))

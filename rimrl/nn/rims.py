@@ -1,0 +1,365 @@
+"""Recurrent Independent Mechanisms (thesis chapter 8; Goyal et al., 2019).
+
+One step, in the four stages of section 8.2:
+
+1. *Input attention* (eq. 8.1-8.3): each RIM forms a query from its state; keys and values
+   come from the input elements plus a zero "null" element. Key and value maps have no bias,
+   so the null key and value are exactly zero and the null logit is exactly 0.
+2. *Selection*: the ``k_active`` RIMs that put the least attention on the null element
+   (averaged over heads) are active. In the spatial mode each input position is, in addition,
+   read only by the ``k_active`` RIMs that attend to it most (position-specific competition).
+3. *Independent dynamics* (8.2.3): every RIM has its own LSTM or GRU parameters. Active RIMs
+   update; inactive RIMs keep h (and c) exactly. ``torch.where`` selects the new state, so no
+   gradient enters an inactive RIM's update on that step while gradient still flows through
+   its carried state.
+4. *Communication* (8.2.4): active RIMs read from all RIMs with multi-head key-value attention
+   and a residual connection, optionally top-k sparse.
+
+Speed: everything that depends only on the input is computed for the whole sequence before
+the time loop. In the vector mode the input read of RIM k is ``p_k * (x W^v) W^ih_k``, so
+``(x W^v) W^ih_k`` is one GEMM over all steps and the loop only scales it by the attention
+probability. Per-RIM weights are batched (:mod:`rimrl.nn.grouped`), never a Python loop over
+RIMs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+from torch import nn
+
+from rimrl.nn.attention import topk_mask
+from rimrl.nn.grouped import grouped_bias, grouped_parameter
+
+DYNAMICS_GATES = {"lstm": 4, "gru": 3}
+
+State = tuple[torch.Tensor, torch.Tensor]
+
+
+class RIMCell(nn.Module):
+    """One step of RIMs: input attention, top-k_A selection, per-RIM dynamics, communication.
+
+    Args:
+        input_size: size of one input element (the feature size F).
+        hidden_size: total hidden size H = num_units x per-RIM size; must divide evenly.
+        num_units: K, the number of RIMs (paper: 6).
+        k_active: k_A, how many RIMs are active each step (paper: 4 of 6).
+        dynamics: ``"lstm"`` or ``"gru"`` per-RIM transition dynamics (section 8.2.3).
+        input_heads: heads of the input attention (paper copying setup: 1).
+        input_key_size: key/query size per input head (paper: 64).
+        input_value_size: value size per input head; default the per-RIM hidden size.
+        comm_heads: heads of the communication attention (paper: 4).
+        comm_key_size: key/query size per communication head (paper: 32).
+        comm_value_size: value size per communication head (paper: 32).
+        comm_topk: if set, each RIM reads from only its ``comm_topk`` best-matching RIMs.
+        spatial_competition: in the spatial mode, each position is read only by the
+            ``k_active`` RIMs that attend to it most (eq. 8.3).
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_units: int = 6,
+        k_active: int = 4,
+        dynamics: str = "lstm",
+        input_heads: int = 1,
+        input_key_size: int = 64,
+        input_value_size: Optional[int] = None,
+        comm_heads: int = 4,
+        comm_key_size: int = 32,
+        comm_value_size: int = 32,
+        comm_topk: Optional[int] = None,
+        spatial_competition: bool = True,
+    ):
+        super().__init__()
+        if dynamics not in DYNAMICS_GATES:
+            raise ValueError(f"unknown RIM dynamics {dynamics!r}; choose 'lstm' or 'gru'")
+        if num_units < 1 or not 1 <= k_active <= num_units:
+            raise ValueError(
+                f"k_active must be between 1 and num_units ({num_units}), got {k_active}"
+            )
+        if hidden_size % num_units:
+            raise ValueError(
+                f"hidden_size {hidden_size} is not divisible by num_units {num_units}; "
+                f"use a multiple of {num_units}, e.g. {num_units * max(1, hidden_size // num_units)}"
+            )
+        if comm_topk is not None and not 1 <= comm_topk <= num_units:
+            raise ValueError(f"comm_topk must be between 1 and num_units, got {comm_topk}")
+        for name, value in [("input_heads", input_heads), ("input_key_size", input_key_size),
+                            ("comm_heads", comm_heads), ("comm_key_size", comm_key_size),
+                            ("comm_value_size", comm_value_size), ("input_size", input_size)]:
+            if value < 1:
+                raise ValueError(f"{name} must be positive, got {value}")
+
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_units = num_units
+        self.k_active = k_active
+        self.unit_size = hidden_size // num_units
+        self.dynamics = dynamics
+        self.input_heads = input_heads
+        self.input_key_size = input_key_size
+        self.input_value_size = input_value_size or self.unit_size
+        self.comm_heads = comm_heads
+        self.comm_key_size = comm_key_size
+        self.comm_value_size = comm_value_size
+        self.comm_topk = comm_topk
+        self.spatial_competition = spatial_competition
+
+        K, hs = num_units, self.unit_size
+        gates = DYNAMICS_GATES[dynamics] * hs
+        self.gate_size = gates
+        # Input attention: keys and values shared by all RIMs, bias-free so the null row
+        # (zeros) has a zero key and value; queries per RIM (theta_k^in = W_k^q, W^e, W^v).
+        self.input_key = nn.Linear(input_size, input_heads * input_key_size, bias=False)
+        self.input_value = nn.Linear(input_size, input_heads * self.input_value_size, bias=False)
+        self.input_query = grouped_parameter(K, hs, input_heads * input_key_size)
+        # Per-RIM dynamics D_k.
+        self.weight_ih = grouped_parameter(K, input_heads * self.input_value_size, gates)
+        self.weight_hh = grouped_parameter(K, hs, gates)
+        self.bias_ih = grouped_bias(K, hs, gates)
+        self.bias_hh = grouped_bias(K, hs, gates) if dynamics == "gru" else None
+        # Communication (theta_k^c): per-RIM query/key/value maps and output projection.
+        self._comm_split = (comm_heads * comm_key_size, comm_heads * comm_key_size,
+                            comm_heads * comm_value_size)
+        self.comm_qkv = grouped_parameter(K, hs, sum(self._comm_split))
+        self.comm_out = grouped_parameter(K, comm_heads * comm_value_size, hs)
+        if dynamics == "lstm":
+            with torch.no_grad():  # forget-gate bias 1: the usual LSTM remedy for long gaps
+                self.bias_ih[:, :, hs:2 * hs].fill_(1.0)
+
+    # ------------------------------------------------------------------ input precomputation
+    def precompute(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Input-only quantities of the vector mode, for any number of leading axes.
+
+        Args:
+            x: (..., F), one input element per step.
+
+        Returns:
+            keys (..., heads, key_size) and ``U`` (..., K, heads, gates): each head's value
+            already pushed through every RIM's input weights, so a step only scales it by
+            that RIM's attention probability.
+        """
+        heads = self.input_heads
+        keys = self.input_key(x).unflatten(-1, (heads, self.input_key_size))
+        values = self.input_value(x).unflatten(-1, (heads, self.input_value_size))
+        w = self.weight_ih.unflatten(1, (heads, self.input_value_size))  # (K, heads, dv, G)
+        return keys, torch.einsum("...hd,khdg->...khg", values, w)
+
+    def precompute_spatial(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys (..., N, heads, key_size) and values (..., N, heads, value_size) of a set."""
+        keys = self.input_key(x).unflatten(-1, (self.input_heads, self.input_key_size))
+        values = self.input_value(x).unflatten(-1, (self.input_heads, self.input_value_size))
+        return keys, values
+
+    def recurrent_weight(self) -> torch.Tensor:
+        """Hidden-to-gates and hidden-to-query weights side by side: one bmm per step."""
+        return torch.cat([self.weight_hh, self.input_query], dim=2)
+
+    # ------------------------------------------------------------------------------ one step
+    def step(
+        self, keys: torch.Tensor, inp: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
+        spatial: bool, recurrent_weight: Optional[torch.Tensor] = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Advance one step on precomputed input (see :meth:`precompute`).
+
+        ``h`` and ``c`` are in the internal layout (K, B, unit_size). Vector mode: ``keys``
+        (B, heads, key_size), ``inp`` = U moved to (K, B, heads, gates). Spatial mode: ``keys``
+        and ``inp`` as returned by :meth:`precompute_spatial`. Returns the new h, c and the
+        boolean activity mask (K, B). ``recurrent_weight`` is :meth:`recurrent_weight`, passed
+        in by sequence callers so it is built once per sequence rather than once per step.
+        """
+        K, heads, dk = self.num_units, self.input_heads, self.input_key_size
+        if recurrent_weight is None:
+            recurrent_weight = self.recurrent_weight()
+        hq = torch.bmm(h, recurrent_weight)
+        hh, query = hq.split([self.gate_size, heads * dk], dim=2)
+        query = query.unflatten(-1, (heads, dk))  # (K, B, heads, dk)
+        scale = 1.0 / math.sqrt(dk)
+
+        if not spatial:
+            # One element plus the null row: softmax over [0, s] puts sigmoid(s) on the input.
+            logits = (query * keys.unsqueeze(0)).sum(-1) * scale  # (K, B, heads)
+            read = torch.sigmoid(logits)
+            active = topk_mask(read.mean(-1), self.k_active, dim=0)
+            gates_in = (read.unsqueeze(-1) * inp).sum(2)  # inp: (K, B, heads, G)
+        else:
+            logits = torch.einsum("kbhd,bnhd->kbhn", query, keys) * scale
+            null = logits.new_zeros(logits.shape[:-1] + (1,))
+            probs = torch.softmax(torch.cat([null, logits], dim=-1), dim=-1)
+            active = topk_mask(1.0 - probs[..., 0].mean(-1), self.k_active, dim=0)
+            read = probs[..., 1:]  # (K, B, heads, N)
+            if self.spatial_competition:
+                winners = topk_mask(read.mean(2), self.k_active, dim=0)  # (K, B, N)
+                read = read * winners.unsqueeze(2)
+            attended = torch.einsum("kbhn,bnhd->kbhd", read, inp).flatten(2)
+            gates_in = torch.bmm(attended, self.weight_ih)
+
+        h_new, c_new = self._dynamics(gates_in, hh, h, c)
+        mask = active.unsqueeze(-1)
+        h_tilde = torch.where(mask, h_new, h)
+        h_next = torch.where(mask, h_tilde + self._communicate(h_tilde), h)
+        c_next = torch.where(mask, c_new, c)
+        return h_next, c_next, active
+
+    def _dynamics(self, gates_in, hh, h, c):
+        if self.dynamics == "lstm":
+            gates = gates_in + hh + self.bias_ih
+            i, f, g, o = gates.chunk(4, dim=-1)
+            c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            return torch.sigmoid(o) * torch.tanh(c_new), c_new
+        gi = gates_in + self.bias_ih
+        gh = hh + self.bias_hh
+        i_r, i_z, i_n = gi.chunk(3, dim=-1)
+        h_r, h_z, h_n = gh.chunk(3, dim=-1)
+        r = torch.sigmoid(i_r + h_r)
+        z = torch.sigmoid(i_z + h_z)
+        n = torch.tanh(i_n + r * h_n)
+        return n + z * (h - n), c  # GRU keeps c as a passive second state tensor
+
+    def _communicate(self, h_tilde: torch.Tensor) -> torch.Tensor:
+        K, B = h_tilde.shape[:2]
+        heads, dk, dv = self.comm_heads, self.comm_key_size, self.comm_value_size
+        q, k, v = torch.bmm(h_tilde, self.comm_qkv).split(self._comm_split, dim=2)
+        q = q.reshape(K, B, heads, dk).permute(1, 2, 0, 3)  # (B, heads, K, dk)
+        k = k.reshape(K, B, heads, dk).permute(1, 2, 3, 0)  # (B, heads, dk, K)
+        v = v.reshape(K, B, heads, dv).permute(1, 2, 0, 3)
+        scores = torch.matmul(q, k) * (1.0 / math.sqrt(dk))
+        if self.comm_topk is not None and self.comm_topk < K:
+            keep = topk_mask(scores, self.comm_topk, dim=-1)
+            scores = scores.masked_fill(~keep, float("-inf"))
+        context = torch.matmul(torch.softmax(scores, dim=-1), v)  # (B, heads, K, dv)
+        context = context.permute(2, 0, 1, 3).reshape(K, B, heads * dv)
+        return torch.bmm(context, self.comm_out)
+
+    # ------------------------------------------------------------------- public one-step API
+    def forward(self, x: torch.Tensor, state: Optional[State] = None) -> tuple[torch.Tensor, State]:
+        """One step. ``x``: (B, F) or (B, N, F); ``state``: (h, c), each (B, H).
+
+        Returns ``(h, (h, c))`` with h, c of shape (B, H) and stores the activity mask
+        (B, K) in ``self.last_active``.
+        """
+        spatial = x.dim() == 3
+        B = x.shape[0]
+        h, c = state if state is not None else (x.new_zeros(B, self.hidden_size),) * 2
+        if spatial:
+            keys, inp = self.precompute_spatial(x)
+        else:
+            keys, inp = self.precompute(x)
+            inp = inp.transpose(0, 1)
+        h_k, c_k, active = self.step(keys, inp, to_units(h, self.num_units),
+                                     to_units(c, self.num_units), spatial)
+        self.last_active = active.t().detach()
+        h, c = from_units(h_k), from_units(c_k)
+        return h, (h, c)
+
+
+def to_units(state: torch.Tensor, num_units: int) -> torch.Tensor:
+    """(B, K*hs) -> the internal layout (K, B, hs)."""
+    return state.unflatten(-1, (num_units, -1)).transpose(0, 1).contiguous()
+
+
+def from_units(state: torch.Tensor) -> torch.Tensor:
+    """(K, B, hs) -> (B, K*hs)."""
+    return state.transpose(0, 1).flatten(1)
+
+
+class RIMs(nn.Module):
+    """RIMs over a sequence, with the call convention of ``torch.nn.LSTM`` (batch_first=False).
+
+    ``module(x, (h, c)) -> (out, (h, c))`` with x of shape (T, B, F) (vector mode: one input
+    element per step) or (T, B, N, F) (spatial mode: a set of N elements per step, section
+    8.2.2), out (T, B, H), and h, c of shape (1, B, H), H = num_units x per-RIM size. RIM k
+    owns slice ``[k * H/K, (k + 1) * H/K)`` of h and c. GRU dynamics keep the same two-tensor
+    state (c is carried unchanged) so the module stands in for an LSTM anywhere, e.g. inside
+    sb3-contrib's RecurrentPPO.
+
+    Defaults are the paper's copying-task settings (K=6, k_A=4; input attention 1 head, key
+    64; communication 4 heads, key and value 32). See :class:`RIMCell` for the arguments.
+
+    Extra keyword ``episode_starts`` (T, B): where 1, that sequence's state is reset to zero
+    before the step. After each call ``last_active`` holds the (T, B, K) boolean mask of
+    active RIMs, for plots and logging.
+    """
+
+    num_layers = 1
+    bidirectional = False
+    batch_first = False
+
+    def __init__(self, input_size: int, hidden_size: int, num_units: int = 6, k_active: int = 4,
+                 dynamics: str = "lstm", compile: bool = False, **cell_kwargs):
+        super().__init__()
+        # torch.compile fuses a step's ~30 small ops (forward and backward) into a few C++
+        # kernels: about 2x faster on CPU at small batch, for ~30 s of compilation.
+        self.compile = compile
+        self._compiled_step = None
+        self.cell = RIMCell(input_size, hidden_size, num_units, k_active, dynamics, **cell_kwargs)
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_units = num_units
+        self.k_active = k_active
+        self.last_active: Optional[torch.Tensor] = None
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        state: Optional[State] = None,
+        episode_starts: Optional[torch.Tensor] = None,
+    ) -> tuple[torch.Tensor, State]:
+        if x.dim() not in (3, 4) or x.shape[-1] != self.input_size:
+            raise ValueError(
+                f"RIMs expects input (T, B, {self.input_size}) or (T, B, N, {self.input_size}), "
+                f"got {tuple(x.shape)}"
+            )
+        spatial = x.dim() == 4
+        T, B = x.shape[:2]
+        cell, K = self.cell, self.num_units
+        if state is None:
+            zeros = x.new_zeros(B, self.hidden_size)
+            h, c = to_units(zeros, K), to_units(zeros, K)
+        else:
+            h, c = to_units(state[0][0], K), to_units(state[1][0], K)
+
+        if spatial:
+            keys, inp = cell.precompute_spatial(x)
+        else:
+            keys, inp = cell.precompute(x)
+            inp = inp.permute(0, 2, 1, 3, 4)  # (T, K, B, heads, G): a step reads one slice
+
+        # unbind, not keys[t]: indexing a graph tensor T times costs O(T^2) in backward.
+        keys, inp = keys.unbind(0), inp.unbind(0)
+        keep = None
+        if episode_starts is not None:
+            keep = (1.0 - episode_starts.to(x.dtype)).view(T, 1, B, 1).unbind(0)
+        weight = cell.recurrent_weight()
+        step = self._step_function()
+        outputs, actives = [], []
+        for t in range(T):
+            if keep is not None:
+                h, c = h * keep[t], c * keep[t]
+            h, c, active = step(keys[t], inp[t], h, c, spatial, weight)
+            outputs.append(h)
+            actives.append(active)
+        out = torch.stack(outputs).permute(0, 2, 1, 3).reshape(T, B, self.hidden_size)
+        self.last_active = torch.stack(actives).transpose(1, 2).detach()
+        return out, (from_units(h).unsqueeze(0), from_units(c).unsqueeze(0))
+
+    def _step_function(self):
+        if not self.compile:
+            return self.cell.step
+        if self._compiled_step is None:
+            self._compiled_step = torch.compile(self.cell.step, dynamic=False)
+        return self._compiled_step
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_compiled_step"] = None  # compiled functions are rebuilt, never pickled
+        return state
+
+    def extra_repr(self) -> str:
+        c = self.cell
+        return (f"{self.input_size}, {self.hidden_size}, num_units={self.num_units}, "
+                f"k_active={self.k_active}, dynamics={c.dynamics!r}")

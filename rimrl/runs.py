@@ -1,0 +1,122 @@
+"""Run directories: resolved config, atomic checkpoints, resume.
+
+Layout of one run::
+
+    RUN_DIR/
+      config.yaml          the resolved config (every default and override)
+      checkpoints/         ckpt_<step>.pt, written atomically, the newest few kept
+      tb/                  TensorBoard event files
+      *.json               results (evaluations, final metrics)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional, Union
+
+import torch
+
+from rimrl.errors import UserError
+
+CHECKPOINT_RE = re.compile(r"^ckpt_(\d+)\.(pt|zip)$")
+
+
+def new_run_dir(runs_dir: Union[str, Path], name: str) -> Path:
+    """Create a fresh, uniquely named run directory ``runs_dir/name-YYYYmmdd-HHMMSS[-n]``."""
+    root = Path(runs_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for n in range(1000):
+        path = root / (f"{name}-{stamp}" + (f"-{n}" if n else ""))
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise UserError(f"could not create a new run directory under {root}")
+
+
+def atomic_write(path: Union[str, Path], write: Callable[[str], None]) -> None:
+    """Call ``write(tmp_path)``, fsync, then rename over ``path``: a reader never sees half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_json(path: Union[str, Path], data: Any) -> None:
+    """Atomically write ``data`` as indented JSON."""
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as handle:
+            json.dump(data, handle, indent=2)
+            handle.write("\n")
+    atomic_write(path, write)
+
+
+def checkpoint_path(run_dir: Union[str, Path], step: int, suffix: str = "pt") -> Path:
+    return Path(run_dir) / "checkpoints" / f"ckpt_{step:012d}.{suffix}"
+
+
+def list_checkpoints(run_dir: Union[str, Path]) -> list[Path]:
+    """Checkpoints of a run, oldest first."""
+    folder = Path(run_dir) / "checkpoints"
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := CHECKPOINT_RE.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def prune_checkpoints(run_dir: Union[str, Path], keep: int) -> None:
+    """Delete all but the newest ``keep`` checkpoints."""
+    for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
+        old.unlink(missing_ok=True)
+
+
+def save_checkpoint(run_dir: Union[str, Path], step: int, state: dict, keep: int = 3) -> Path:
+    """Atomically save a torch checkpoint for ``step``; keep the newest ``keep``."""
+    path = checkpoint_path(run_dir, step)
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+    prune_checkpoints(run_dir, keep)
+    return path
+
+
+def load_checkpoint(path: Union[str, Path]) -> dict:
+    """Load a torch checkpoint, or raise a one-line :class:`UserError` if missing or corrupt."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint {path} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises many types for truncated or foreign files
+        raise UserError(
+            f"checkpoint {path} is corrupt or not a rimrl checkpoint "
+            f"({type(exc).__name__}); delete it to resume from an earlier one"
+        ) from None
+
+
+def require_run_dir(path: Union[str, Path]) -> Path:
+    """A run directory that exists and holds a config.yaml, or a clear error."""
+    path = Path(path)
+    if not path.is_dir():
+        raise UserError(f"run directory {path} does not exist")
+    if not (path / "config.yaml").is_file():
+        raise UserError(f"{path} is not a rimrl run directory (no config.yaml in it)")
+    return path
+
+
+def latest_checkpoint(run_dir: Union[str, Path]) -> Optional[Path]:
+    found = list_checkpoints(run_dir)
+    return found[-1] if found else None

@@ -1,0 +1,245 @@
+"""The copying task (thesis section 8.4.1; Table 1 of the RIMs paper).
+
+A sequence shows ``num_symbols`` random symbols, then a dormant gap of blanks ending with a
+delimiter, then blanks during which the model must output the symbols in order. Training
+uses one gap (50) and evaluation a longer one (200) too: a model that keeps its memory
+untouched while nothing happens generalizes to longer gaps.
+
+Tokens: 0 is the blank, 1..alphabet are symbols, alphabet+1 is the delimiter. Sequence
+length is ``2 * num_symbols + gap``; the delimiter is the last step of the gap.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rimrl.errors import UserError
+from rimrl.nn.cores import CoreConfig, build_core
+
+
+@dataclass
+class CopyTaskConfig:
+    """Shape of the copying sequences.
+
+    Args:
+        num_symbols: how many symbols to remember (paper: 10).
+        alphabet: distinct symbols (paper: 8).
+        train_gap: dormant steps during training (paper: 50).
+        eval_gaps: dormant steps at evaluation (paper: 50 and 200).
+    """
+
+    num_symbols: int = 10
+    alphabet: int = 8
+    train_gap: int = 50
+    eval_gaps: list[int] = field(default_factory=lambda: [50, 200])
+
+    def __post_init__(self):
+        for name in ("num_symbols", "alphabet", "train_gap"):
+            if getattr(self, name) < 1:
+                raise UserError(f"task.{name} must be positive, got {getattr(self, name)}")
+        if not self.eval_gaps or min(self.eval_gaps) < 1:
+            raise UserError(f"task.eval_gaps must be positive gap lengths, got {self.eval_gaps}")
+
+
+@dataclass
+class CopyTrainConfig:
+    """Optimisation budget and schedule.
+
+    Args:
+        updates: gradient updates (``--updates``).
+        timesteps: if set, the budget in sequence steps (``--timesteps``); overrides updates.
+        batch_size: sequences per update.
+        lr: Adam learning rate (paper: 1e-3).
+        grad_clip: global gradient-norm clip.
+        eval_every: updates between evaluations.
+        eval_batch: sequences per evaluation and gap.
+        checkpoint_every: updates between checkpoints.
+        log_every: updates between training-loss logs.
+    """
+
+    updates: int = 2000
+    timesteps: int | None = None
+    batch_size: int = 64
+    lr: float = 1e-3
+    grad_clip: float = 1.0
+    eval_every: int = 250
+    eval_batch: int = 256
+    checkpoint_every: int = 250
+    log_every: int = 25
+
+    def __post_init__(self):
+        for name in ("updates", "batch_size", "eval_every", "eval_batch", "checkpoint_every",
+                     "log_every"):
+            if getattr(self, name) < 1:
+                raise UserError(
+                    f"train.{name} must be a positive integer, got {getattr(self, name)}"
+                )
+        if self.timesteps is not None and self.timesteps < 1:
+            raise UserError(f"the budget must be positive, got timesteps={self.timesteps}")
+        if not self.lr > 0:
+            raise UserError(f"train.lr must be positive, got {self.lr}")
+
+
+@dataclass
+class CopyConfig:
+    """Everything ``rimrl train copy`` needs; loaded from ``configs/copy.yaml``."""
+
+    core: CoreConfig = field(default_factory=CoreConfig)
+    task: CopyTaskConfig = field(default_factory=CopyTaskConfig)
+    train: CopyTrainConfig = field(default_factory=CopyTrainConfig)
+    seed: int = 0
+    device: str = "cpu"
+    runs_dir: str = "runs"
+
+    def total_updates(self) -> int:
+        if self.train.timesteps is None:
+            return self.train.updates
+        steps_per_update = self.train.batch_size * sequence_length(self.task, self.task.train_gap)
+        return max(1, math.ceil(self.train.timesteps / steps_per_update))
+
+
+def sequence_length(task: CopyTaskConfig, gap: int) -> int:
+    return 2 * task.num_symbols + gap
+
+
+def make_batch(
+    task: CopyTaskConfig, gap: int, batch: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token inputs and targets, each (T, B) of int64, T = 2 * num_symbols + gap."""
+    S = task.num_symbols
+    T = sequence_length(task, gap)
+    symbols = torch.randint(1, task.alphabet + 1, (S, batch), generator=generator)
+    inputs = torch.zeros(T, batch, dtype=torch.long)
+    inputs[:S] = symbols
+    inputs[S + gap - 1] = task.alphabet + 1  # delimiter: "start copying now"
+    targets = torch.zeros(T, batch, dtype=torch.long)
+    targets[S + gap:] = symbols
+    return inputs, targets
+
+
+class CopyModel(nn.Module):
+    """One-hot tokens -> recurrent core (by name) -> per-step logits over blank + symbols."""
+
+    def __init__(self, task: CopyTaskConfig, core: CoreConfig):
+        super().__init__()
+        self.vocab = task.alphabet + 2
+        self.core = build_core(self.vocab, core)
+        self.readout = nn.Linear(core.hidden_size, task.alphabet + 1)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        x = F.one_hot(tokens, self.vocab).float()
+        out, _ = self.core(x)
+        return self.readout(out)
+
+
+def copy_losses(
+    logits: torch.Tensor, targets: torch.Tensor, num_symbols: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss over all steps, CE per step on the copied part, accuracy on the copied part)."""
+    loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+    tail_logits, tail_targets = logits[-num_symbols:], targets[-num_symbols:]
+    copied_ce = F.cross_entropy(tail_logits.flatten(0, 1), tail_targets.flatten())
+    accuracy = (tail_logits.argmax(-1) == tail_targets).float().mean()
+    return loss, copied_ce, accuracy
+
+
+@torch.no_grad()
+def evaluate_copy(model: CopyModel, task: CopyTaskConfig, gaps: list[int], batch: int,
+                  seed: int, device: torch.device) -> dict:
+    """Copied-part cross entropy (nats per step) and accuracy at each gap, on fixed data."""
+    was_training = model.training
+    model.eval()
+    results = {}
+    for gap in gaps:
+        generator = torch.Generator().manual_seed(seed + 10_007 * gap)
+        tokens, targets = make_batch(task, gap, batch, generator)
+        logits = model(tokens.to(device))
+        _, ce, acc = copy_losses(logits, targets.to(device), task.num_symbols)
+        results[str(gap)] = {"ce": float(ce), "accuracy": float(acc)}
+    model.train(was_training)
+    return results
+
+
+def train_copy(config: CopyConfig, run_dir, resume_state: dict | None = None,
+               progress: bool = True) -> dict:
+    """Train on the copying task, checkpointing into ``run_dir``; return the final evaluation.
+
+    ``resume_state`` is a checkpoint written by an earlier call; training continues from it
+    with the same data stream, so a resumed run matches an uninterrupted one.
+    """
+    from torch.utils.tensorboard import SummaryWriter
+    from tqdm import tqdm
+
+    from rimrl.runs import save_checkpoint, write_json
+
+    device = torch.device(config.device)
+    torch.manual_seed(config.seed)
+    model = CopyModel(config.task, config.core).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
+    data_rng = torch.Generator().manual_seed(config.seed)
+    start = 0
+    if resume_state is not None:
+        model.load_state_dict(resume_state["model"])
+        optimizer.load_state_dict(resume_state["optimizer"])
+        data_rng.set_state(resume_state["data_rng"])
+        torch.set_rng_state(resume_state["torch_rng"])
+        start = resume_state["update"]
+
+    def checkpoint(update: int) -> None:
+        save_checkpoint(run_dir, update, {
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "data_rng": data_rng.get_state(), "torch_rng": torch.get_rng_state(),
+            "update": update,
+        })
+
+    total = config.total_updates()
+    task, train = config.task, config.train
+    writer = SummaryWriter(str(run_dir / "tb"), purge_step=start or None)
+    bar = tqdm(total=total, initial=start, disable=not progress, desc="copy", unit="upd")
+    clock = time.perf_counter
+    tick, tick_update = clock(), start
+    for update in range(start + 1, total + 1):
+        tokens, targets = make_batch(task, task.train_gap, train.batch_size, data_rng)
+        logits = model(tokens.to(device))
+        loss, copied_ce, accuracy = copy_losses(logits, targets.to(device), task.num_symbols)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip)
+        optimizer.step()
+        bar.update(1)
+
+        if update % train.log_every == 0 or update == total:
+            now = clock()
+            writer.add_scalar("train/loss", loss.item(), update)
+            writer.add_scalar("train/copied_ce", copied_ce.item(), update)
+            writer.add_scalar("train/copied_accuracy", accuracy.item(), update)
+            writer.add_scalar("time/updates_per_second", (update - tick_update) / (now - tick),
+                              update)
+            tick, tick_update = now, update
+            active = getattr(model.core, "last_active", None)
+            if active is not None:
+                for unit, fraction in enumerate(active.float().mean((0, 1)).tolist()):
+                    writer.add_scalar(f"rims/active_fraction/{unit}", fraction, update)
+            bar.set_postfix(ce=f"{copied_ce.item():.3f}")
+        if update % train.eval_every == 0 or update == total:
+            results = evaluate_copy(model, task, task.eval_gaps, train.eval_batch, config.seed,
+                                    device)
+            for gap, metrics in results.items():
+                writer.add_scalar(f"eval/ce_gap{gap}", metrics["ce"], update)
+                writer.add_scalar(f"eval/accuracy_gap{gap}", metrics["accuracy"], update)
+        if update % train.checkpoint_every == 0 or update == total:
+            checkpoint(update)
+    bar.close()
+    writer.close()
+
+    results = evaluate_copy(model, task, task.eval_gaps, train.eval_batch, config.seed, device)
+    summary = {"updates": total, "core": config.core.name, "gaps": results}
+    write_json(run_dir / "results.json", summary)
+    torch.save(model.state_dict(), run_dir / "model.pt")
+    return summary

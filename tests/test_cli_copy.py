@@ -1,0 +1,99 @@
+"""``rimrl train copy`` and ``rimrl evaluate`` end to end on tiny budgets."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from rimrl.cli import main
+from rimrl.runs import list_checkpoints
+
+TINY = ["--set", "core.hidden_size=12", "--set", "core.num_units=3", "--set", "core.k_active=2",
+        "--set", "task.num_symbols=3", "--set", "task.train_gap=4",
+        "--set", "task.eval_gaps=[4, 8]", "--set", "train.eval_batch=8",
+        "--set", "train.batch_size=4", "--set", "train.checkpoint_every=2", "--no-progress"]
+
+
+def run_dirs(root):
+    return sorted(p for p in root.iterdir() if p.is_dir())
+
+
+@pytest.mark.parametrize("core", ["rims", "lstm", "gru"])
+def test_train_copy_writes_a_run(tmp_path, core, capsys):
+    assert main(["train", "copy", "--core", core, "--updates", "3", "--runs-dir",
+                 str(tmp_path)] + TINY) == 0
+    (run,) = run_dirs(tmp_path)
+    assert (run / "config.yaml").is_file() and (run / "model.pt").is_file()
+    results = json.loads((run / "results.json").read_text())
+    assert set(results["gaps"]) == {"4", "8"} and results["core"] == core
+    assert [p.name for p in list_checkpoints(run)] == ["ckpt_000000000002.pt",
+                                                      "ckpt_000000000003.pt"]
+    assert list((run / "tb").iterdir())
+    out = capsys.readouterr().out
+    assert "CE (nats/step)" in out
+
+    assert main(["evaluate", str(run), "--gaps", "6"]) == 0
+    assert set(json.loads((run / "evaluation.json").read_text())["gaps"]) == {"6"}
+
+
+def test_resume_matches_uninterrupted_run(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["train", "copy", "--updates", "4", "--runs-dir", str(a)] + TINY) == 0
+    assert main(["train", "copy", "--updates", "2", "--runs-dir", str(b)] + TINY) == 0
+    (run_b,) = run_dirs(b)
+    assert main(["train", "copy", "--resume", str(run_b), "--updates", "4", "--no-progress"]) == 0
+    (run_a,) = run_dirs(a)
+    wa, wb = torch.load(run_a / "model.pt"), torch.load(run_b / "model.pt")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_resume_refuses_config_changes(tmp_path, capsys):
+    assert main(["train", "copy", "--updates", "2", "--runs-dir", str(tmp_path)] + TINY) == 0
+    (run,) = run_dirs(tmp_path)
+    before = (run / "config.yaml").read_text()
+    assert main(["train", "copy", "--resume", str(run), "--core", "lstm"]) == 2
+    assert "only the budget" in capsys.readouterr().err
+    assert (run / "config.yaml").read_text() == before
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path, capsys):
+    assert main(["train", "copy", "--updates", "2", "--runs-dir", str(tmp_path)] + TINY) == 0
+    (run,) = run_dirs(tmp_path)
+    list_checkpoints(run)[-1].write_bytes(b"not a checkpoint")
+    assert main(["train", "copy", "--resume", str(run), "--updates", "4"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("rimrl: error: checkpoint") and "corrupt" in err
+    assert len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--core", "transformer"], "unknown core 'transformer'"),
+    (["--set", "core.k_active=7"], "k_active (7) must be between 1 and num_units (6)"),
+    (["--set", "core.hidden_size=601"], "not divisible by num_units"),
+    (["--set", "train.lrr=0.1"], "did you mean 'train.lr'"),
+    (["--updates", "-5"], "train.updates must be a positive integer"),
+    (["--timesteps", "0"], "budget must be positive"),
+    (["--set", "train.lr=fast"], "'train.lr' must be a number"),
+])
+def test_bad_input_one_line_exit_2(tmp_path, capsys, args, message):
+    code = main(["train", "copy", "--runs-dir", str(tmp_path / "runs")] + args)
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()  # nothing created for a bad command
+
+
+def test_evaluate_missing_run(tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_console_script_help_and_usage_errors():
+    ok = subprocess.run([sys.executable, "-m", "rimrl", "--help"], capture_output=True, text=True)
+    assert ok.returncode == 0 and "train" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "rimrl", "train", "cop"], capture_output=True,
+                         text=True)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in bad.stderr

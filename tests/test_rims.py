@@ -1,0 +1,247 @@
+"""Properties of the RIMs core (thesis section 8.2), each checked directly."""
+
+import math
+
+import pytest
+import torch
+
+from rimrl.nn import RIMCell, RIMs
+from rimrl.nn.attention import topk_mask
+from rimrl.nn.rims import from_units, to_units
+
+
+def small(dynamics="lstm", **kw):
+    torch.manual_seed(0)
+    args = dict(input_size=5, hidden_size=12, num_units=4, k_active=2, dynamics=dynamics,
+                input_key_size=6, comm_key_size=4, comm_value_size=4, comm_heads=2)
+    args.update(kw)
+    return RIMs(**args)
+
+
+def reference_step(cell: RIMCell, x, h, c):
+    """A slow, literal RIMs step: loops over RIMs, softmax over [null row; input rows]."""
+    K, hs = cell.num_units, cell.unit_size
+    B = x.shape[0]
+    elements = x.unsqueeze(1) if x.dim() == 2 else x  # (B, N, F)
+    X = torch.cat([torch.zeros_like(elements[:, :1]), elements], dim=1)  # eq. 8.1
+    heads, dk, dv = cell.input_heads, cell.input_key_size, cell.input_value_size
+    keys = cell.input_key(X).view(B, -1, heads, dk)
+    values = cell.input_value(X).view(B, -1, heads, dv)
+    hk = h.view(B, K, hs)
+    ck = c.view(B, K, hs)
+    probs, attended = [], []
+    for k in range(K):
+        q = (hk[:, k] @ cell.input_query[k]).view(B, heads, dk)
+        p = torch.softmax(torch.einsum("bhd,bnhd->bhn", q, keys) / math.sqrt(dk), -1)
+        probs.append(p)
+    probs = torch.stack(probs, 1)  # (B, K, heads, N+1)
+    null = probs[..., 0].mean(-1)  # (B, K)
+    active = topk_mask(-null, cell.k_active, dim=1)
+    read = probs[..., 1:]
+    if x.dim() == 3 and cell.spatial_competition:
+        read = read * topk_mask(read.mean(2), cell.k_active, dim=1).unsqueeze(2)
+    new_h, new_c = [], []
+    for k in range(K):
+        a = torch.einsum("bhn,bnhd->bhd", read[:, k], values[:, 1:]).reshape(B, -1)
+        g = a @ cell.weight_ih[k] + hk[:, k] @ cell.weight_hh[k] + cell.bias_ih[k, 0]
+        if cell.dynamics == "lstm":
+            i, f, gg, o = g.chunk(4, -1)
+            cn = torch.sigmoid(f) * ck[:, k] + torch.sigmoid(i) * torch.tanh(gg)
+            hn = torch.sigmoid(o) * torch.tanh(cn)
+        else:
+            gi = a @ cell.weight_ih[k] + cell.bias_ih[k, 0]
+            gh = hk[:, k] @ cell.weight_hh[k] + cell.bias_hh[k, 0]
+            r = torch.sigmoid(gi[:, :hs] + gh[:, :hs])
+            z = torch.sigmoid(gi[:, hs:2 * hs] + gh[:, hs:2 * hs])
+            n = torch.tanh(gi[:, 2 * hs:] + r * gh[:, 2 * hs:])
+            hn, cn = (1 - z) * n + z * hk[:, k], ck[:, k]
+        new_h.append(hn)
+        new_c.append(cn)
+    ht = torch.where(active.unsqueeze(-1), torch.stack(new_h, 1), hk)
+    # communication: active RIMs read from all RIMs (eq. in 8.2.4), residual
+    H, ck_, cv = cell.comm_heads, cell.comm_key_size, cell.comm_value_size
+    qs, ks, vs = [], [], []
+    for k in range(K):
+        q, kk, v = (ht[:, k] @ cell.comm_qkv[k]).split(cell._comm_split, -1)
+        qs.append(q.view(B, H, ck_)), ks.append(kk.view(B, H, ck_)), vs.append(v.view(B, H, cv))
+    Q, Kt, V = torch.stack(qs, 2), torch.stack(ks, 2), torch.stack(vs, 2)  # (B, H, K, d)
+    att = torch.softmax(Q @ Kt.transpose(-1, -2) / math.sqrt(ck_), -1)
+    ctx = (att @ V).permute(0, 2, 1, 3).reshape(B, K, H * cv)
+    comm = torch.stack([ctx[:, k] @ cell.comm_out[k] for k in range(K)], 1)
+    h_next = torch.where(active.unsqueeze(-1), ht + comm, hk)
+    c_next = torch.where(active.unsqueeze(-1), torch.stack(new_c, 1), ck)
+    return h_next.reshape(B, -1), c_next.reshape(B, -1), active
+
+
+@pytest.mark.parametrize("dynamics", ["lstm", "gru"])
+@pytest.mark.parametrize("heads", [1, 3])
+def test_step_matches_literal_reference(dynamics, heads):
+    m = small(dynamics, input_heads=heads)
+    x = torch.randn(3, 5)
+    h, c = torch.randn(3, 12), torch.randn(3, 12)
+    out, (h1, c1) = m(x.unsqueeze(0), (h.unsqueeze(0), c.unsqueeze(0)))
+    rh, rc, ractive = reference_step(m.cell, x, h, c)
+    assert torch.allclose(h1[0], rh, atol=1e-5)
+    assert torch.allclose(c1[0], rc, atol=1e-5)
+    assert torch.equal(m.last_active[0], ractive)
+    assert torch.allclose(out[0], h1[0])
+
+
+def test_spatial_step_matches_literal_reference():
+    m = small(input_heads=2)
+    x = torch.randn(3, 7, 5)  # 7 positions
+    h, c = torch.randn(3, 12), torch.randn(3, 12)
+    _, (h1, c1) = m(x.unsqueeze(0), (h.unsqueeze(0), c.unsqueeze(0)))
+    rh, rc, ractive = reference_step(m.cell, x, h, c)
+    assert torch.allclose(h1[0], rh, atol=1e-5)
+    assert torch.allclose(c1[0], rc, atol=1e-5)
+    assert torch.equal(m.last_active[0], ractive)
+
+
+def test_lstm_compatible_shapes_and_attributes():
+    m = small()
+    assert (m.input_size, m.hidden_size, m.num_layers) == (5, 12, 1)
+    out, (h, c) = m(torch.randn(7, 3, 5))
+    assert out.shape == (7, 3, 12) and h.shape == (1, 3, 12) and c.shape == (1, 3, 12)
+    out2, _ = m(torch.randn(7, 3, 5), (h, c))
+    assert out2.shape == (7, 3, 12)
+    assert m.last_active.shape == (7, 3, 4) and m.last_active.dtype == torch.bool
+
+
+@pytest.mark.parametrize("spatial", [False, True])
+def test_exactly_k_active(spatial):
+    m = small(num_units=6, hidden_size=18, k_active=4)
+    x = torch.randn(9, 4, 3, 5) if spatial else torch.randn(9, 4, 5)
+    out, _ = m(x)
+    assert out.shape == (9, 4, 18)
+    assert (m.last_active.sum(-1) == 4).all()
+
+
+@pytest.mark.parametrize("dynamics", ["lstm", "gru"])
+def test_inactive_units_keep_state_exactly(dynamics):
+    m = small(dynamics)
+    h, c = torch.randn(1, 6, 12), torch.randn(1, 6, 12)
+    _, (h1, c1) = m(torch.randn(1, 6, 5), (h, c))
+    inactive = ~m.last_active[0]  # (B, K)
+    hu, h1u = h[0].view(6, 4, 3), h1[0].view(6, 4, 3)
+    cu, c1u = c[0].view(6, 4, 3), c1[0].view(6, 4, 3)
+    assert inactive.sum() == 6 * 2
+    assert torch.equal(h1u[inactive], hu[inactive])
+    assert torch.equal(c1u[inactive], cu[inactive])
+    active = ~inactive
+    assert not torch.allclose(h1u[active], hu[active])
+
+
+def test_null_rule_selects_least_null_attention():
+    """Hand-built case: RIM queries aligned with the input key win."""
+    m = small(num_units=3, hidden_size=3, k_active=1, input_key_size=1, comm_key_size=1,
+              comm_value_size=1, comm_heads=1)
+    cell = m.cell
+    with torch.no_grad():
+        cell.input_key.weight.fill_(1.0)  # key(x) = sum(x)
+        cell.input_query.copy_(torch.tensor([1.0, -2.0, 3.0]).view(3, 1, 1))  # q_k = w_k * h_k
+    x = torch.ones(1, 1, 5)  # key = 5
+    h = torch.ones(1, 1, 3)
+    m(x, (h, torch.zeros_like(h)))
+    # logits 5, -10, 15 against the null's 0: RIM 2 attends least to the null
+    assert m.last_active[0, 0].tolist() == [False, False, True]
+    null_prob = torch.sigmoid(-torch.tensor([5.0, -10.0, 15.0]))
+    softmax_null = torch.softmax(torch.tensor([[0.0, 5.0], [0.0, -10.0], [0.0, 15.0]]), -1)[:, 0]
+    assert torch.allclose(null_prob, softmax_null)
+
+
+def test_no_gradient_into_inactive_update_but_through_carried_state():
+    m = small()
+    h = torch.randn(1, 1, 12, requires_grad=True)
+    c = torch.randn(1, 1, 12)
+    out, _ = m(torch.randn(1, 1, 5), (h, c))
+    out.sum().backward()
+    active = m.last_active[0, 0]
+    cell = m.cell
+    for name in ("weight_ih", "weight_hh", "bias_ih", "input_query"):
+        grad = getattr(cell, name).grad
+        per_unit = grad.flatten(1).abs().sum(1)
+        assert (per_unit[~active] == 0).all(), name
+        assert (per_unit[active] > 0).all(), name
+    # the carried state of an inactive RIM still passes gradient (identity path)
+    gh = h.grad[0, 0].view(4, 3)
+    assert (gh[~active].abs().sum(-1) > 0).all()
+
+
+def test_per_unit_parameters_are_independent():
+    m = small()
+    with torch.no_grad():
+        m.cell.comm_out.zero_()  # silence communication: each RIM is then on its own
+        m.cell.input_query.zero_()  # equal scores: the same RIMs win before and after
+    x, h = torch.randn(1, 2, 5), torch.randn(1, 2, 12)
+    state = (h, torch.zeros_like(h))
+    out_a, _ = m(x, state)
+    unit = int(m.last_active[0, 0].nonzero()[0])
+    with torch.no_grad():
+        m.cell.weight_hh[unit] += 0.5
+    out_b, _ = m(x, state)
+    changed = (out_a - out_b)[0, 0].view(4, 3).abs().sum(-1) > 0
+    assert changed.tolist() == [k == unit for k in range(4)]
+
+
+def test_episode_starts_reset_state():
+    m = small()
+    x = torch.randn(6, 2, 5)
+    h = torch.randn(1, 2, 12)
+    state = (h, torch.randn(1, 2, 12))
+    starts = torch.zeros(6, 2)
+    starts[3, 1] = 1
+    out, _ = m(x, state, episode_starts=starts)
+    fresh, _ = m(x[3:, 1:2])  # zero state from t=3 for sequence 1
+    assert torch.allclose(out[3:, 1], fresh[:, 0], atol=1e-6)
+    plain, _ = m(x, state)
+    assert torch.allclose(out[:, 0], plain[:, 0])
+    assert not torch.allclose(out[3:, 1], plain[3:, 1])
+
+
+def test_sequence_equals_stepping_the_cell():
+    m = small("gru")
+    x = torch.randn(5, 3, 5)
+    out, (h, c) = m(x)
+    hs, cs = torch.zeros(3, 12), torch.zeros(3, 12)
+    for t in range(5):
+        step_out, (hs, cs) = m.cell(x[t], (hs, cs))
+    assert torch.allclose(out[-1], step_out, atol=1e-6)
+    assert torch.allclose(h[0], hs, atol=1e-6)
+
+
+def test_comm_topk_limits_reads():
+    m = small(comm_topk=1)
+    out, _ = m(torch.randn(4, 2, 5))
+    assert torch.isfinite(out).all()
+
+
+def test_unit_layout_round_trip():
+    s = torch.arange(24.0).view(2, 12)
+    u = to_units(s, 4)
+    assert u.shape == (4, 2, 3)
+    assert torch.equal(u[1, 0], torch.tensor([3.0, 4.0, 5.0]))
+    assert torch.equal(from_units(u), s)
+
+
+def test_topk_mask_hand_values():
+    scores = torch.tensor([[0.1, 0.9, 0.5], [0.3, 0.3, 0.2]])
+    assert topk_mask(scores, 2, dim=1).tolist() == [[False, True, True], [True, True, False]]
+    assert topk_mask(scores, 3, dim=1).all()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(k_active=5), "k_active"),
+    (dict(hidden_size=13), "not divisible"),
+    (dict(dynamics="rnn"), "dynamics"),
+])
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        small(**kwargs)
+
+
+def test_gradients_are_finite_over_long_sequences():
+    m = small()
+    out, _ = m(torch.randn(60, 2, 5))
+    out.pow(2).mean().backward()
+    assert all(torch.isfinite(p.grad).all() for p in m.parameters() if p.grad is not None)

@@ -1,0 +1,80 @@
+"""SB3 callbacks shared by rimrl's learners: atomic checkpoints and RIM activity logging."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+
+from rimrl.runs import atomic_write, checkpoint_path, prune_checkpoints
+
+
+def save_model_atomically(model, path: Path) -> None:
+    """``model.save`` to a temporary file, then rename: a kill never leaves half a zip."""
+    def write(tmp: str) -> None:
+        # an open file, not a path: SB3 would append ".zip" to the temporary name
+        with open(tmp, "wb") as handle:
+            model.save(handle)
+
+    atomic_write(path, write)
+
+
+class CheckpointCallback(BaseCallback):
+    """Save ``ckpt_<timesteps>.zip`` atomically every ``every`` environment steps.
+
+    Args:
+        run_dir: the run directory (checkpoints go to ``run_dir/checkpoints``).
+        every: environment steps between checkpoints (counted over all envs).
+        keep: newest checkpoints kept.
+    """
+
+    def __init__(self, run_dir: Path, every: int, keep: int = 3):
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self.every = every
+        self.keep = keep
+        self._last = 0
+
+    def _on_training_start(self) -> None:
+        self._last = self.num_timesteps
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps - self._last >= self.every:
+            self.save()
+        return True
+
+    def save(self) -> Path:
+        path = checkpoint_path(self.run_dir, self.num_timesteps, suffix="zip")
+        save_model_atomically(self.model, path)
+        prune_checkpoints(self.run_dir, self.keep)
+        self._last = self.num_timesteps
+        return path
+
+
+class CoreActivityCallback(BaseCallback):
+    """Log the fraction of rollout steps each RIM was active (``rims/active_fraction/<k>``).
+
+    Reads ``policy.lstm_actor.last_active`` after each environment step; does nothing for
+    cores that do not expose it (LSTM, GRU).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._sum = None
+        self._count = 0
+
+    def _on_step(self) -> bool:
+        active = getattr(self.model.policy.lstm_actor, "last_active", None)
+        if active is not None:
+            frac = active.float().mean(dim=(0, 1)).cpu().numpy()
+            self._sum = frac if self._sum is None else self._sum + frac
+            self._count += 1
+        return True
+
+    def _on_rollout_end(self) -> None:
+        if self._count:
+            for unit, value in enumerate(self._sum / self._count):
+                self.logger.record(f"rims/active_fraction/{unit}", float(value))
+            self.logger.record("rims/active_fraction_mean", float(np.mean(self._sum / self._count)))
+        self._sum, self._count = None, 0

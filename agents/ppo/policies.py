@@ -1,0 +1,128 @@
+"""Recurrent actor-critic policies whose recurrent core is chosen by name (lstm, gru, rims).
+
+:class:`RecurrentCorePolicy` is sb3-contrib's ``RecurrentActorCriticPolicy`` with its
+``nn.LSTM`` replaced by a core from :mod:`rimrl.nn.cores`. It works with sb3-contrib's own
+``RecurrentPPO`` unmodified and with :class:`agents.ppo.ppo.ChunkedRecurrentPPO`::
+
+    from sb3_contrib import RecurrentPPO
+    from agents.ppo import CnnRIMsPolicy
+    model = RecurrentPPO(CnnRIMsPolicy, env, policy_kwargs=dict(core=dict(k_active=5)))
+
+``core`` is a dict of :class:`rimrl.nn.cores.CoreConfig` fields (name, hidden_size,
+num_units, k_active, dynamics, ...); ``lstm_hidden_size`` is ignored in favour of
+``core["hidden_size"]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Optional
+
+import torch
+from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
+from stable_baselines3.common.torch_layers import CombinedExtractor, FlattenExtractor, NatureCNN
+
+from rimrl.nn.cores import CoreConfig, build_core
+
+# Defaults of the RIMs paper's Atari PPO: 6 RIMs, 4 active, GRU dynamics, 6 x 85 = 510 units.
+ATARI_RIMS = dict(name="rims", hidden_size=510, num_units=6, k_active=4, dynamics="gru")
+
+
+class RecurrentCorePolicy(RecurrentActorCriticPolicy):
+    """sb3-contrib's recurrent actor-critic with a named recurrent core (thesis ch. 8.4.3).
+
+    Args:
+        core: :class:`~rimrl.nn.cores.CoreConfig` fields as a dict (or a CoreConfig). The
+            actor core, and the critic core when ``enable_critic_lstm``, are built from it.
+        *args, **kwargs: as for ``RecurrentActorCriticPolicy``.
+    """
+
+    default_core: dict = {"name": "lstm", "hidden_size": 256}
+
+    def __init__(self, *args, core: Optional[Any] = None, **kwargs):
+        cfg = _core_config(core if core is not None else self.default_core)
+        kwargs["lstm_hidden_size"] = cfg.hidden_size
+        kwargs.setdefault("n_lstm_layers", 1)
+        if kwargs["n_lstm_layers"] != 1:
+            raise ValueError("RecurrentCorePolicy supports one recurrent layer (n_lstm_layers=1)")
+        super().__init__(*args, **kwargs)
+        self.core_config = cfg
+        self.lstm_actor = build_core(self.features_dim, cfg)
+        if self.lstm_critic is not None:
+            self.lstm_critic = build_core(self.features_dim, cfg)
+        # parameters changed: rebuild the optimizer over the new ones
+        self.optimizer = self.optimizer_class(self.parameters(), lr=self._initial_lr,
+                                              **self.optimizer_kwargs)
+
+    def _build(self, lr_schedule) -> None:
+        self._initial_lr = lr_schedule(1)
+        super()._build(lr_schedule)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data["core"] = dataclasses.asdict(self.core_config)
+        return data
+
+    @staticmethod
+    def _process_sequence(features, lstm_states, episode_starts, lstm):
+        """One call to the core over the whole sequence; it resets state at episode starts.
+
+        Same contract as sb3-contrib's version (batch ordered sequence by sequence), without
+        its per-step Python loop whenever an episode starts inside the sequence.
+        """
+        n_seq = lstm_states[0].shape[1]
+        sequence = features.reshape((n_seq, -1, lstm.input_size)).swapaxes(0, 1)
+        starts = episode_starts.reshape((n_seq, -1)).swapaxes(0, 1)
+        if torch.all(starts == 0.0):
+            output, states = lstm(sequence, lstm_states)
+        else:
+            output, states = lstm(sequence, lstm_states, episode_starts=starts)
+        return torch.flatten(output.transpose(0, 1), start_dim=0, end_dim=1), states
+
+
+def _core_config(core: Any) -> CoreConfig:
+    if isinstance(core, CoreConfig):
+        return core
+    return CoreConfig(**dict(core))
+
+
+class MlpCorePolicy(RecurrentCorePolicy):
+    """Vector observations, LSTM core by default."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("features_extractor_class", FlattenExtractor)
+        super().__init__(*args, **kwargs)
+
+
+class CnnCorePolicy(RecurrentCorePolicy):
+    """Image observations with the Nature CNN, LSTM core by default."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("features_extractor_class", NatureCNN)
+        super().__init__(*args, **kwargs)
+
+
+class MultiInputCorePolicy(RecurrentCorePolicy):
+    """Dict observations (SB3's CombinedExtractor), LSTM core by default."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("features_extractor_class", CombinedExtractor)
+        super().__init__(*args, **kwargs)
+
+
+class MlpRIMsPolicy(MlpCorePolicy):
+    """Vector observations with a RIMs core (paper's Atari RIMs settings by default)."""
+
+    default_core = ATARI_RIMS
+
+
+class CnnRIMsPolicy(CnnCorePolicy):
+    """Nature CNN + RIMs core: the RIMs paper's Atari PPO policy (6 RIMs, 4 active, GRU)."""
+
+    default_core = ATARI_RIMS
+
+
+class MultiInputRIMsPolicy(MultiInputCorePolicy):
+    """Dict observations with a RIMs core."""
+
+    default_core = ATARI_RIMS

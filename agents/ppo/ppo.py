@@ -1,0 +1,47 @@
+"""PPO for recurrent-core policies, trained on fixed-length BPTT chunks.
+
+:class:`ChunkedRecurrentPPO` is sb3-contrib's ``RecurrentPPO`` (same rollout collection, same
+clipped-surrogate, value and entropy losses, same masking, same save/load format) with one
+change: minibatches are random sets of ``chunk_length``-step chunks of each env's rollout,
+each chunk starting from the recurrent state stored at its first step
+(:mod:`agents.ppo.buffers`). A minibatch of 256 steps becomes, e.g., 8 chunks of 32 steps
+processed in parallel by the core, instead of ~2 padded sequences walked one step at a time.
+"""
+
+from __future__ import annotations
+
+from gymnasium import spaces
+from sb3_contrib import RecurrentPPO
+
+from agents.ppo.buffers import ChunkedDictRolloutBuffer, ChunkedRolloutBuffer
+
+
+class ChunkedRecurrentPPO(RecurrentPPO):
+    """RecurrentPPO on fixed-length BPTT chunks.
+
+    Args:
+        chunk_length: steps per chunk (truncated BPTT length). ``n_steps`` must be a multiple
+            of it and ``batch_size`` should be. ``chunk_length == n_steps`` trains on whole
+            rollouts, exactly like sb3-contrib with one minibatch.
+        *args, **kwargs: as for ``sb3_contrib.RecurrentPPO``.
+    """
+
+    def __init__(self, *args, chunk_length: int = 32, **kwargs):
+        self.chunk_length = chunk_length
+        super().__init__(*args, **kwargs)
+
+    def _setup_model(self) -> None:
+        if self.chunk_length < 1 or self.n_steps % self.chunk_length:
+            raise ValueError(
+                f"n_steps ({self.n_steps}) must be a positive multiple of chunk_length "
+                f"({self.chunk_length})"
+            )
+        super()._setup_model()
+        old = self.rollout_buffer
+        buffer_cls = (ChunkedDictRolloutBuffer if isinstance(self.observation_space, spaces.Dict)
+                      else ChunkedRolloutBuffer)
+        self.rollout_buffer = buffer_cls(
+            self.n_steps, self.observation_space, self.action_space, old.hidden_state_shape,
+            self.device, gamma=self.gamma, gae_lambda=self.gae_lambda, n_envs=self.n_envs,
+            chunk_length=self.chunk_length,
+        )

@@ -1,0 +1,80 @@
+"""The ``rimrl`` command line: ``train copy``, ``train ppo``, ``evaluate``.
+
+Heavy modules (torch, agents, envs) are imported inside the command that needs them, so
+``rimrl --help`` answers at once. Every user mistake ends as one line on stderr and exit
+code 2 (see :class:`rimrl.errors.UserError`); nothing of an existing run is overwritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Optional
+
+from rimrl.cli import copy, ppo
+from rimrl.cli.common import read_meta
+from rimrl.errors import UserError
+
+EVALUATORS = {"copy": copy.evaluate, "ppo": ppo.evaluate}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage mistake as one line and exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="rimrl", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=_version())
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = commands.add_parser("train", help="train a model; writes a run directory")
+    tasks = train.add_subparsers(dest="task", required=True, parser_class=_Parser)
+    ppo.register(tasks)
+    copy.register(tasks)
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a trained run")
+    evaluate.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    evaluate.add_argument("--episodes", type=int, default=10, help="PPO: episodes to play")
+    evaluate.add_argument("--deterministic", action="store_true",
+                          help="PPO: greedy actions instead of sampling")
+    evaluate.add_argument("--video", action="store_true",
+                          help="PPO: save the first episode as videos/episode_0.gif")
+    evaluate.add_argument("--seed", type=int, help="PPO: seed of the evaluation envs")
+    evaluate.add_argument("--gaps", type=int, nargs="+", help="copying task: gaps to test")
+    evaluate.set_defaults(handler=_evaluate)
+    return parser
+
+
+def _version() -> str:
+    from rimrl import __version__
+    return f"rimrl {__version__}"
+
+
+def _evaluate(args) -> int:
+    from rimrl.runs import require_run_dir
+
+    run_dir = require_run_dir(args.run_dir)
+    kind = read_meta(run_dir).get("kind")
+    if kind not in EVALUATORS:
+        raise UserError(f"cannot evaluate a '{kind}' run")
+    return EVALUATORS[kind](args, run_dir)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except UserError as exc:
+        print(f"rimrl: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rimrl: interrupted; continue with --resume RUN_DIR", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

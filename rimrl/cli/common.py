@@ -1,0 +1,80 @@
+"""Pieces shared by the ``train`` and ``evaluate`` commands: flags, run setup, run metadata."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Callable
+
+from rimrl.errors import UserError
+
+
+def add_common_train_args(p: argparse.ArgumentParser, budget_flags: list[str]) -> None:
+    p.add_argument("--config", type=Path, help="extra YAML file merged over the defaults")
+    p.add_argument("-s", "--set", dest="overrides", action="append", default=[],
+                   metavar="KEY=VALUE", help="override any config key, e.g. train.lr=3e-4")
+    p.add_argument("--seed", type=int, help="random seed (config key: seed)")
+    p.add_argument("--runs-dir", help="where run directories are created (default: runs/)")
+    p.add_argument("--device", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                   help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    for flag in budget_flags:
+        p.add_argument(f"--{flag}", type=int, help=f"training budget in {flag}")
+
+
+def flag_overrides(args: argparse.Namespace, flags: dict[str, str]) -> list[str]:
+    """``--set`` values followed by command-line flags written as ``key=value`` overrides."""
+    out = []
+    for dest, key in flags.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            out.append(f"{key}={value if isinstance(value, str) else json.dumps(value)}")
+    return list(args.overrides) + out
+
+
+def prepare_run(args, config_cls, defaults_file: str, kind: str,
+                name: Callable[[object], str], flags: dict[str, str],
+                resume_flags: tuple[str, ...] = (), section: str | None = None):
+    """Resolve the config and the run directory; find the checkpoint when resuming.
+
+    Returns (config, run_dir, checkpoint path or None). Everything is validated before a
+    directory is created or a file written, so bad input leaves nothing behind.
+    """
+    from rimrl.config import config_dir, load_config, save_config
+    from rimrl.runs import latest_checkpoint, new_run_dir, require_run_dir
+
+    if args.resume is not None:
+        run_dir = require_run_dir(args.resume)
+        meta = read_meta(run_dir)
+        if meta.get("kind") != kind:
+            raise UserError(f"{run_dir} is a '{meta.get('kind')}' run, not a '{kind}' run")
+        allowed = {flags[f] for f in resume_flags}
+        overrides = flag_overrides(args, flags)
+        for text in overrides:
+            if text.split("=", 1)[0] not in allowed:
+                raise UserError(
+                    f"--resume continues a run with its saved config; '{text}' cannot change "
+                    f"it (only the budget can: {', '.join('--' + f for f in resume_flags)})"
+                )
+        config = load_config(config_cls, [run_dir / "config.yaml"], overrides)
+        return config, run_dir, latest_checkpoint(run_dir)
+
+    files = [config_dir() / defaults_file] + ([args.config] if args.config else [])
+    config = load_config(config_cls, files, flag_overrides(args, flags), section=section)
+    if hasattr(config, "validate"):
+        config.validate()
+    run_dir = new_run_dir(config.runs_dir, name(config))
+    save_config(config, run_dir / "config.yaml")
+    (run_dir / "run.json").write_text(json.dumps({"kind": kind, "argv": sys.argv[1:]}) + "\n")
+    return config, run_dir, None
+
+
+def read_meta(run_dir: Path) -> dict:
+    try:
+        return json.loads((run_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        raise UserError(f"{run_dir} has no readable run.json; was it made by rimrl train?") \
+            from None

@@ -1,0 +1,248 @@
+"""``rimrl train ppo`` and the evaluation of PPO runs: ties ``envs`` and ``agents`` together."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from rimrl.cli.common import add_common_train_args, prepare_run
+from rimrl.errors import UserError
+
+FLAGS = {"env": "env.id", "core": "core.name", "encoder": "policy.encoder", "seed": "seed",
+         "timesteps": "train.timesteps", "n_envs": "env.n_envs", "runs_dir": "runs_dir",
+         "device": "device"}
+
+
+def register(tasks) -> None:
+    p = tasks.add_parser("ppo", help="PPO with a recurrent core (lstm, gru, rims)")
+    p.add_argument("--env", help="Atari game (DemonAttack, MsPacman, ...) or gymnasium id")
+    p.add_argument("--core", help="recurrent core: lstm, gru or rims")
+    p.add_argument("--encoder", help="observation encoder: auto, nature, mlp, flatten, combined")
+    p.add_argument("--n-envs", type=int, help="parallel environments")
+    add_common_train_args(p, ["timesteps"])
+    p.set_defaults(handler=train)
+
+
+# ------------------------------------------------------------------------------ environments
+def env_family(env_id: str) -> str:
+    """``atari`` for ALE games, ``gym`` for other registered ids; a clear error otherwise."""
+    from envs.atari import ale_games, is_atari
+
+    if is_atari(env_id):
+        return "atari"
+    import gymnasium as gym
+
+    import envs.testing  # noqa: F401  (registers rimrl/ test envs)
+    if env_id in gym.registry:
+        return "gym"
+    import difflib
+    candidates = list(ale_games()) + [k for k in gym.registry if "/" in k or "-v" in k]
+    near = difflib.get_close_matches(env_id, candidates, n=3, cutoff=0.6)
+    hint = f"; closest: {', '.join(near)}" if near else ""
+    raise UserError(f"unknown env '{env_id}'{hint} (Atari short names or gymnasium ids)")
+
+
+def make_env(cfg, n_envs: int | None = None, seed: int | None = None, render_mode=None,
+             training: bool = True):
+    """The vectorized env of a run config (``env`` section)."""
+    env_cfg = cfg.env
+    n_envs = n_envs or env_cfg.n_envs
+    seed = cfg.seed if seed is None else seed
+    if env_family(env_cfg.id) == "atari":
+        from envs.atari import make_atari_vec_env
+        return make_atari_vec_env(
+            env_cfg.id, n_envs=n_envs, seed=seed, frame_stack=env_cfg.frame_stack,
+            sticky_actions=env_cfg.sticky_actions,
+            terminal_on_life_loss=env_cfg.terminal_on_life_loss,
+            subprocess=env_cfg.subprocess and training, render_mode=render_mode)
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+    vec_cls = SubprocVecEnv if env_cfg.subprocess and training and n_envs > 1 else DummyVecEnv
+    env_kwargs = {"render_mode": render_mode} if render_mode else None
+    return make_vec_env(env_cfg.id, n_envs=n_envs, seed=seed, vec_env_cls=vec_cls,
+                        env_kwargs=env_kwargs)
+
+
+# ----------------------------------------------------------------------------------- model
+def build_model(cfg, env, tensorboard: Path | None = None):
+    """A fresh :class:`agents.ppo.ChunkedRecurrentPPO` from a run config."""
+    import dataclasses
+
+    from stable_baselines3.common.utils import LinearSchedule
+
+    from agents.ppo import ChunkedRecurrentPPO, RecurrentCorePolicy
+    from rimrl.nn.encoders import encoder_class, encoder_for_space
+
+    name = cfg.policy.encoder
+    extractor = encoder_for_space(env.observation_space) if name == "auto" else encoder_class(name)
+    extractor_kwargs = {}
+    if "features_dim" in extractor.__init__.__code__.co_varnames:
+        extractor_kwargs["features_dim"] = cfg.policy.features_dim
+    p = cfg.ppo
+
+    def schedule(value: float, kind: str):
+        return LinearSchedule(value, 0.0, 1.0) if kind == "linear" else value
+
+    return ChunkedRecurrentPPO(
+        RecurrentCorePolicy, env,
+        n_steps=p.n_steps, batch_size=p.batch_size, n_epochs=p.n_epochs,
+        learning_rate=schedule(p.learning_rate, p.lr_schedule),
+        clip_range=schedule(p.clip_range, p.clip_schedule),
+        ent_coef=p.ent_coef, vf_coef=p.vf_coef, gamma=p.gamma, gae_lambda=p.gae_lambda,
+        max_grad_norm=p.max_grad_norm, normalize_advantage=p.normalize_advantage,
+        target_kl=p.target_kl, chunk_length=p.chunk_length, seed=cfg.seed, device=cfg.device,
+        policy_kwargs=dict(
+            core=dataclasses.asdict(cfg.core), features_extractor_class=extractor,
+            features_extractor_kwargs=extractor_kwargs, net_arch=list(cfg.policy.net_arch),
+            enable_critic_lstm=cfg.policy.enable_critic_lstm, ortho_init=cfg.policy.ortho_init,
+        ),
+        verbose=0,
+    )
+
+
+def load_model(path: Path, env=None, device: str = "cpu"):
+    """Load a saved ChunkedRecurrentPPO; a one-line error for a missing or corrupt file."""
+    from agents.ppo import ChunkedRecurrentPPO
+
+    if not path.is_file():
+        raise UserError(f"model file {path} does not exist")
+    try:
+        return ChunkedRecurrentPPO.load(path, env=env, device=device)
+    except Exception as exc:  # zip, pickle and torch errors of many types
+        raise UserError(f"{path} is corrupt or not a rimrl PPO model ({type(exc).__name__}); "
+                        "delete it to resume from an earlier checkpoint") from None
+
+
+# ----------------------------------------------------------------------------------- train
+def train(args) -> int:
+    import numpy as np
+
+    from stable_baselines3.common.callbacks import CallbackList
+    from stable_baselines3.common.logger import configure
+
+    from agents.callbacks import CheckpointCallback, CoreActivityCallback, save_model_atomically
+    from rimrl.cli.ppo_config import PPORunConfig
+    from rimrl.config import save_config
+
+    section = None
+    if args.resume is None:
+        section = env_family(_requested_env(args))
+    cfg, run_dir, ckpt = prepare_run(
+        args, PPORunConfig, "ppo.yaml", "ppo",
+        name=lambda c: f"ppo-{_short(c.env.id)}-{c.core.name}-s{c.seed}", flags=FLAGS,
+        resume_flags=("timesteps",), section=section,
+    )
+    env = make_env(cfg)
+    # a run interrupted before its first checkpoint starts over
+    model = load_model(ckpt, env, cfg.device) if ckpt is not None else build_model(cfg, env)
+    if args.resume is not None:
+        save_config(cfg, run_dir / "config.yaml")
+    model.set_logger(configure(str(run_dir / "tb"), ["tensorboard", "csv"]))
+    done = model.num_timesteps
+    remaining = cfg.train.timesteps - done
+    print(f"run directory: {run_dir}" + (f" (resuming at {done} steps)" if done else ""))
+    checkpoints = CheckpointCallback(run_dir, cfg.train.checkpoint_every,
+                                     cfg.train.keep_checkpoints)
+    start = time.perf_counter()
+    if remaining > 0:
+        model.learn(remaining, callback=CallbackList([checkpoints, CoreActivityCallback()]),
+                    log_interval=cfg.train.log_interval, reset_num_timesteps=done == 0,
+                    progress_bar=not args.no_progress)
+        checkpoints.save()
+    save_model_atomically(model, run_dir / "model.zip")
+    env.close()
+    scores = [float(e["r"]) for e in model.ep_info_buffer]
+    summary = {"timesteps": int(model.num_timesteps), "env": cfg.env.id, "core": cfg.core.name,
+               "seconds": round(time.perf_counter() - start, 1),
+               "recent_episode_scores": scores}
+    (run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    mean = f"{np.mean(scores):.1f} over the last {len(scores)} episodes" if scores else "n/a"
+    print(f"trained {cfg.core.name} on {cfg.env.id} to {model.num_timesteps} steps; "
+          f"raw score {mean}; model: {run_dir / 'model.zip'}")
+    return 0
+
+
+def _requested_env(args) -> str:
+    if args.env:
+        return args.env
+    for text in args.overrides:
+        if text.replace("-", "_").startswith("env.id="):
+            return text.split("=", 1)[1]
+    from rimrl.config import config_dir, read_yaml
+    return str(read_yaml(config_dir() / "ppo.yaml").get("default", {}).get("env", {})
+               .get("id", "DemonAttack"))
+
+
+def _short(env_id: str) -> str:
+    return env_id.replace("ALE/", "").replace("/", "-")
+
+
+# -------------------------------------------------------------------------------- evaluate
+def evaluate(args, run_dir: Path) -> int:
+    """Play ``--episodes`` full games with the run's final (or latest) model."""
+    import numpy as np
+
+    from rimrl.cli.ppo_config import PPORunConfig
+    from rimrl.config import load_config
+    from rimrl.runs import latest_checkpoint, write_json
+
+    if args.episodes < 1:
+        raise UserError(f"--episodes must be positive, got {args.episodes}")
+    cfg = load_config(PPORunConfig, [run_dir / "config.yaml"])
+    path = run_dir / "model.zip"
+    if not path.is_file():
+        path = latest_checkpoint(run_dir)
+        if path is None:
+            raise UserError(f"{run_dir} has no model.zip and no checkpoint to evaluate")
+    model = load_model(path, device="cpu")
+    seed = cfg.seed + 10_000 if args.seed is None else args.seed
+    env = make_env(cfg, n_envs=1, seed=seed, training=False,
+                   render_mode="rgb_array" if args.video else None)
+    scores, frames = play(model, env, args.episodes, deterministic=args.deterministic,
+                          record=args.video)
+    env.close()
+    result = {"checkpoint": str(path.name), "episodes": len(scores),
+              "deterministic": args.deterministic, "seed": seed,
+              "mean": float(np.mean(scores)), "std": float(np.std(scores)),
+              "min": float(np.min(scores)), "max": float(np.max(scores)), "scores": scores}
+    if frames:
+        result["video"] = str(write_gif(frames, run_dir / "videos" / "episode_0.gif"))
+    write_json(run_dir / "evaluation.json", result)
+    print(f"{cfg.env.id}, core {cfg.core.name}, {len(scores)} episodes ({path.name}): "
+          f"raw score mean {result['mean']:.1f} std {result['std']:.1f} "
+          f"min {result['min']:.1f} max {result['max']:.1f}")
+    if frames:
+        print(f"video: {result['video']}")
+    return 0
+
+
+def play(model, env, episodes: int, deterministic: bool = False, record: bool = False,
+         max_frames: int = 4000):
+    """Run whole episodes; scores come from Monitor (raw game score, all lives)."""
+    import numpy as np
+
+    obs = env.reset()
+    state, starts = None, np.ones((env.num_envs,), dtype=bool)
+    scores, frames = [], []
+    while len(scores) < episodes:
+        if record and not scores and len(frames) < max_frames:
+            frames.append(env.envs[0].render())
+        action, state = model.predict(obs, state=state, episode_start=starts,
+                                      deterministic=deterministic)
+        obs, _, dones, infos = env.step(action)
+        starts = dones
+        for info in infos:
+            if "episode" in info:
+                scores.append(float(info["episode"]["r"]))
+    return scores[:episodes], frames
+
+
+def write_gif(frames, path: Path) -> Path:
+    """Frames (H, W, 3) uint8 as an animated GIF (Pillow; no video codec needed)."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    images = [Image.fromarray(f) for f in frames if f is not None]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=33, loop=0)
+    return path

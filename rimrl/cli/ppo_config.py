@@ -1,0 +1,128 @@
+"""Typed config of ``rimrl train ppo`` (defaults in ``configs/ppo.yaml``, by env family)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from rimrl.errors import UserError
+from rimrl.nn.cores import CoreConfig
+
+
+@dataclass
+class EnvConfig:
+    """Which environment and how it is built.
+
+    Args:
+        id: an Atari short name (``DemonAttack``), an ALE id, or a registered gymnasium id.
+        n_envs: parallel environments.
+        frame_stack: stacked frames (Atari).
+        sticky_actions: Atari: repeat the last action with probability 0.25.
+        terminal_on_life_loss: Atari: end learning episodes at a life loss.
+        subprocess: run envs in worker processes.
+    """
+
+    id: str = "DemonAttack"
+    n_envs: int = 8
+    frame_stack: int = 4
+    sticky_actions: bool = False
+    terminal_on_life_loss: bool = True
+    subprocess: bool = False
+
+
+@dataclass
+class PPOHyperparameters:
+    """PPO hyperparameters (names as in SB3). ``lr_schedule``/``clip_schedule``: ``linear``
+    decays to 0 over training (as in the RIMs paper's PPO), ``constant`` keeps the value."""
+
+    n_steps: int = 128
+    batch_size: int = 256
+    n_epochs: int = 4
+    learning_rate: float = 2.5e-4
+    lr_schedule: str = "linear"
+    clip_range: float = 0.1
+    clip_schedule: str = "linear"
+    ent_coef: float = 0.01
+    vf_coef: float = 0.5
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    max_grad_norm: float = 0.5
+    normalize_advantage: bool = True
+    target_kl: Optional[float] = None
+    chunk_length: int = 32
+
+
+@dataclass
+class PolicyConfig:
+    """Network around the core.
+
+    Args:
+        encoder: encoder name (``nature``, ``mlp``, ``flatten``, ``combined``) or ``auto``
+            (image -> nature, dict -> combined, else mlp).
+        features_dim: encoder output size where the encoder takes one.
+        net_arch: hidden layers of the actor and critic heads after the core.
+        enable_critic_lstm: a second core for the critic (sb3-contrib's default); off as in
+            RL Zoo's Atari settings, the critic then reads the encoder features.
+        ortho_init: orthogonal initialisation of encoder and heads.
+    """
+
+    encoder: str = "auto"
+    features_dim: int = 512
+    net_arch: list[int] = field(default_factory=list)
+    enable_critic_lstm: bool = False
+    ortho_init: bool = True
+
+
+@dataclass
+class TrainConfig:
+    """Budget and bookkeeping: ``timesteps`` (env steps over all envs, ``--timesteps``),
+    ``checkpoint_every`` env steps, ``keep_checkpoints`` newest kept, ``log_interval`` in
+    rollouts."""
+
+    timesteps: int = 20_000
+    checkpoint_every: int = 10_000
+    keep_checkpoints: int = 3
+    log_interval: int = 1
+
+
+@dataclass
+class PPORunConfig:
+    """Everything ``rimrl train ppo`` needs."""
+
+    env: EnvConfig = field(default_factory=EnvConfig)
+    core: CoreConfig = field(default_factory=lambda: CoreConfig(hidden_size=510, dynamics="gru"))
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    ppo: PPOHyperparameters = field(default_factory=PPOHyperparameters)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    seed: int = 0
+    device: str = "cpu"
+    runs_dir: str = "runs"
+
+    def __post_init__(self):
+        positive = {
+            "env.n_envs": self.env.n_envs, "env.frame_stack": self.env.frame_stack,
+            "ppo.n_steps": self.ppo.n_steps, "ppo.batch_size": self.ppo.batch_size,
+            "ppo.n_epochs": self.ppo.n_epochs, "ppo.chunk_length": self.ppo.chunk_length,
+            "train.timesteps": self.train.timesteps,
+            "train.checkpoint_every": self.train.checkpoint_every,
+            "train.keep_checkpoints": self.train.keep_checkpoints,
+            "policy.features_dim": self.policy.features_dim,
+        }
+        for key, value in positive.items():
+            if value < 1:
+                raise UserError(f"{key} must be a positive integer, got {value}")
+        for key, value in {"ppo.learning_rate": self.ppo.learning_rate,
+                           "ppo.clip_range": self.ppo.clip_range}.items():
+            if not value > 0:
+                raise UserError(f"{key} must be positive, got {value}")
+        if not 0 < self.ppo.gamma <= 1 or not 0 <= self.ppo.gae_lambda <= 1:
+            raise UserError("ppo.gamma must be in (0, 1] and ppo.gae_lambda in [0, 1]")
+        if self.ppo.n_steps % self.ppo.chunk_length:
+            raise UserError(
+                f"ppo.n_steps ({self.ppo.n_steps}) must be a multiple of ppo.chunk_length "
+                f"({self.ppo.chunk_length})"
+            )
+        for key in ("lr_schedule", "clip_schedule"):
+            if getattr(self.ppo, key) not in ("linear", "constant"):
+                raise UserError(f"ppo.{key} must be 'linear' or 'constant', "
+                                f"got {getattr(self.ppo, key)!r}")

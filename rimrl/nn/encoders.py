@@ -1,0 +1,71 @@
+"""Observation encoders by name, as SB3 ``BaseFeaturesExtractor`` classes. The one place an
+encoder is chosen: algorithms receive the class through ``policy_kwargs`` and never branch on
+the name.
+
+- ``nature``: the Nature-DQN CNN (Mnih et al., 2015), the encoder of the RIMs paper's PPO.
+- ``mlp``: a two-layer MLP for vector observations.
+- ``flatten``: observations flattened as they are.
+- ``combined``: SB3's extractor for dict observations (CNN for images, flatten for the rest).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import gymnasium as gym
+import torch
+from stable_baselines3.common.torch_layers import (BaseFeaturesExtractor, CombinedExtractor,
+                                                   FlattenExtractor, NatureCNN)
+from torch import nn
+
+from rimrl.errors import UserError
+from rimrl.nn.cores import unknown_name
+
+
+class MlpEncoder(BaseFeaturesExtractor):
+    """Flatten, then ``Linear -> ReLU -> Linear -> ReLU``.
+
+    Args:
+        observation_space: a Box space.
+        features_dim: output size (and hidden size).
+    """
+
+    def __init__(self, observation_space: gym.spaces.Box, features_dim: int = 128):
+        super().__init__(observation_space, features_dim)
+        n_in = int(torch.tensor(observation_space.shape).prod())
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(n_in, features_dim), nn.ReLU(),
+                                 nn.Linear(features_dim, features_dim), nn.ReLU())
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        return self.net(observations.float())
+
+
+ENCODERS: dict[str, Callable[..., BaseFeaturesExtractor]] = {
+    "nature": NatureCNN,
+    "mlp": MlpEncoder,
+    "flatten": FlattenExtractor,
+    "combined": CombinedExtractor,
+}
+
+
+def encoder_class(name: str) -> type[BaseFeaturesExtractor]:
+    """The features-extractor class registered as ``name``."""
+    if name not in ENCODERS:
+        raise UserError(unknown_name("encoder", name, ENCODERS))
+    return ENCODERS[name]
+
+
+def register_encoder(name: str, cls: type[BaseFeaturesExtractor]) -> None:
+    """Add an encoder under ``name`` (used by encoder modules of later chapters)."""
+    ENCODERS[name] = cls
+
+
+def encoder_for_space(space: gym.spaces.Space) -> type[BaseFeaturesExtractor]:
+    """The ``auto`` choice: Nature CNN for images, combined for dicts, MLP otherwise."""
+    from stable_baselines3.common.preprocessing import is_image_space
+
+    if isinstance(space, gym.spaces.Dict):
+        return CombinedExtractor
+    if is_image_space(space, check_channels=False):
+        return NatureCNN
+    return MlpEncoder

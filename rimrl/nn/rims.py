@@ -25,9 +25,11 @@ RIMs.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from rimrl.nn.attention import topk_mask
@@ -227,11 +229,10 @@ class RIMCell(nn.Module):
         q = q.reshape(K, B, heads, dk).permute(1, 2, 0, 3)  # (B, heads, K, dk)
         k = k.reshape(K, B, heads, dk).permute(1, 2, 3, 0)  # (B, heads, dk, K)
         v = v.reshape(K, B, heads, dv).permute(1, 2, 0, 3)
-        scores = torch.matmul(q, k) * (1.0 / math.sqrt(dk))
+        mask = None
         if self.comm_topk is not None and self.comm_topk < K:
-            keep = topk_mask(scores, self.comm_topk, dim=-1)
-            scores = scores.masked_fill(~keep, float("-inf"))
-        context = torch.matmul(torch.softmax(scores, dim=-1), v)  # (B, heads, K, dv)
+            mask = topk_mask(torch.matmul(q, k), self.comm_topk, dim=-1)
+        context = F.scaled_dot_product_attention(q, k.transpose(-1, -2), v, attn_mask=mask)
         context = context.permute(2, 0, 1, 3).reshape(K, B, heads * dv)
         return torch.bmm(context, self.comm_out)
 
@@ -340,7 +341,13 @@ class RIMs(nn.Module):
         for t in range(T):
             if keep is not None:
                 h, c = h * keep[t], c * keep[t]
-            h, c, active = step(keys[t], inp[t], h, c, spatial, weight)
+            try:
+                h, c, active = step(keys[t], inp[t], h, c, spatial, weight)
+            except Exception as exc:  # noqa: BLE001
+                if step is cell.step:
+                    raise
+                step = self._disable_compile(exc)
+                h, c, active = step(keys[t], inp[t], h, c, spatial, weight)
             outputs.append(h)
             actives.append(active)
         out = torch.stack(outputs).permute(0, 2, 1, 3).reshape(T, B, self.hidden_size)
@@ -351,8 +358,19 @@ class RIMs(nn.Module):
         if not self.compile:
             return self.cell.step
         if self._compiled_step is None:
-            self._compiled_step = torch.compile(self.cell.step, dynamic=False)
+            # the attention-fusion patterns of inductor mis-handle this graph at some batch
+            # sizes (torch 2.13); the step already calls scaled_dot_product_attention itself
+            self._compiled_step = torch.compile(self.cell.step, dynamic=False,
+                                                options={"pattern_matcher": False})
         return self._compiled_step
+
+    def _disable_compile(self, exc: Exception):
+        """A compilation failure falls back to the eager step (same maths), once, loudly."""
+        warnings.warn(f"torch.compile of the RIMs step failed ({type(exc).__name__}: "
+                      f"{str(exc).splitlines()[0][:200]}); continuing without compilation")
+        self.compile = False
+        self._compiled_step = None
+        return self.cell.step
 
     def __getstate__(self):
         state = self.__dict__.copy()

@@ -23,7 +23,7 @@ class CueVectorEnv(gym.Env):
     the end, 0 otherwise. Episode length ``delay + 1``.
     """
 
-    metadata = {"render_modes": ["rgb_array"]}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 30}
 
     def __init__(self, delay: int = 4, render_mode: Optional[str] = None):
         self.delay = delay

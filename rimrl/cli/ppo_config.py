@@ -122,6 +122,9 @@ class PPORunConfig:
                 f"ppo.n_steps ({self.ppo.n_steps}) must be a multiple of ppo.chunk_length "
                 f"({self.ppo.chunk_length})"
             )
+        from rimrl.nn.encoders import encoder_class
+        if self.policy.encoder != "auto":
+            encoder_class(self.policy.encoder)  # raises for an unknown name
         for key in ("lr_schedule", "clip_schedule"):
             if getattr(self.ppo, key) not in ("linear", "constant"):
                 raise UserError(f"ppo.{key} must be 'linear' or 'constant', "

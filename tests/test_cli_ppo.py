@@ -1,0 +1,126 @@
+"""``rimrl train ppo`` / ``rimrl evaluate`` on tiny fake envs and budgets."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from rimrl.cli import main
+from rimrl.runs import list_checkpoints
+
+TINY = ["--set", "core.hidden_size=12", "--set", "core.num_units=3", "--set", "core.k_active=2",
+        "--set", "core.input_key_size=8", "--set", "core.comm_key_size=4",
+        "--set", "core.comm_value_size=4", "--set", "policy.features_dim=16",
+        "--set", "ppo.n_steps=32", "--set", "ppo.batch_size=32", "--set", "ppo.chunk_length=8",
+        "--set", "ppo.n_epochs=1", "--set", "train.checkpoint_every=128", "--n-envs", "2",
+        "--no-progress"]
+
+
+def only_run(root):
+    (run,) = [p for p in root.iterdir() if p.is_dir()]
+    return run
+
+
+@pytest.mark.parametrize("core", ["rims", "lstm", "gru"])
+def test_train_and_evaluate_image_env(tmp_path, core, capsys):
+    code = main(["train", "ppo", "--env", "rimrl/CueImage-v0", "--core", core, "--timesteps",
+                 "256", "--runs-dir", str(tmp_path)] + TINY)
+    assert code == 0
+    run = only_run(tmp_path)
+    for name in ("config.yaml", "run.json", "model.zip", "train_summary.json"):
+        assert (run / name).is_file(), name
+    assert [p.name for p in list_checkpoints(run)] == ["ckpt_000000000128.zip",
+                                                      "ckpt_000000000256.zip"]
+    events = list((run / "tb").glob("events.out.tfevents.*"))
+    assert events
+    progress = (run / "tb" / "progress.csv").read_text()
+    assert "rollout/ep_rew_mean" in progress and "time/fps" in progress
+    if core == "rims":
+        assert "rims/active_fraction/0" in progress
+    assert main(["evaluate", str(run), "--episodes", "3", "--video"]) == 0
+    result = json.loads((run / "evaluation.json").read_text())
+    assert result["episodes"] == 3 and len(result["scores"]) == 3
+    assert result["min"] <= result["mean"] <= result["max"]
+    assert (run / "videos" / "episode_0.gif").stat().st_size > 0
+    assert "raw score mean" in capsys.readouterr().out
+
+
+def test_resume_continues_from_last_checkpoint(tmp_path):
+    args = ["train", "ppo", "--env", "rimrl/CueVector-v0", "--core", "lstm",
+            "--runs-dir", str(tmp_path)] + TINY
+    assert main(args + ["--timesteps", "256"]) == 0
+    run = only_run(tmp_path)
+    # simulate a kill after the first checkpoint: later files never got written
+    list_checkpoints(run)[-1].unlink()
+    (run / "model.zip").unlink()
+    assert main(["train", "ppo", "--resume", str(run), "--timesteps", "384", "--no-progress"]) == 0
+    summary = json.loads((run / "train_summary.json").read_text())
+    assert summary["timesteps"] == 384
+    assert list_checkpoints(run)[-1].name == "ckpt_000000000384.zip"
+    assert "timesteps: 384" in (run / "config.yaml").read_text()
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume(tmp_path):
+    cmd = [sys.executable, "-m", "rimrl", "train", "ppo", "--env", "rimrl/CueVector-v0",
+           "--core", "rims", "--timesteps", "100000", "--runs-dir", str(tmp_path)] + TINY
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    run = None
+    while time.time() < deadline:
+        runs = [p for p in tmp_path.iterdir() if p.is_dir()] if tmp_path.exists() else []
+        if runs and len(list_checkpoints(runs[0])) >= 2:
+            run = runs[0]
+            break
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert run is not None
+    last = list_checkpoints(run)[-1]
+    steps = int(last.stem.split("_")[1])
+    assert main(["train", "ppo", "--resume", str(run), "--timesteps", str(steps + 128),
+                 "--no-progress"]) == 0
+    assert json.loads((run / "train_summary.json").read_text())["timesteps"] == steps + 128
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--env", "DemonAtack"], "closest: DemonAttack"),
+    (["--env", "NoSuchThing-v9"], "unknown env 'NoSuchThing-v9'"),
+    (["--env", "rimrl/CueVector-v0", "--core", "lstmm"], "did you mean 'lstm'"),
+    (["--env", "rimrl/CueVector-v0", "--encoder", "resnett"], "unknown encoder 'resnett'"),
+    (["--env", "rimrl/CueVector-v0", "--timesteps", "0"], "train.timesteps must be a positive"),
+    (["--env", "rimrl/CueVector-v0", "--set", "ppo.chunk_length=5"], "multiple of ppo.chunk_length"),
+    (["--env", "rimrl/CueVector-v0", "--set", "ppo.n_stepz=5"], "did you mean 'ppo.n_steps'"),
+])
+def test_bad_input(tmp_path, capsys, args, message):
+    code = main(["train", "ppo", "--runs-dir", str(tmp_path / "runs"), "--no-progress"] + args)
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_corrupt_checkpoint_on_resume(tmp_path, capsys):
+    assert main(["train", "ppo", "--env", "rimrl/CueVector-v0", "--core", "lstm", "--timesteps",
+                 "128", "--runs-dir", str(tmp_path)] + TINY) == 0
+    run = only_run(tmp_path)
+    ckpt = list_checkpoints(run)[-1]
+    ckpt.write_bytes(b"garbage")
+    model_before = (run / "model.zip").read_bytes()
+    assert main(["train", "ppo", "--resume", str(run), "--timesteps", "256"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "corrupt" in err and len(err.splitlines()) == 1
+    assert (run / "model.zip").read_bytes() == model_before
+
+
+def test_evaluate_without_model(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("env: {id: rimrl/CueVector-v0}\n")
+    (run / "run.json").write_text('{"kind": "ppo"}')
+    assert main(["evaluate", str(run)]) == 2
+    assert "no model.zip and no checkpoint" in capsys.readouterr().err

@@ -1,0 +1,138 @@
+"""PPO with recurrent cores: sb3-contrib compatibility, chunked training, buffers."""
+
+import numpy as np
+import pytest
+import torch
+from sb3_contrib import RecurrentPPO
+from sb3_contrib.common.recurrent.buffers import RecurrentRolloutBuffer
+from stable_baselines3.common.env_util import make_vec_env
+
+import envs.testing  # noqa: F401  (registers rimrl/Cue*-v0)
+from agents.ppo import ChunkedRecurrentPPO, CnnRIMsPolicy, MlpCorePolicy
+from agents.ppo.policies import RecurrentCorePolicy
+from rimrl.nn.cores import LSTMCore
+from rimrl.nn.rims import RIMs
+
+TINY_RIMS = dict(name="rims", hidden_size=12, num_units=3, k_active=2, dynamics="gru",
+                 input_key_size=8, comm_key_size=4, comm_value_size=4, comm_heads=2)
+
+
+def vec_env(env_id="rimrl/CueVector-v0", n_envs=2, **kwargs):
+    return make_vec_env(env_id, n_envs=n_envs, seed=0, env_kwargs=kwargs or None)
+
+
+def test_rims_policy_with_sb3_contrib_recurrent_ppo(tmp_path):
+    env = vec_env("rimrl/CueImage-v0")
+    model = RecurrentPPO(CnnRIMsPolicy, env, n_steps=16, batch_size=16, n_epochs=1, seed=0,
+                         policy_kwargs=dict(core=TINY_RIMS, features_extractor_kwargs=dict(
+                             features_dim=16)))
+    assert isinstance(model.policy.lstm_actor, RIMs)
+    before = [p.detach().clone() for p in model.policy.lstm_actor.parameters()]
+    model.learn(64)
+    after = list(model.policy.lstm_actor.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, after))  # the core trained
+    model.save(tmp_path / "m.zip")
+    loaded = RecurrentPPO.load(tmp_path / "m.zip")
+    assert isinstance(loaded.policy.lstm_actor, RIMs)
+    obs = env.reset()
+    a1, s1 = model.predict(obs, deterministic=True)
+    a2, s2 = loaded.predict(obs, deterministic=True)
+    assert np.array_equal(a1, a2) and np.allclose(s1[0], s2[0])
+
+
+def test_process_sequence_matches_sb3_contrib_loop():
+    """Our one-call _process_sequence equals sb3-contrib's per-step loop."""
+    from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy as Base
+
+    torch.manual_seed(0)
+    core = LSTMCore(5, 7)
+    feats = torch.randn(3 * 6, 5)  # 3 sequences of 6 steps, sequence-major
+    starts = torch.zeros(18)
+    starts[[2, 9, 10, 15]] = 1
+    state = (torch.randn(1, 3, 7), torch.randn(1, 3, 7))
+    ours, (h1, c1) = RecurrentCorePolicy._process_sequence(feats, state, starts, core)
+    ref, (h2, c2) = Base._process_sequence(feats, state, starts, core)
+    assert torch.allclose(ours, ref, atol=1e-6) and torch.allclose(h1, h2, atol=1e-6)
+
+
+def ppo_loss(policy, samples, clip=0.2, ent_coef=0.01, vf_coef=0.5):
+    """The loss of sb3-contrib's RecurrentPPO.train for one minibatch."""
+    actions = samples.actions.long().flatten()
+    mask = samples.mask > 1e-8
+    values, log_prob, entropy = policy.evaluate_actions(
+        samples.observations, actions, samples.lstm_states, samples.episode_starts)
+    adv = samples.advantages
+    adv = (adv - adv[mask].mean()) / (adv[mask].std() + 1e-8)
+    ratio = torch.exp(log_prob - samples.old_log_prob)
+    pg = -torch.mean(torch.min(adv * ratio, adv * torch.clamp(ratio, 1 - clip, 1 + clip))[mask])
+    vf = torch.mean(((samples.returns - values.flatten()) ** 2)[mask])
+    ent = -torch.mean(entropy[mask])
+    return pg + ent_coef * ent + vf_coef * vf, int(mask.sum())
+
+
+@pytest.mark.parametrize("core", [TINY_RIMS, dict(name="lstm", hidden_size=8)])
+def test_chunked_loss_equals_reference_for_whole_rollouts(core):
+    env = vec_env(n_envs=3, delay=3)  # episodes of 4 steps: many starts inside a rollout
+    model = ChunkedRecurrentPPO(MlpCorePolicy, env, n_steps=16, batch_size=48, chunk_length=16,
+                                seed=0, policy_kwargs=dict(core=core, enable_critic_lstm=True))
+    _, callback = model._setup_learn(48, None)
+    model.collect_rollouts(model.env, callback, model.rollout_buffer, model.n_steps)
+    buf = model.rollout_buffer
+    ref = RecurrentRolloutBuffer(16, env.observation_space, env.action_space,
+                                 buf.hidden_state_shape, "cpu", n_envs=3)
+    for name in ("observations", "actions", "rewards", "returns", "episode_starts", "values",
+                 "log_probs", "advantages", "hidden_states_pi", "cell_states_pi",
+                 "hidden_states_vf", "cell_states_vf"):
+        setattr(ref, name, getattr(buf, name).copy())
+    ref.full = True
+    assert buf.episode_starts[1:].sum() > 3  # the reference really splits sequences
+    (ours,) = list(buf.get(48))
+    (theirs,) = list(ref.get(48))
+    loss_ours, n_ours = ppo_loss(model.policy, ours)
+    loss_ref, n_ref = ppo_loss(model.policy, theirs)
+    assert n_ours == n_ref == 48
+    assert torch.allclose(loss_ours, loss_ref, atol=1e-5)
+
+
+def test_chunks_gather_the_right_steps_and_states():
+    env = vec_env(n_envs=2)
+    model = ChunkedRecurrentPPO(MlpCorePolicy, env, n_steps=8, batch_size=8, chunk_length=4,
+                                policy_kwargs=dict(core=dict(name="lstm", hidden_size=4)))
+    buf = model.rollout_buffer
+    buf.reset()
+    steps, n_envs = 8, 2
+    # tag every entry with 10 * step + env so the gathered order can be read back
+    tag = (10 * np.arange(steps)[:, None] + np.arange(n_envs)[None, :]).astype(np.float32)
+    buf.values[:] = tag
+    buf.observations[:] = tag[..., None]
+    buf.hidden_states_pi[:] = tag[:, None, :, None]
+    buf.full = True
+    batches = list(buf.get(8))  # 2 chunks of 4 per minibatch, 4 chunks in all
+    assert len(batches) == 2
+    seen = set()
+    for b in batches:
+        values = b.old_values.numpy().reshape(2, 4)
+        for chunk, h in zip(values, b.lstm_states.pi[0][0, :, 0].numpy()):
+            step0, env_i = divmod(int(chunk[0]), 10)
+            assert chunk.tolist() == [10 * (step0 + i) + env_i for i in range(4)]
+            assert step0 % 4 == 0 and h == chunk[0]  # state stored at the chunk's first step
+            seen.add((step0, env_i))
+        assert torch.equal(b.observations[:, 0], b.old_values)
+    assert seen == {(0, 0), (4, 0), (0, 1), (4, 1)}
+
+
+def test_chunk_length_must_divide_n_steps():
+    with pytest.raises(ValueError, match="multiple of chunk_length"):
+        ChunkedRecurrentPPO(MlpCorePolicy, vec_env(), n_steps=10, batch_size=10, chunk_length=4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("core", ["lstm", "rims"])
+def test_recurrent_cores_solve_the_cue_memory_task(core):
+    env = vec_env(n_envs=8)
+    kwargs = dict(TINY_RIMS, name=core) if core == "rims" else dict(name=core, hidden_size=16)
+    model = ChunkedRecurrentPPO(MlpCorePolicy, env, n_steps=32, batch_size=64, chunk_length=8,
+                                learning_rate=3e-3, seed=0,
+                                policy_kwargs=dict(core=kwargs, enable_critic_lstm=False))
+    model.learn(30_000)
+    assert np.mean([e["r"] for e in model.ep_info_buffer]) > 0.9

@@ -47,9 +47,11 @@ class RecurrentCorePolicy(RecurrentActorCriticPolicy):
             raise ValueError("RecurrentCorePolicy supports one recurrent layer (n_lstm_layers=1)")
         super().__init__(*args, **kwargs)
         self.core_config = cfg
-        self.lstm_actor = build_core(self.features_dim, cfg)
+        # a set encoder (e.g. grid-set) says how many elements its flat features hold
+        elements = getattr(self.pi_features_extractor, "num_elements", 1)
+        self.lstm_actor = build_core(self.features_dim, cfg, elements)
         if self.lstm_critic is not None:
-            self.lstm_critic = build_core(self.features_dim, cfg)
+            self.lstm_critic = build_core(self.features_dim, cfg, elements)
         # parameters changed: rebuild the optimizer over the new ones
         self.optimizer = self.optimizer_class(self.parameters(), lr=self._initial_lr,
                                               **self.optimizer_kwargs)

@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--video", action="store_true",
                           help="PPO: save the first episode as videos/episode_0.gif")
     evaluate.add_argument("--seed", type=int, help="PPO: seed of the evaluation envs")
+    evaluate.add_argument("--distractors", nargs="+", metavar="SPLIT",
+                          help="PPO: evaluate per distractor split (names, or 'all')")
     evaluate.add_argument("--gaps", type=int, nargs="+", help="copying task: gaps to test")
     evaluate.set_defaults(handler=_evaluate)
     return parser

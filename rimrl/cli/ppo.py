@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from rimrl.cli.common import add_common_train_args, prepare_run
+from rimrl.cli.environments import env_family, make_env
 from rimrl.errors import UserError
 
 FLAGS = {"env": "env.id", "core": "core.name", "encoder": "policy.encoder", "seed": "seed",
@@ -24,50 +25,11 @@ def register(tasks) -> None:
     p.set_defaults(handler=train)
 
 
-# ------------------------------------------------------------------------------ environments
-def env_family(env_id: str) -> str:
-    """``atari`` for ALE games, ``gym`` for other registered ids; a clear error otherwise."""
-    from envs.atari import ale_games, is_atari
-
-    if is_atari(env_id):
-        return "atari"
-    import gymnasium as gym
-
-    import envs.testing  # noqa: F401  (registers rimrl/ test envs)
-    if env_id in gym.registry:
-        return "gym"
-    import difflib
-    candidates = list(ale_games()) + [k for k in gym.registry if "/" in k or "-v" in k]
-    near = difflib.get_close_matches(env_id, candidates, n=3, cutoff=0.6)
-    hint = f"; closest: {', '.join(near)}" if near else ""
-    raise UserError(f"unknown env '{env_id}'{hint} (Atari short names or gymnasium ids)")
-
-
-def make_env(cfg, n_envs: int | None = None, seed: int | None = None, render_mode=None,
-             training: bool = True):
-    """The vectorized env of a run config (``env`` section)."""
-    env_cfg = cfg.env
-    n_envs = n_envs or env_cfg.n_envs
-    seed = cfg.seed if seed is None else seed
-    if env_family(env_cfg.id) == "atari":
-        from envs.atari import make_atari_vec_env
-        return make_atari_vec_env(
-            env_cfg.id, n_envs=n_envs, seed=seed, frame_stack=env_cfg.frame_stack,
-            sticky_actions=env_cfg.sticky_actions,
-            terminal_on_life_loss=env_cfg.terminal_on_life_loss,
-            subprocess=env_cfg.subprocess and training, render_mode=render_mode)
-    from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
-    vec_cls = SubprocVecEnv if env_cfg.subprocess and training and n_envs > 1 else DummyVecEnv
-    env_kwargs = {"render_mode": render_mode} if render_mode else None
-    return make_vec_env(env_cfg.id, n_envs=n_envs, seed=seed, vec_env_cls=vec_cls,
-                        env_kwargs=env_kwargs)
-
-
 # ----------------------------------------------------------------------------------- model
 def build_model(cfg, env, tensorboard: Path | None = None):
     """A fresh :class:`agents.ppo.ChunkedRecurrentPPO` from a run config."""
     import dataclasses
+    import inspect
 
     from stable_baselines3.common.utils import LinearSchedule
 
@@ -75,9 +37,10 @@ def build_model(cfg, env, tensorboard: Path | None = None):
     from rimrl.nn.encoders import encoder_class, encoder_for_space
 
     name = cfg.policy.encoder
-    extractor = encoder_for_space(env.observation_space) if name == "auto" else encoder_class(name)
+    extractor = (encoder_for_space(env.observation_space, cfg.core.name) if name == "auto"
+                 else encoder_class(name))
     extractor_kwargs = {}
-    if "features_dim" in extractor.__init__.__code__.co_varnames:
+    if "features_dim" in inspect.signature(extractor.__init__).parameters:
         extractor_kwargs["features_dim"] = cfg.policy.features_dim
     p = cfg.ppo
 
@@ -180,16 +143,16 @@ def _short(env_id: str) -> str:
 
 # -------------------------------------------------------------------------------- evaluate
 def evaluate(args, run_dir: Path) -> int:
-    """Play ``--episodes`` full games with the run's final (or latest) model."""
-    import numpy as np
-
+    """Play ``--episodes`` full episodes with the run's final (or latest) model; with
+    ``--distractors``, once per distractor split."""
     from rimrl.cli.ppo_config import PPORunConfig
     from rimrl.config import load_config
-    from rimrl.runs import latest_checkpoint, write_json
+    from rimrl.runs import latest_checkpoint
 
     if args.episodes < 1:
         raise UserError(f"--episodes must be positive, got {args.episodes}")
     cfg = load_config(PPORunConfig, [run_dir / "config.yaml"])
+    splits = _requested_splits(cfg.env.id, args.distractors)
     path = run_dir / "model.zip"
     if not path.is_file():
         path = latest_checkpoint(run_dir)
@@ -197,11 +160,35 @@ def evaluate(args, run_dir: Path) -> int:
             raise UserError(f"{run_dir} has no model.zip and no checkpoint to evaluate")
     model = load_model(path, device="cpu")
     seed = cfg.seed + 10_000 if args.seed is None else args.seed
+    if splits:
+        return _evaluate_splits(args, run_dir, cfg, model, path, splits, seed)
+    return _evaluate_plain(args, run_dir, cfg, model, path, seed)
+
+
+def _requested_splits(env_id: str, requested) -> list[str]:
+    from rimrl.cli.environments import check_split, distractor_splits
+
+    if not requested:
+        return []
+    if requested == ["all"]:
+        valid = distractor_splits(env_id)
+        if not valid:
+            check_split(env_id, "all")  # raises: no splits for this env
+        return list(valid)
+    return [check_split(env_id, split) for split in requested]
+
+
+def _evaluate_plain(args, run_dir, cfg, model, path, seed) -> int:
+    import numpy as np
+
+    from rimrl.runs import write_json
+
     env = make_env(cfg, n_envs=1, seed=seed, training=False,
                    render_mode="rgb_array" if args.video else None)
-    scores, frames = play(model, env, args.episodes, deterministic=args.deterministic,
-                          record=args.video)
+    episodes, frames = play(model, env, args.episodes, deterministic=args.deterministic,
+                            record=args.video)
     env.close()
+    scores = [r for r, _ in episodes]
     result = {"checkpoint": str(path.name), "episodes": len(scores),
               "deterministic": args.deterministic, "seed": seed,
               "mean": float(np.mean(scores)), "std": float(np.std(scores)),
@@ -217,25 +204,94 @@ def evaluate(args, run_dir: Path) -> int:
     return 0
 
 
+def _evaluate_splits(args, run_dir, cfg, model, path, splits, seed) -> int:
+    """Success rate and return per split with 95% intervals (Wilson; normal for means).
+
+    Atari runs are also played on the clean game, and each split reports its score drop.
+    """
+    from rimrl.cli.environments import env_family
+    from rimrl.runs import write_json
+    from rimrl.stats import mean_ci, wilson_ci
+
+    atari = env_family(cfg.env.id) == "atari"
+    rows = (["clean"] if atari else []) + splits
+    n_envs = min(cfg.env.n_envs, args.episodes)
+    table = {}
+    for split in rows:
+        env = make_env(cfg, n_envs=n_envs, seed=seed, training=False,
+                       distractors=None if split == "clean" else split)
+        episodes, _ = play(model, env, args.episodes, deterministic=args.deterministic)
+        env.close()
+        returns = [r for r, _ in episodes]
+        wins = sum(bool(s) for _, s in episodes)
+        mean, lo, hi = mean_ci(returns)
+        rate, rlo, rhi = wilson_ci(wins, len(episodes))
+        table[split] = {"episodes": len(episodes), "return_mean": mean, "return_ci95": [lo, hi],
+                        "success_rate": rate, "success_ci95": [rlo, rhi], "returns": returns}
+    if atari:
+        clean = table["clean"]["return_mean"]
+        for split in splits:
+            drop = clean - table[split]["return_mean"]
+            table[split]["score_drop"] = drop
+            table[split]["score_drop_fraction"] = drop / abs(clean) if clean else None
+    result = {"env": cfg.env.id, "core": cfg.core.name, "checkpoint": str(path.name),
+              "episodes_per_split": args.episodes, "deterministic": args.deterministic,
+              "seed": seed, "splits": table}
+    write_json(run_dir / "distractors.json", result)
+    print(format_split_table(result, atari))
+    print(f"written: {run_dir / 'distractors.json'}")
+    return 0
+
+
+def format_split_table(result: dict, atari: bool) -> str:
+    """The per-split table printed by ``rimrl evaluate --distractors``."""
+    head = (f"{result['env']}, core {result['core']}, {result['episodes_per_split']} episodes "
+            "per split, 95% intervals")
+    if atari:
+        lines = [head, f"{'split':<12} {'raw score':>10} {'95% CI':>22} {'drop':>8}"]
+        for split, r in result["splits"].items():
+            lo, hi = r["return_ci95"]
+            drop = r.get("score_drop_fraction")
+            drop_text = "" if drop is None else f"{100 * drop:7.1f}%"
+            lines.append(f"{split:<12} {r['return_mean']:>10.1f} "
+                         f"{f'[{lo:.1f}, {hi:.1f}]':>22} {drop_text:>8}")
+        return "\n".join(lines)
+    lines = [head, f"{'split':<12} {'success':>8} {'95% CI':>16} {'return':>8} {'95% CI':>16}"]
+    for split, r in result["splits"].items():
+        slo, shi = r["success_ci95"]
+        lo, hi = r["return_ci95"]
+        lines.append(f"{split:<12} {r['success_rate']:>8.3f} {f'[{slo:.3f}, {shi:.3f}]':>16} "
+                     f"{r['return_mean']:>8.3f} {f'[{lo:.3f}, {hi:.3f}]':>16}")
+    return "\n".join(lines)
+
+
 def play(model, env, episodes: int, deterministic: bool = False, record: bool = False,
          max_frames: int = 4000):
-    """Run whole episodes; scores come from Monitor (raw game score, all lives)."""
+    """Run ``episodes`` whole episodes spread evenly over the env's copies (so short episodes
+    are not over-counted). Returns [(return, success)] and the frames of the first episode
+    when ``record``. The return is Monitor's (the raw game score over all lives for Atari);
+    success is the env's ``info["success"]`` where it reports one, else return > 0."""
     import numpy as np
 
+    n = env.num_envs
+    targets = [(episodes + i) // n for i in range(n)]
+    counts = [0] * n
     obs = env.reset()
-    state, starts = None, np.ones((env.num_envs,), dtype=bool)
-    scores, frames = [], []
-    while len(scores) < episodes:
-        if record and not scores and len(frames) < max_frames:
+    state, starts = None, np.ones((n,), dtype=bool)
+    results, frames = [], []
+    while any(c < t for c, t in zip(counts, targets)):
+        if record and not results and len(frames) < max_frames:
             frames.append(env.envs[0].render())
         action, state = model.predict(obs, state=state, episode_start=starts,
                                       deterministic=deterministic)
         obs, _, dones, infos = env.step(action)
         starts = dones
-        for info in infos:
-            if "episode" in info:
-                scores.append(float(info["episode"]["r"]))
-    return scores[:episodes], frames
+        for i, info in enumerate(infos):
+            if "episode" in info and counts[i] < targets[i]:
+                score = float(info["episode"]["r"])
+                results.append((score, bool(info.get("success", score > 0))))
+                counts[i] += 1
+    return results, frames
 
 
 def write_gif(frames, path: Path) -> Path:

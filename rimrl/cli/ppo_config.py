@@ -20,6 +20,10 @@ class EnvConfig:
         sticky_actions: Atari: repeat the last action with probability 0.25.
         terminal_on_life_loss: Atari: end learning episodes at a life loss.
         subprocess: run envs in worker processes.
+        distractors: distractor split used in training: for the pickup suite the split its
+            episodes come from (``train`` by default), for Atari an overlay split drawn on the
+            frames as augmentation (none by default). ``rimrl evaluate --distractors`` picks
+            the splits for evaluation.
     """
 
     id: str = "DemonAttack"
@@ -28,6 +32,7 @@ class EnvConfig:
     sticky_actions: bool = False
     terminal_on_life_loss: bool = True
     subprocess: bool = False
+    distractors: Optional[str] = None
 
 
 @dataclass

@@ -136,9 +136,9 @@ class GRUCore(nn.Module):
         return torch.cat(outputs), (h, torch.zeros_like(h))
 
 
-def _rims(input_size: int, cfg: CoreConfig) -> nn.Module:
+def _rims(input_size: int, cfg: CoreConfig, elements: int = 1) -> nn.Module:
     return RIMs(
-        input_size, cfg.hidden_size, num_units=cfg.num_units, k_active=cfg.k_active,
+        input_size, cfg.hidden_size, elements=elements, num_units=cfg.num_units, k_active=cfg.k_active,
         dynamics=cfg.dynamics, compile=cfg.compile, input_heads=cfg.input_heads,
         input_key_size=cfg.input_key_size, input_value_size=cfg.input_value_size,
         comm_heads=cfg.comm_heads, comm_key_size=cfg.comm_key_size,
@@ -147,15 +147,23 @@ def _rims(input_size: int, cfg: CoreConfig) -> nn.Module:
     )
 
 
-CORES: dict[str, Callable[[int, CoreConfig], nn.Module]] = {
-    "lstm": lambda input_size, cfg: LSTMCore(input_size, cfg.hidden_size),
-    "gru": lambda input_size, cfg: GRUCore(input_size, cfg.hidden_size),
+CORES: dict[str, Callable[..., nn.Module]] = {
+    "lstm": lambda input_size, cfg, elements=1: LSTMCore(input_size, cfg.hidden_size),
+    "gru": lambda input_size, cfg, elements=1: GRUCore(input_size, cfg.hidden_size),
     "rims": _rims,
 }
 
 
-def build_core(input_size: int, cfg: CoreConfig) -> nn.Module:
-    """The recurrent core named ``cfg.name`` with input size ``input_size``."""
+# Cores that can read a set of elements (spatial mode) rather than one vector.
+READS_SETS = {"rims"}
+
+
+def build_core(input_size: int, cfg: CoreConfig, elements: int = 1) -> nn.Module:
+    """The recurrent core named ``cfg.name`` with (flat) input size ``input_size``.
+
+    ``elements`` > 1 says the input is that many equal elements, flattened (from a set
+    encoder): RIMs then compete per element (spatial mode); LSTM and GRU read the flat vector.
+    """
     if cfg.name not in CORES:
         raise UserError(unknown_name("core", cfg.name, CORES))
-    return CORES[cfg.name](input_size, cfg)
+    return CORES[cfg.name](input_size, cfg, elements)

@@ -6,6 +6,11 @@ the name.
 - ``mlp``: a two-layer MLP for vector observations.
 - ``flatten``: observations flattened as they are.
 - ``combined``: SB3's extractor for dict observations (CNN for images, flatten for the rest).
+- ``grid``, ``grid-set``: MiniGrid/BabyAI encoders (:mod:`rimrl.nn.grid_encoders`); ``grid-set``
+  gives the core a set of elements (``num_elements``) to compete over.
+
+An encoder with a ``num_elements`` attribute produces ``num_elements`` equal-sized elements,
+flattened; policies pass that number to the core.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from stable_baselines3.common.torch_layers import (BaseFeaturesExtractor, Combin
 from torch import nn
 
 from rimrl.errors import UserError
-from rimrl.nn.cores import unknown_name
+from rimrl.nn.cores import READS_SETS, unknown_name
+from rimrl.nn.grid_encoders import GridEncoder, GridSetEncoder
 
 
 class MlpEncoder(BaseFeaturesExtractor):
@@ -45,6 +51,8 @@ ENCODERS: dict[str, Callable[..., BaseFeaturesExtractor]] = {
     "mlp": MlpEncoder,
     "flatten": FlattenExtractor,
     "combined": CombinedExtractor,
+    "grid": GridEncoder,
+    "grid-set": GridSetEncoder,
 }
 
 
@@ -60,11 +68,15 @@ def register_encoder(name: str, cls: type[BaseFeaturesExtractor]) -> None:
     ENCODERS[name] = cls
 
 
-def encoder_for_space(space: gym.spaces.Space) -> type[BaseFeaturesExtractor]:
-    """The ``auto`` choice: Nature CNN for images, combined for dicts, MLP otherwise."""
+def encoder_for_space(space: gym.spaces.Space, core: str = "lstm") -> type[BaseFeaturesExtractor]:
+    """The ``auto`` choice: Nature CNN for images; for MiniGrid dicts ``grid-set`` when the
+    core reads sets (RIMs, spatial mode) and ``grid`` otherwise; combined for other dicts;
+    MLP otherwise."""
     from stable_baselines3.common.preprocessing import is_image_space
 
     if isinstance(space, gym.spaces.Dict):
+        if {"image", "direction", "mission"} <= set(space.spaces):
+            return GridSetEncoder if core in READS_SETS else GridEncoder
         return CombinedExtractor
     if is_image_space(space, check_channels=False):
         return NatureCNN

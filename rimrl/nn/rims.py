@@ -281,6 +281,10 @@ class RIMs(nn.Module):
     Defaults are the paper's copying-task settings (K=6, k_A=4; input attention 1 head, key
     64; communication 4 heads, key and value 32). See :class:`RIMCell` for the arguments.
 
+    ``elements=N`` (> 1) declares flat input of N equal elements: x (T, B, N * F) is read as
+    (T, B, N, F) in the spatial mode, so the module keeps a flat ``input_size`` (= N * F) for
+    callers that expect an LSTM (e.g. an SB3 encoder producing a set, flattened).
+
     Extra keyword ``episode_starts`` (T, B): where 1, that sequence's state is reset to zero
     before the step. After each call ``last_active`` holds the (T, B, K) boolean mask of
     active RIMs, for plots and logging.
@@ -291,13 +295,18 @@ class RIMs(nn.Module):
     batch_first = False
 
     def __init__(self, input_size: int, hidden_size: int, num_units: int = 6, k_active: int = 4,
-                 dynamics: str = "lstm", compile: bool = False, **cell_kwargs):
+                 dynamics: str = "lstm", compile: bool = False, elements: int = 1,
+                 **cell_kwargs):
         super().__init__()
+        if elements < 1 or input_size % elements:
+            raise ValueError(f"input_size {input_size} is not divisible into {elements} elements")
+        self.elements = elements
         # torch.compile fuses a step's ~30 small ops (forward and backward) into a few C++
         # kernels: about 2x faster on CPU at small batch, for ~30 s of compilation.
         self.compile = compile
         self._compiled_step = None
-        self.cell = RIMCell(input_size, hidden_size, num_units, k_active, dynamics, **cell_kwargs)
+        self.cell = RIMCell(input_size // elements, hidden_size, num_units, k_active, dynamics,
+                            **cell_kwargs)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_units = num_units
@@ -310,11 +319,15 @@ class RIMs(nn.Module):
         state: Optional[State] = None,
         episode_starts: Optional[torch.Tensor] = None,
     ) -> tuple[torch.Tensor, State]:
-        if x.dim() not in (3, 4) or x.shape[-1] != self.input_size:
+        element = self.cell.input_size
+        if not ((x.dim() == 3 and x.shape[-1] == self.input_size)
+                or (x.dim() == 4 and x.shape[-1] == element)):
             raise ValueError(
-                f"RIMs expects input (T, B, {self.input_size}) or (T, B, N, {self.input_size}), "
+                f"RIMs expects input (T, B, {self.input_size}) or (T, B, N, {element}), "
                 f"got {tuple(x.shape)}"
             )
+        if self.elements > 1 and x.dim() == 3:
+            x = x.unflatten(-1, (self.elements, -1))
         spatial = x.dim() == 4
         T, B = x.shape[:2]
         cell, K = self.cell, self.num_units

@@ -1,0 +1,162 @@
+"""Object pickup with distractors, and named distribution shifts (thesis section 8.4.2, Fig. 4).
+
+One room; the mission names a target ("pick up the red ball"); distractor objects fill the
+room. Picking up the target succeeds (reward ``1 - 0.9 * steps / max_steps``, as in BabyAI);
+picking up anything else fails the episode (reward 0). The agent sees the usual 7x7
+egocentric view (partially observed) and the mission.
+
+Distractor colours, kinds and counts come from :class:`PickupPools`. Named splits:
+
+- ``train``: distractors from the training pools (the distribution trained on);
+- ``novel-color``: distractor colours never seen in training;
+- ``novel-type``: distractor kinds never seen in training;
+- ``more``: more distractors than in training (training pools);
+- ``novel``: all three shifts at once.
+
+The target always comes from the training colours and kinds, and no distractor shares both
+its colour and kind, so the mission names exactly one object.
+
+Registered ids: ``rimrl/Pickup-v0`` (train split) and ``rimrl/Pickup-<Split>-v0`` for each
+split (``rimrl/Pickup-NovelColor-v0``, ...); ``gym.make("rimrl/Pickup-v0", split="novel")``
+works too. Observations are wrapped by :class:`envs.minigrid_obs.MissionTokens`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import gymnasium as gym
+from minigrid.core.grid import Grid
+from minigrid.core.mission import MissionSpace
+from minigrid.core.world_object import Ball, Box, Key
+from minigrid.minigrid_env import MiniGridEnv
+
+from envs.minigrid_obs import MissionTokens
+
+OBJECTS = {"ball": Ball, "box": Box, "key": Key}
+ALL_COLORS = ["red", "green", "blue", "purple", "yellow", "grey"]
+SPLITS = ("train", "novel-color", "novel-type", "more", "novel")
+
+
+@dataclass(frozen=True)
+class PickupPools:
+    """Which colours, kinds and counts each split draws distractors from.
+
+    Args:
+        train_colors, train_types: the training pools (also the target's pools).
+        novel_colors, novel_types: held out of training; must not meet the training pools.
+        distractors: distractor count in training.
+        more_distractors: distractor count of the ``more`` and ``novel`` splits.
+    """
+
+    train_colors: tuple[str, ...] = ("red", "green", "blue", "purple")
+    train_types: tuple[str, ...] = ("ball", "box")
+    novel_colors: tuple[str, ...] = ("yellow", "grey")
+    novel_types: tuple[str, ...] = ("key",)
+    distractors: int = 3
+    more_distractors: int = 6
+
+    def __post_init__(self):
+        if set(self.train_colors) & set(self.novel_colors):
+            raise ValueError("novel_colors must not include a training colour")
+        if set(self.train_types) & set(self.novel_types):
+            raise ValueError("novel_types must not include a training kind")
+        unknown = set(self.train_types + self.novel_types) - set(OBJECTS)
+        if unknown:
+            raise ValueError(f"unknown object kinds {sorted(unknown)}; use {sorted(OBJECTS)}")
+        unknown = set(self.train_colors + self.novel_colors) - set(ALL_COLORS)
+        if unknown:
+            raise ValueError(f"unknown colours {sorted(unknown)}; use {ALL_COLORS}")
+        if self.distractors < 0 or self.more_distractors < self.distractors:
+            raise ValueError("need 0 <= distractors <= more_distractors")
+
+    def split(self, name: str) -> tuple[tuple[str, ...], tuple[str, ...], int]:
+        """(distractor colours, distractor kinds, count) of split ``name``."""
+        if name not in SPLITS:
+            raise ValueError(f"unknown pickup split '{name}'; choose one of: {', '.join(SPLITS)}")
+        colors = self.novel_colors if name in ("novel-color", "novel") else self.train_colors
+        types = self.novel_types if name in ("novel-type", "novel") else self.train_types
+        count = self.more_distractors if name in ("more", "novel") else self.distractors
+        return colors, types, count
+
+
+class PickupDistractorsEnv(MiniGridEnv):
+    """Pick up the named object among distractors drawn from a split's pools.
+
+    Args:
+        split: one of :data:`SPLITS`.
+        pools: :class:`PickupPools` (or a dict of its fields).
+        room_size: room side including walls (7: a 5x5 floor).
+        max_steps: episode limit.
+    """
+
+    def __init__(self, split: str = "train", pools: Optional[PickupPools] = None,
+                 room_size: int = 7, max_steps: int = 64, render_mode: Optional[str] = None):
+        self.pools = pools if isinstance(pools, PickupPools) else PickupPools(**(pools or {}))
+        self.distractor_colors, self.distractor_types, self.num_distractors = \
+            self.pools.split(split)
+        self.split = split
+        floor = (room_size - 2) ** 2
+        if self.pools.more_distractors + 2 > floor:
+            raise ValueError(f"a room of size {room_size} cannot hold "
+                             f"{self.pools.more_distractors} distractors")
+        self.target = None
+        mission_space = MissionSpace(mission_func=self._gen_mission,
+                                     ordered_placeholders=[ALL_COLORS, list(OBJECTS)])
+        super().__init__(mission_space=mission_space, grid_size=room_size, max_steps=max_steps,
+                         see_through_walls=True, render_mode=render_mode)
+
+    @staticmethod
+    def _gen_mission(color: str, kind: str) -> str:
+        return f"pick up the {color} {kind}"
+
+    def _choice(self, items):
+        return items[int(self.np_random.integers(len(items)))]
+
+    def _gen_grid(self, width: int, height: int) -> None:
+        self.grid = Grid(width, height)
+        self.grid.wall_rect(0, 0, width, height)
+        color = self._choice(self.pools.train_colors)
+        kind = self._choice(self.pools.train_types)
+        self.target = OBJECTS[kind](color)
+        self.place_obj(self.target)
+        for _ in range(self.num_distractors):
+            while True:
+                d_color = self._choice(self.distractor_colors)
+                d_kind = self._choice(self.distractor_types)
+                if (d_color, d_kind) != (color, kind):
+                    break
+            self.place_obj(OBJECTS[d_kind](d_color))
+        self.place_agent()
+        self.mission = self._gen_mission(color, kind)
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        if action == self.actions.pickup and self.carrying is not None:
+            success = self.carrying is self.target
+            reward = self._reward() if success else 0.0
+            terminated = True
+            info["success"] = success
+        elif terminated or truncated:
+            info["success"] = False
+        return obs, reward, terminated, truncated, info
+
+
+def make_pickup(split: str = "train", pools: Optional[dict] = None, room_size: int = 7,
+                max_steps: int = 64, render_mode: Optional[str] = None) -> gym.Env:
+    """A :class:`PickupDistractorsEnv` with token-id missions (what ``gym.make`` returns)."""
+    return MissionTokens(PickupDistractorsEnv(split, pools, room_size, max_steps, render_mode))
+
+
+def split_id(split: str) -> str:
+    """The registered id of a split: ``novel-color`` -> ``rimrl/Pickup-NovelColor-v0``."""
+    if split == "train":
+        return "rimrl/Pickup-v0"
+    return "rimrl/Pickup-" + "".join(part.capitalize() for part in split.split("-")) + "-v0"
+
+
+gym.register("rimrl/Pickup-v0", entry_point="envs.pickup:make_pickup")
+for _split in SPLITS[1:]:
+    gym.register(split_id(_split), entry_point="envs.pickup:make_pickup",
+                 kwargs={"split": _split})

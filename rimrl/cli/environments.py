@@ -1,0 +1,104 @@
+"""Env ids to vectorized envs for the CLI: families (atari, grid, gym) and distractor splits."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+
+from rimrl.errors import UserError
+
+
+def env_family(env_id: str) -> str:
+    """``atari``, ``grid`` (MiniGrid/BabyAI) or ``gym``; a one-line error for unknown ids."""
+    import gymnasium as gym
+
+    from envs.atari import ale_games, is_atari
+    from envs.minigrid_obs import is_minigrid
+
+    if is_atari(env_id):
+        return "atari"
+    _register_suites()
+    if env_id in gym.registry:
+        return "grid" if is_minigrid(env_id) else "gym"
+    candidates = list(ale_games()) + [k for k in gym.registry if "/" in k or "-v" in k]
+    near = difflib.get_close_matches(env_id, candidates, n=3, cutoff=0.6)
+    hint = f"; closest: {', '.join(near)}" if near else ""
+    raise UserError(f"unknown env '{env_id}'{hint} (Atari short names or gymnasium ids)")
+
+
+@functools.lru_cache(maxsize=1)
+def _register_suites() -> None:
+    import minigrid  # noqa: F401  (registers MiniGrid-* and BabyAI-*)
+
+    import envs.pickup  # noqa: F401  (registers rimrl/Pickup-*)
+    import envs.testing  # noqa: F401  (registers rimrl/Cue*)
+
+
+def distractor_splits(env_id: str) -> tuple[str, ...]:
+    """The distractor splits that apply to ``env_id`` (empty when none do)."""
+    family = env_family(env_id)
+    if family == "atari":
+        from envs.overlays import SPLITS
+        return SPLITS
+    if env_id.startswith("rimrl/Pickup"):
+        from envs.pickup import SPLITS
+        return SPLITS
+    return ()
+
+
+def check_split(env_id: str, split: str) -> str:
+    """``split`` if it applies to ``env_id``; else a one-line error naming the valid ones."""
+    from envs.overlays import SPLITS as OVERLAY
+    from envs.pickup import SPLITS as PICKUP
+
+    valid = distractor_splits(env_id)
+    if split in valid:
+        return split
+    if not valid:
+        raise UserError(f"env '{env_id}' has no distractor splits; they apply to Atari games "
+                        "and the pickup suite (rimrl/Pickup-v0)")
+    if split in set(OVERLAY) | set(PICKUP):
+        raise UserError(f"split '{split}' does not apply to {env_id}; choose from: "
+                        f"{', '.join(valid)}")
+    near = difflib.get_close_matches(split, valid, n=1)
+    hint = f"did you mean '{near[0]}'? " if near else ""
+    raise UserError(f"unknown distractor split '{split}'; {hint}choose from: {', '.join(valid)}")
+
+
+def make_env(cfg, n_envs: int | None = None, seed: int | None = None, render_mode=None,
+             training: bool = True, distractors: str | None = None):
+    """The vectorized env of a run config. ``distractors`` (a split name) overrides
+    ``cfg.env.distractors``."""
+    env_cfg = cfg.env
+    n_envs = n_envs or env_cfg.n_envs
+    seed = cfg.seed if seed is None else seed
+    split = distractors if distractors is not None else env_cfg.distractors
+    if split is not None:
+        check_split(env_cfg.id, split)
+    family = env_family(env_cfg.id)
+    subprocess = env_cfg.subprocess and training and n_envs > 1
+    if family == "atari":
+        from envs.atari import make_atari_vec_env
+        from envs.overlays import DistractorOverlay
+
+        wrappers = (functools.partial(DistractorOverlay, split=split),) if split else ()
+        return make_atari_vec_env(
+            env_cfg.id, n_envs=n_envs, seed=seed, frame_stack=env_cfg.frame_stack,
+            sticky_actions=env_cfg.sticky_actions,
+            terminal_on_life_loss=env_cfg.terminal_on_life_loss, subprocess=subprocess,
+            render_mode=render_mode, wrappers=wrappers)
+
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+
+    env_kwargs = {"render_mode": render_mode} if render_mode else {}
+    wrapper = None
+    if env_cfg.id.startswith("rimrl/Pickup"):
+        if split is not None:
+            env_kwargs["split"] = split
+    elif family == "grid":
+        from envs.minigrid_obs import MissionTokens
+        wrapper = MissionTokens
+    return make_vec_env(env_cfg.id, n_envs=n_envs, seed=seed, wrapper_class=wrapper,
+                        vec_env_cls=SubprocVecEnv if subprocess else DummyVecEnv,
+                        env_kwargs=env_kwargs or None)

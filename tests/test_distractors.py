@@ -1,0 +1,215 @@
+"""Distractor suites: pickup splits, Atari overlays, grid encoders, evaluate --distractors."""
+
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import envs.pickup  # noqa: F401  (registers rimrl/Pickup-*)
+from envs.minigrid_obs import MissionTokens, VOCABULARY, tokenize
+from envs.overlays import COLORS, DistractorOverlay, OverlayPools, sprite_mask
+from envs.pickup import OBJECTS, SPLITS, PickupDistractorsEnv, PickupPools, split_id
+from rimrl.cli import main
+from rimrl.stats import mean_ci, wilson_ci
+
+POOLS = PickupPools()
+
+
+def objects_in(env: PickupDistractorsEnv):
+    found = []
+    for obj in env.grid.grid:
+        if obj is not None and obj.type in OBJECTS:
+            found.append(obj)
+    return found
+
+
+@pytest.mark.parametrize("split", SPLITS)
+def test_splits_contain_only_what_they_promise(split):
+    colors, types, count = POOLS.split(split)
+    for seed in range(25):
+        env = PickupDistractorsEnv(split)
+        env.reset(seed=seed)
+        objs = objects_in(env)
+        target = env.target
+        distractors = [o for o in objs if o is not target]
+        assert len(objs) == count + 1 and len(distractors) == count
+        assert target.color in POOLS.train_colors and target.type in POOLS.train_types
+        assert env.mission == f"pick up the {target.color} {target.type}"
+        for d in distractors:
+            assert d.color in colors and d.type in types
+            assert (d.color, d.type) != (target.color, target.type)  # target unique
+        if split in ("novel-color", "novel"):
+            assert not {d.color for d in distractors} & set(POOLS.train_colors)
+        if split in ("novel-type", "novel"):
+            assert not {d.type for d in distractors} & set(POOLS.train_types)
+
+
+def test_pickup_seeding_is_reproducible():
+    def layout(seed):
+        env = PickupDistractorsEnv("novel")
+        env.reset(seed=seed)
+        return env.grid.encode().tolist(), env.agent_pos, env.mission
+    assert layout(3) == layout(3)
+    assert layout(3) != layout(4)
+
+
+def test_picking_target_succeeds_and_other_fails():
+    env = PickupDistractorsEnv("train")
+    env.reset(seed=0)
+    # put the target straight ahead of the agent, then pick it up
+    front = env.front_pos
+    env.grid.set(*front, env.target)
+    _, reward, term, _, info = env.step(env.actions.pickup)
+    assert term and info["success"] and 0 < reward <= 1
+    env.reset(seed=1)
+    wrong = OBJECTS["key"]("yellow")
+    env.grid.set(*env.front_pos, wrong)
+    _, reward, term, _, info = env.step(env.actions.pickup)
+    assert term and not info["success"] and reward == 0
+
+
+def test_registered_ids_and_tokens():
+    env = gym.make(split_id("novel-color"))
+    obs, _ = env.reset(seed=0)
+    assert env.unwrapped.split == "novel-color"
+    assert obs["image"].shape == (7, 7, 3) and obs["mission"].shape == (24,)
+    words = [VOCABULARY[i] for i in obs["mission"] if i]
+    assert " ".join(words) == env.unwrapped.mission
+    assert tokenize("pick up the zebra").tolist()[:5] == [2, 3, 8, 1, 0]  # <unk> 1, <pad> 0
+    assert split_id("train") == "rimrl/Pickup-v0"
+    std = MissionTokens(gym.make("BabyAI-PickupDist-v0"))
+    assert std.reset(seed=0)[0]["mission"].max() > 0
+
+
+def test_pools_must_be_disjoint():
+    with pytest.raises(ValueError, match="novel_colors"):
+        PickupPools(novel_colors=("red",))
+    with pytest.raises(ValueError, match="novel_shapes"):
+        OverlayPools(novel_shapes=("square",))
+
+
+class _Blank(gym.Env):
+    """A constant grey 210x160 RGB frame: every changed pixel is a sprite."""
+
+    observation_space = gym.spaces.Box(0, 255, (210, 160, 3), np.uint8)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.full((210, 160, 3), 7, np.uint8), {}
+
+    def step(self, action):
+        return np.full((210, 160, 3), 7, np.uint8), 0.0, False, False, {}
+
+
+@pytest.mark.parametrize("split", ["train", "novel-color", "novel-shape", "more", "novel"])
+def test_overlay_draws_only_requested_pool(split):
+    pools = OverlayPools()
+    colors, shapes, count = pools.split(split)
+    env = DistractorOverlay(_Blank(), split=split)
+    for seed in range(5):
+        frame, _ = env.reset(seed=seed)
+        assert len(env.sprites) == count
+        assert {s["color"] for s in env.sprites} <= set(colors)
+        assert {s["shape"] for s in env.sprites} <= set(shapes)
+        for _ in range(20):
+            frame, *_ = env.step(0)
+        changed = np.any(frame != 7, axis=-1)
+        drawn = {tuple(c) for c in frame[changed].reshape(-1, 3)}
+        assert drawn <= {COLORS[c] for c in colors}
+        # the player's band at the bottom is never covered
+        assert not changed[int(210 * (1 - pools.keep_clear)):].any()
+        assert changed.sum() > 0
+
+
+def test_sprite_masks():
+    assert sprite_mask("square", 4).all()
+    disc = sprite_mask("disc", 6)
+    assert disc[3, 3] and not disc[0, 0]
+    ring = sprite_mask("ring", 10)
+    assert not ring[5, 5] and ring[5, 0]
+
+
+def test_grid_encoder_shapes():
+    from stable_baselines3.common.preprocessing import preprocess_obs
+
+    from rimrl.nn.grid_encoders import GridEncoder, GridSetEncoder
+    from rimrl.nn.rims import RIMs
+
+    env = gym.make("rimrl/Pickup-v0")
+    space = env.observation_space
+    obs, _ = env.reset(seed=0)
+    batch = {k: torch.as_tensor(np.stack([v, v])) for k, v in obs.items()}
+    pre = preprocess_obs(batch, space)
+    s = GridSetEncoder(space, element_dim=16)
+    assert s.num_elements == 50 and s(pre).shape == (2, 50 * 16)
+    g = GridEncoder(space, features_dim=40)
+    assert g(pre).shape == (2, 40)
+    core = RIMs(50 * 16, 24, num_units=3, k_active=2, elements=50, input_key_size=8,
+                comm_key_size=4, comm_value_size=4)
+    out, _ = core(s(pre).unsqueeze(0))
+    assert out.shape == (1, 2, 24) and core.cell.input_size == 16
+
+
+def test_confidence_intervals_hand_values():
+    mean, lo, hi = mean_ci([1.0, 2.0, 3.0])
+    assert mean == 2.0 and hi - mean == pytest.approx(1.959963984540054 / np.sqrt(3))
+    rate, lo, hi = wilson_ci(5, 10)
+    assert rate == 0.5 and lo == pytest.approx(0.2366, abs=1e-4) and hi == pytest.approx(0.7634, abs=1e-4)
+    rate, lo, hi = wilson_ci(0, 20)
+    assert rate == 0.0 and lo == 0.0 and hi == pytest.approx(0.1611, abs=1e-4)
+
+
+TINY = ["--set", "core.hidden_size=12", "--set", "core.num_units=3", "--set", "core.k_active=2",
+        "--set", "core.input_key_size=8", "--set", "core.comm_key_size=4",
+        "--set", "core.comm_value_size=4", "--set", "ppo.n_steps=32", "--set",
+        "ppo.batch_size=64", "--set", "ppo.chunk_length=16", "--set", "ppo.n_epochs=1",
+        "--n-envs", "2", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def pickup_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    assert main(["train", "ppo", "--env", "rimrl/Pickup-v0", "--core", "rims", "--timesteps",
+                 "128", "--runs-dir", str(root)] + TINY) == 0
+    (run,) = list(root.iterdir())
+    return run
+
+
+def test_evaluate_all_splits_table_and_json(pickup_run, capsys):
+    assert main(["evaluate", str(pickup_run), "--distractors", "all", "--episodes", "4"]) == 0
+    out = capsys.readouterr().out
+    for split in SPLITS:
+        assert split in out
+    result = json.loads((pickup_run / "distractors.json").read_text())
+    assert list(result["splits"]) == list(SPLITS)
+    for r in result["splits"].values():
+        assert r["episodes"] == 4 and 0 <= r["success_rate"] <= 1
+        assert r["success_ci95"][0] <= r["success_rate"] <= r["success_ci95"][1]
+
+
+def test_evaluate_one_split(pickup_run):
+    assert main(["evaluate", str(pickup_run), "--distractors", "more", "novel-color",
+                 "--episodes", "2"]) == 0
+    result = json.loads((pickup_run / "distractors.json").read_text())
+    assert list(result["splits"]) == ["more", "novel-color"]
+
+
+@pytest.mark.parametrize("splits, message", [
+    (["novel-shape"], "split 'novel-shape' does not apply to rimrl/Pickup-v0"),
+    (["novl"], "did you mean 'novel'"),
+])
+def test_bad_split(pickup_run, capsys, splits, message):
+    assert main(["evaluate", str(pickup_run), "--distractors"] + splits) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_split_on_env_without_splits(tmp_path, capsys):
+    assert main(["train", "ppo", "--env", "rimrl/CueVector-v0", "--timesteps", "64",
+                 "--runs-dir", str(tmp_path)] + TINY) == 0
+    (run,) = list(tmp_path.iterdir())
+    assert main(["evaluate", str(run), "--distractors", "all"]) == 2
+    assert "has no distractor splits" in capsys.readouterr().err

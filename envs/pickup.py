@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 import gymnasium as gym
+import numpy as np
+from minigrid.core.constants import COLOR_TO_IDX, OBJECT_TO_IDX
 from minigrid.core.grid import Grid
 from minigrid.core.mission import MissionSpace
 from minigrid.core.world_object import Ball, Box, Key
@@ -37,6 +39,8 @@ from envs.minigrid_obs import MissionTokens
 OBJECTS = {"ball": Ball, "box": Box, "key": Key}
 ALL_COLORS = ["red", "green", "blue", "purple", "yellow", "grey"]
 SPLITS = ("train", "novel-color", "novel-type", "more", "novel")
+_WALL = (OBJECT_TO_IDX["wall"], COLOR_TO_IDX["grey"], 0)
+_EMPTY = (OBJECT_TO_IDX["empty"], 0, 0)
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,24 @@ class PickupDistractorsEnv(MiniGridEnv):
             self.place_obj(OBJECTS[d_kind](d_color))
         self.place_agent()
         self.mission = self._gen_mission(color, kind)
+
+    def gen_obs(self) -> dict:
+        """The egocentric view in numpy: same result as MiniGrid's (tested), ~10x faster.
+
+        MiniGrid builds the view cell by cell with Python objects (slice, then 1-4 left
+        rotations); here the full-grid encoding is padded with walls, sliced and rotated.
+        Valid because the room is seen through (``see_through_walls=True``: no occlusion).
+        """
+        view = self.agent_view_size
+        full = self.grid.encode()
+        padded = np.empty((full.shape[0] + 2 * view, full.shape[1] + 2 * view, 3), np.uint8)
+        padded[...] = _WALL
+        padded[view:-view, view:-view] = full
+        top_x, top_y, _, _ = self.get_view_exts()
+        image = padded[top_x + view:top_x + 2 * view, top_y + view:top_y + 2 * view]
+        image = np.rot90(image, k=-(self.agent_dir + 1), axes=(0, 1)).copy()
+        image[view // 2, view - 1] = self.carrying.encode() if self.carrying else _EMPTY
+        return {"image": image, "direction": self.agent_dir, "mission": self.mission}
 
     def step(self, action):
         obs, reward, terminated, truncated, info = super().step(action)

@@ -213,3 +213,20 @@ def test_split_on_env_without_splits(tmp_path, capsys):
     (run,) = list(tmp_path.iterdir())
     assert main(["evaluate", str(run), "--distractors", "all"]) == 2
     assert "has no distractor splits" in capsys.readouterr().err
+
+
+def test_fast_observation_equals_minigrid():
+    from minigrid.minigrid_env import MiniGridEnv
+
+    env = PickupDistractorsEnv("novel")
+    rng = np.random.default_rng(0)
+    for seed in range(4):
+        env.reset(seed=seed)
+        for _ in range(150):
+            env.step(int(rng.integers(3)))  # turn left, turn right, forward
+            if rng.random() < 0.05:
+                env.carrying = OBJECTS["ball"]("red")  # the view shows what is carried
+            ours = env.gen_obs()["image"]
+            ref = MiniGridEnv.gen_obs(env)["image"]
+            assert np.array_equal(ours, ref)
+            env.carrying = None

@@ -1,4 +1,4 @@
-"""The ``rimrl`` command line: ``train copy``, ``train ppo``, ``evaluate``.
+"""The ``rimrl`` command line: ``train ppo``, ``train copy``, ``train supervised``, ``evaluate``.
 
 Heavy modules (torch, agents, envs) are imported inside the command that needs them, so
 ``rimrl --help`` answers at once. Every user mistake ends as one line on stderr and exit
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from rimrl.cli import copy, ppo
+from rimrl.cli import copy, ppo, supervised
 from rimrl.cli.common import read_meta
 from rimrl.errors import UserError
 
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     tasks = train.add_subparsers(dest="task", required=True, parser_class=_Parser)
     ppo.register(tasks)
     copy.register(tasks)
+    supervised.register(tasks)
 
     evaluate = commands.add_parser("evaluate", help="evaluate a trained run")
     evaluate.add_argument("run_dir", type=Path, metavar="RUN_DIR")

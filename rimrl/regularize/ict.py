@@ -1,0 +1,79 @@
+"""Interpolation Consistency Training (Verma et al., 2019; thesis chapter 6).
+
+A student is trained on labelled data (optionally with mixup) and, on unlabelled pairs
+``(u_j, u_k)``, to predict at ``Mix_lam(u_j, u_k)`` the mix of a mean teacher's predictions,
+``Mix_lam(f_teacher(u_j), f_teacher(u_k))``. The teacher's weights are an exponential moving
+average of the student's (decay 0.999) and receive no gradient. The consistency weight ramps
+up as ``exp(-5 (1 - t/T)^2)`` over the first ``T`` steps::
+
+    loss = supervised + max_weight * sigmoid_rampup(step, T) * ict_consistency(...)
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rimrl.regularize.mixup import mix, plan_mix
+
+
+class EMATeacher:
+    """A mean teacher: ``theta_t <- decay * theta_t + (1 - decay) * theta_s`` after each step.
+
+    Args:
+        student: the model being trained (copied once at construction).
+        decay: EMA decay (ICT: 0.999).
+    """
+
+    def __init__(self, student: nn.Module, decay: float = 0.999):
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"EMA decay must be in [0, 1), got {decay}")
+        self.decay = decay
+        self.model = copy.deepcopy(student)
+        self.model.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, student: nn.Module) -> None:
+        for t, s in zip(self.model.parameters(), student.parameters()):
+            t.mul_(self.decay).add_(s.detach(), alpha=1.0 - self.decay)
+        for t, s in zip(self.model.buffers(), student.buffers()):
+            t.copy_(s)  # batch-norm statistics are copied, as in mean-teacher code
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Teacher class probabilities."""
+        return F.softmax(self.model(x), dim=-1)
+
+
+def sigmoid_rampup(step: float, length: float) -> float:
+    """``exp(-5 (1 - t/T)^2)`` for ``t < T``, then 1 (Laine & Aila; ICT). 1.0 if T <= 0."""
+    if length <= 0:
+        return 1.0
+    t = min(max(step, 0.0), length) / length
+    return math.exp(-5.0 * (1.0 - t) ** 2)
+
+
+def ict_consistency(student: nn.Module, teacher: EMATeacher, unlabeled: torch.Tensor,
+                    alpha: float, generator: Optional[torch.Generator] = None,
+                    loss: str = "mse") -> torch.Tensor:
+    """Consistency between the student at mixed inputs and the mixed teacher predictions.
+
+    Args:
+        student, teacher: the models.
+        unlabeled: a batch of unlabelled inputs ``u``; pairs are (u_j, u_perm[j]).
+        alpha: Beta concentration of ``lam``.
+        loss: ``mse`` (default, as in ICT) between probability vectors, or ``kl``.
+    """
+    plan = plan_mix(unlabeled.shape[0], alpha, generator, device=unlabeled.device)
+    target = mix(teacher.predict(unlabeled), plan)
+    logits = student(mix(unlabeled, plan))
+    if loss == "mse":
+        return F.mse_loss(F.softmax(logits, dim=-1), target, reduction="none").sum(-1).mean()
+    if loss == "kl":
+        return F.kl_div(F.log_softmax(logits, dim=-1), target, reduction="batchmean")
+    raise ValueError(f"unknown consistency loss {loss!r}; choose mse or kl")

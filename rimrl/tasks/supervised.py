@@ -1,0 +1,301 @@
+"""Supervised and semi-supervised training with ERM, mixup, Manifold Mixup or ICT.
+
+The code behind ``rimrl train supervised``: small models whose hidden layers are named (so
+Manifold Mixup can mix there), the metrics (accuracy, NLL, expected calibration error, the
+class-conditional singular-value spread of section 4.3.2), and one training loop in which
+each method differs only in how a batch's loss is formed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rimrl.errors import UserError
+from rimrl.regularize import (EMATeacher, ManifoldMixup, ict_consistency, mix,
+                              mixed_cross_entropy, plan_mix, sigmoid_rampup)
+from rimrl.regularize.mixup import soft_cross_entropy
+from rimrl.tasks.datasets import DATASETS, Dataset, load_dataset
+
+METHODS = ("erm", "mixup", "manifold-mixup", "ict")
+
+
+@dataclass
+class DataConfig:
+    """``name``: two-moons | spirals | digits; ``n_train``/``n_test``/``noise``: 2-D sets;
+    ``labels_per_class``: keep only that many labels per class (semi-supervised), or all."""
+
+    name: str = "two-moons"
+    n_train: int = 1000
+    n_test: int = 1000
+    noise: float = 0.1
+    labels_per_class: Optional[int] = None
+
+
+@dataclass
+class ModelConfig:
+    """``kind``: mlp | cnn; ``hidden``: MLP widths (thesis two moons: three of 20);
+    ``dropout`` after each hidden layer."""
+
+    kind: str = "mlp"
+    hidden: list[int] = field(default_factory=lambda: [20, 20, 20])
+    dropout: float = 0.0
+
+
+@dataclass
+class MethodConfig:
+    """``name``: erm | mixup | manifold-mixup | ict. ``alpha``: Beta(alpha, alpha) of lam.
+    ICT: ``ema_decay`` of the mean teacher, ``consistency_weight`` (its maximum),
+    ``rampup_fraction`` of training over which it ramps up, ``consistency_loss`` mse | kl,
+    ``supervised_mixup`` to use mixup on the labelled part too."""
+
+    name: str = "erm"
+    alpha: float = 1.0
+    ema_decay: float = 0.999
+    consistency_weight: float = 10.0
+    rampup_fraction: float = 0.25
+    consistency_loss: str = "mse"
+    supervised_mixup: bool = False
+
+
+@dataclass
+class OptimConfig:
+    """Adam with ``lr`` and ``weight_decay`` for ``updates`` steps of ``batch_size`` labelled
+    (and ``unlabeled_batch_size`` unlabelled, ICT) examples."""
+
+    updates: int = 2000
+    batch_size: int = 64
+    unlabeled_batch_size: int = 128
+    lr: float = 0.003
+    weight_decay: float = 0.0
+    eval_every: int = 250
+
+
+@dataclass
+class SupervisedConfig:
+    """Everything ``rimrl train supervised`` needs (``configs/supervised.yaml``)."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
+    train: OptimConfig = field(default_factory=OptimConfig)
+    seed: int = 0
+    device: str = "cpu"
+    runs_dir: str = "runs"
+
+    def __post_init__(self):
+        from rimrl.nn.cores import unknown_name
+        if self.method.name not in METHODS:
+            raise UserError(unknown_name("method", self.method.name, METHODS))
+        if self.data.name not in DATASETS:
+            raise UserError(unknown_name("dataset", self.data.name, DATASETS))
+        if self.model.kind not in ("mlp", "cnn"):
+            raise UserError(unknown_name("model kind", self.model.kind, ("mlp", "cnn")))
+        if not self.method.alpha > 0:
+            raise UserError(f"method.alpha must be positive, got {self.method.alpha}")
+        if not 0 <= self.method.ema_decay < 1:
+            raise UserError(f"method.ema_decay must be in [0, 1), got {self.method.ema_decay}")
+        for key in ("updates", "batch_size", "unlabeled_batch_size", "eval_every"):
+            if getattr(self.train, key) < 1:
+                raise UserError(f"train.{key} must be a positive integer, "
+                                f"got {getattr(self.train, key)}")
+        if not self.train.lr > 0:
+            raise UserError(f"train.lr must be positive, got {self.train.lr}")
+        if not 0 <= self.model.dropout < 1:
+            raise UserError(f"model.dropout must be in [0, 1), got {self.model.dropout}")
+
+
+    def validate(self) -> None:
+        """Checks that need the data (e.g. enough examples per class for the labels asked)."""
+        try:
+            load_dataset(self.data.name, self.seed, self.data.n_train, self.data.n_test,
+                         self.data.noise, self.data.labels_per_class)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        if self.model.kind == "cnn" and self.data.name != "digits":
+            raise UserError("model.kind cnn needs image data (dataset digits); use mlp")
+
+
+# ------------------------------------------------------------------------------------ models
+def build_model(cfg: ModelConfig, data: Dataset) -> tuple[nn.Module, list[str]]:
+    """The model and the names of its hidden layers eligible for Manifold Mixup."""
+    if cfg.kind == "cnn":
+        if data.image_shape is None:
+            raise UserError("model.kind cnn needs image data (dataset digits); use mlp")
+        c, h, w = data.image_shape
+        model = nn.Sequential()
+        model.add_module("unflatten", nn.Unflatten(1, (c, h, w)))
+        model.add_module("block1", nn.Sequential(nn.Conv2d(c, 16, 3, padding=1), nn.ReLU()))
+        model.add_module("block2", nn.Sequential(nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
+                                                 nn.MaxPool2d(2), nn.Flatten()))
+        model.add_module("block3", nn.Sequential(nn.Linear(32 * (h // 2) * (w // 2), 64),
+                                                 nn.ReLU(), nn.Dropout(cfg.dropout)))
+        model.add_module("out", nn.Linear(64, data.num_classes))
+        return model, ["block1", "block2", "block3"]
+    layers, names, width = nn.Sequential(), [], data.x_train.shape[1]
+    for i, size in enumerate(cfg.hidden, start=1):
+        layers.add_module(f"hidden{i}", nn.Sequential(nn.Linear(width, size), nn.ReLU(),
+                                                      nn.Dropout(cfg.dropout)))
+        names.append(f"hidden{i}")
+        width = size
+    layers.add_module("out", nn.Linear(width, data.num_classes))
+    return layers, names
+
+
+# ----------------------------------------------------------------------------------- metrics
+def expected_calibration_error(probs: torch.Tensor, y: torch.Tensor, bins: int = 15) -> float:
+    """ECE: bin by confidence, average |accuracy - confidence| weighted by bin size."""
+    confidence, predicted = probs.max(-1)
+    correct = (predicted == y).float()
+    edges = torch.linspace(0, 1, bins + 1)
+    ece = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        in_bin = (confidence > lo) & (confidence <= hi)
+        if in_bin.any():
+            ece += in_bin.float().mean().item() * abs(
+                correct[in_bin].mean().item() - confidence[in_bin].mean().item())
+    return ece
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
+    """Accuracy, negative log-likelihood (nats) and ECE on (x, y)."""
+    was_training = model.training
+    model.eval()
+    logits = model(x)
+    model.train(was_training)
+    probs = F.softmax(logits, -1)
+    return {"accuracy": (logits.argmax(-1) == y).float().mean().item(),
+            "nll": F.cross_entropy(logits, y).item(),
+            "ece": expected_calibration_error(probs, y)}
+
+
+@torch.no_grad()
+def hidden_features(model: nn.Module, layer: str, x: torch.Tensor) -> torch.Tensor:
+    """Outputs of the named layer for inputs x (model in eval mode)."""
+    store = {}
+    handle = dict(model.named_modules())[layer].register_forward_hook(
+        lambda _m, _i, out: store.setdefault("h", out))
+    was_training = model.training
+    model.eval()
+    model(x)
+    model.train(was_training)
+    handle.remove()
+    return store["h"].flatten(1)
+
+
+def singular_value_spread(features: torch.Tensor, y: torch.Tensor,
+                          relative: bool = False) -> float:
+    """Sum of the non-leading singular values of each class's representation matrix,
+    averaged over classes (thesis 4.3.2: Manifold Mixup flattens class representations).
+    ``relative`` divides each class's sum by its leading singular value (scale-free)."""
+    spreads = []
+    for c in y.unique():
+        s = torch.linalg.svdvals(features[y == c])
+        spreads.append((s[1:].sum() / s[0]).item() if relative else s[1:].sum().item())
+    return sum(spreads) / len(spreads)
+
+
+# ------------------------------------------------------------------------------ training loop
+def batch_loss(cfg: SupervisedConfig, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+               num_classes: int, mixer: Optional[ManifoldMixup], generator) -> torch.Tensor:
+    """The labelled part of the loss for one batch, by method."""
+    method = cfg.method
+    if method.name == "mixup" or (method.name == "ict" and method.supervised_mixup):
+        plan = plan_mix(len(x), method.alpha, generator)
+        return mixed_cross_entropy(model(mix(x, plan)), y, plan)
+    if method.name == "manifold-mixup":
+        logits, targets = mixer(x, y, num_classes)
+        return soft_cross_entropy(logits, targets)
+    return F.cross_entropy(model(x), y)
+
+
+def train_supervised(cfg: SupervisedConfig, run_dir=None, progress: bool = False) -> dict:
+    """Train per ``cfg``; log to ``run_dir/tb`` and save ``model.pt`` and ``results.json``
+    when a run directory is given. Returns the final metrics and the trained model."""
+    torch.manual_seed(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    try:
+        data = load_dataset(cfg.data.name, cfg.seed, cfg.data.n_train, cfg.data.n_test,
+                            cfg.data.noise, cfg.data.labels_per_class)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    model, eligible = build_model(cfg.model, data)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr,
+                                 weight_decay=cfg.train.weight_decay)
+    mixer = ManifoldMixup(model, eligible, cfg.method.alpha, generator=generator)
+    teacher = EMATeacher(model, cfg.method.ema_decay) if cfg.method.name == "ict" else None
+    rampup_steps = cfg.method.rampup_fraction * cfg.train.updates
+    x_lab, y_lab = data.x_train[data.labeled], data.y_train[data.labeled]
+    writer = None
+    if run_dir is not None:
+        from torch.utils.tensorboard import SummaryWriter
+        writer = SummaryWriter(str(run_dir / "tb"))
+    start = time.perf_counter()
+    for step in range(1, cfg.train.updates + 1):
+        idx = torch.randint(len(x_lab), (min(cfg.train.batch_size, len(x_lab)),),
+                            generator=generator)
+        loss = batch_loss(cfg, model, x_lab[idx], y_lab[idx], data.num_classes, mixer,
+                          generator)
+        consistency = None
+        if teacher is not None:
+            u_idx = torch.randint(len(data.x_train), (cfg.train.unlabeled_batch_size,),
+                                  generator=generator)
+            consistency = ict_consistency(model, teacher, data.x_train[u_idx],
+                                          cfg.method.alpha, generator,
+                                          cfg.method.consistency_loss)
+            weight = cfg.method.consistency_weight * sigmoid_rampup(step, rampup_steps)
+            loss = loss + weight * consistency
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if teacher is not None:
+            teacher.update(model)
+        if writer is not None and (step % cfg.train.eval_every == 0 or step == cfg.train.updates):
+            writer.add_scalar("train/loss", loss.item(), step)
+            if consistency is not None:
+                writer.add_scalar("train/consistency", consistency.item(), step)
+            for key, value in evaluate(model, data.x_test, data.y_test).items():
+                writer.add_scalar(f"test/{key}", value, step)
+    metrics = evaluate(model, data.x_test, data.y_test)
+    result = {"method": cfg.method.name, "dataset": cfg.data.name, "updates": cfg.train.updates,
+              "labeled": int(len(data.labeled)), "seconds": round(time.perf_counter() - start, 2),
+              "test": metrics}
+    if teacher is not None:
+        result["test_teacher"] = evaluate(teacher.model, data.x_test, data.y_test)
+    if writer is not None:
+        writer.close()
+    return {"result": result, "model": model, "data": data, "eligible": eligible}
+
+
+def plot_decision_boundary(model: nn.Module, data: Dataset, path, title: str = "") -> None:
+    """PNG of the predicted class probability over the plane, with the training points
+    (labelled ones large and outlined)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = torch.cat([data.x_train, data.x_test])
+    lo, hi = x.min(0).values - 0.5, x.max(0).values + 0.5
+    gx, gy = torch.meshgrid(torch.linspace(lo[0], hi[0], 200),
+                            torch.linspace(lo[1], hi[1], 200), indexing="xy")
+    with torch.no_grad():
+        model.eval()
+        probs = F.softmax(model(torch.stack([gx.flatten(), gy.flatten()], 1)), -1)
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
+    ax.contourf(gx, gy, probs[:, 1].reshape(gx.shape), levels=20, cmap="RdBu_r", alpha=0.6)
+    ax.scatter(data.x_train[:, 0], data.x_train[:, 1], c=data.y_train, cmap="RdBu_r", s=4)
+    lab = data.labeled
+    ax.scatter(data.x_train[lab, 0], data.x_train[lab, 1], c=data.y_train[lab], cmap="RdBu_r",
+               s=80, edgecolors="black", linewidths=1.5)
+    ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,139 @@
+"""Mixup, Manifold Mixup and ICT against hand-computed values."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rimrl.regularize import (EMATeacher, ManifoldMixup, MixPlan, ict_consistency, mix,
+                              mixed_cross_entropy, mixed_targets, plan_mix, sigmoid_rampup)
+from rimrl.tasks.supervised import expected_calibration_error, singular_value_spread
+
+
+def test_plan_lambda_and_pairing():
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    a, b = plan_mix(8, 0.4, g1), plan_mix(8, 0.4, g2)
+    assert a.lam == b.lam and torch.equal(a.perm, b.perm)
+    assert 0.0 < a.lam < 1.0
+    assert sorted(a.perm.tolist()) == list(range(8))
+    lams = [plan_mix(4, 0.1, g1).lam for _ in range(300)]
+    assert sum(l < 0.1 or l > 0.9 for l in lams) > 200  # Beta(0.1, 0.1) piles up at 0 and 1
+    with pytest.raises(ValueError, match="alpha must be positive"):
+        plan_mix(4, 0.0)
+
+
+def test_mix_and_targets_hand_values():
+    plan = MixPlan(0.3, torch.tensor([1, 0]))
+    x = torch.tensor([[0.0], [10.0]])
+    assert mix(x, plan).tolist() == [[7.0], [3.0]]
+    t = mixed_targets(torch.tensor([0, 2]), 3, plan)
+    assert torch.allclose(t, torch.tensor([[0.3, 0.0, 0.7], [0.7, 0.0, 0.3]]))
+    assert torch.allclose(t.sum(1), torch.ones(2))
+
+
+def test_mixed_cross_entropy_is_weighted_sum():
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 1.0]])
+    y = torch.tensor([0, 2])
+    plan = MixPlan(0.25, torch.tensor([1, 0]))
+    expected = 0.25 * F.cross_entropy(logits, y) + 0.75 * F.cross_entropy(logits, y[plan.perm])
+    assert torch.allclose(mixed_cross_entropy(logits, y, plan), expected)
+
+
+def net():
+    torch.manual_seed(0)
+    model = nn.Sequential()
+    model.add_module("h1", nn.Sequential(nn.Linear(3, 5), nn.ReLU()))
+    model.add_module("h2", nn.Sequential(nn.Linear(5, 4), nn.ReLU()))
+    model.add_module("out", nn.Linear(4, 2))
+    return model
+
+
+def test_layer_zero_is_input_mixup():
+    model = net()
+    x, y = torch.randn(6, 3), torch.tensor([0, 1, 0, 1, 1, 0])
+    mm = ManifoldMixup(model, ["h1", "h2"], alpha=1.0, generator=torch.Generator().manual_seed(1))
+    logits, targets = mm(x, y, 2, layer=0)
+    plan = mm.last_plan
+    assert torch.allclose(logits, model(mix(x, plan)))
+    assert torch.allclose(targets, mixed_targets(y, 2, plan))
+
+
+def test_mixing_at_a_hidden_layer_and_gradient_before_it():
+    model = net()
+    x, y = torch.randn(6, 3), torch.tensor([0, 1, 0, 1, 1, 0])
+    mm = ManifoldMixup(model, ["h1", "h2"], alpha=1.0, generator=torch.Generator().manual_seed(2))
+    logits, targets = mm(x, y, 2, layer=2)  # eligible: [input, h1, h2] -> index 2 is h2
+    plan = mm.last_plan
+    manual = model.out(mix(model.h2(model.h1(x)), plan))
+    assert torch.allclose(logits, manual)
+    (-(targets * F.log_softmax(logits, -1)).sum(1).mean()).backward()
+    assert model.h1[0].weight.grad.abs().sum() > 0  # layers before the mixing point learn
+    # the hook is gone afterwards: a plain forward is unmixed
+    assert torch.allclose(model(x), model.out(model.h2(model.h1(x))))
+
+
+def test_layer_is_drawn_uniformly():
+    mm = ManifoldMixup(net(), ["h1", "h2"], generator=torch.Generator().manual_seed(0))
+    seen = []
+    for _ in range(300):
+        mm(torch.randn(4, 3), torch.tensor([0, 1, 0, 1]), 2)
+        seen.append(mm.last_layer)
+    counts = [seen.count(k) for k in range(3)]
+    assert all(70 < c < 130 for c in counts), counts
+
+
+def test_unknown_layer_name():
+    with pytest.raises(ValueError, match="no layer named"):
+        ManifoldMixup(net(), ["h9"])
+
+
+def test_ema_update_arithmetic_and_no_teacher_gradient():
+    student = nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        student.weight.fill_(1.0)
+    teacher = EMATeacher(student, decay=0.9)
+    with torch.no_grad():
+        student.weight.fill_(3.0)
+    teacher.update(student)
+    assert teacher.model.weight.item() == pytest.approx(0.9 * 1.0 + 0.1 * 3.0)
+    teacher.update(student)
+    assert teacher.model.weight.item() == pytest.approx(0.9 * 1.2 + 0.1 * 3.0)
+    model = net()
+    t = EMATeacher(model)
+    loss = ict_consistency(model, t, torch.randn(8, 3), alpha=1.0)
+    loss.backward()
+    assert all(p.grad is None for p in t.model.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+def test_consistency_target_is_mixed_teacher_prediction():
+    model = net()
+    teacher = EMATeacher(model)
+    u = torch.randn(5, 3)
+    g = torch.Generator().manual_seed(3)
+    loss = ict_consistency(model, teacher, u, 1.0, g)
+    plan = plan_mix(5, 1.0, torch.Generator().manual_seed(3))
+    p = F.softmax(teacher.model(u), -1)
+    target = plan.lam * p + (1 - plan.lam) * p[plan.perm]
+    student = F.softmax(model(mix(u, plan)), -1)
+    assert torch.allclose(loss, ((student - target) ** 2).sum(1).mean())
+
+
+def test_rampup_values():
+    assert sigmoid_rampup(0, 100) == pytest.approx(math.exp(-5))
+    assert sigmoid_rampup(50, 100) == pytest.approx(math.exp(-1.25))
+    assert sigmoid_rampup(100, 100) == 1.0 and sigmoid_rampup(500, 100) == 1.0
+
+
+def test_ece_and_singular_spread_hand_values():
+    probs = torch.tensor([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.6, 0.4]])
+    y = torch.tensor([0, 1, 0, 0])
+    # bin 0.9: accuracy 0.5 vs confidence 0.9; bin 0.6: accuracy 1.0 vs 0.6 -> 0.5*0.4 + 0.5*0.4
+    assert expected_calibration_error(probs, y) == pytest.approx(0.4)
+    rank_one = torch.tensor([[1.0, 2.0], [2.0, 4.0], [3.0, 6.0]])
+    labels = torch.zeros(3, dtype=torch.long)
+    assert singular_value_spread(rank_one, labels) == pytest.approx(0.0, abs=1e-5)
+    square = torch.eye(2)
+    assert singular_value_spread(square, torch.zeros(2, dtype=torch.long)) == pytest.approx(1.0)

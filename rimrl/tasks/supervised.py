@@ -52,9 +52,12 @@ class MethodConfig:
     """``name``: erm | mixup | manifold-mixup | ict. ``alpha``: Beta(alpha, alpha) of lam.
     ICT: ``ema_decay`` of the mean teacher, ``consistency_weight`` (its maximum),
     ``rampup_fraction`` of training over which it ramps up, ``consistency_loss`` mse | kl,
-    ``supervised_mixup`` to use mixup on the labelled part too."""
+    ``supervised_mixup`` to use mixup on the labelled part too. ``layers``: Manifold Mixup's
+    eligible layers by name (``input`` is layer 0); default the input and every hidden layer
+    (the thesis' 4.3.2 analysis mixes at one fixed layer: ``[hidden1]``)."""
 
     name: str = "erm"
+    layers: Optional[list[str]] = None
     alpha: float = 1.0
     ema_decay: float = 0.999
     consistency_weight: float = 10.0
@@ -228,7 +231,13 @@ def train_supervised(cfg: SupervisedConfig, run_dir=None, progress: bool = False
     model, eligible = build_model(cfg.model, data)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr,
                                  weight_decay=cfg.train.weight_decay)
-    mixer = ManifoldMixup(model, eligible, cfg.method.alpha, generator=generator)
+    layers = cfg.method.layers if cfg.method.layers is not None else ["input"] + eligible
+    unknown = sorted(set(layers) - set(eligible) - {"input"})
+    if unknown or not layers:
+        raise UserError(f"method.layers {unknown or layers} not eligible; choose from "
+                        f"{['input'] + eligible}")
+    mixer = ManifoldMixup(model, [n for n in layers if n != "input"], cfg.method.alpha,
+                          include_input="input" in layers, generator=generator)
     teacher = EMATeacher(model, cfg.method.ema_decay) if cfg.method.name == "ict" else None
     rampup_steps = cfg.method.rampup_fraction * cfg.train.updates
     x_lab, y_lab = data.x_train[data.labeled], data.y_train[data.labeled]

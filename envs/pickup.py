@@ -23,7 +23,7 @@ works too. Observations are wrapped by :class:`envs.minigrid_obs.MissionTokens`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 import gymnasium as gym

@@ -200,3 +200,14 @@ def _deep_update(target: dict, source: dict) -> None:
 def save_config(config: Any, path: Union[str, Path]) -> None:
     """Write the resolved config as YAML."""
     Path(path).write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+
+
+def require_positive(values: dict[str, Any]) -> None:
+    """Raise a one-line :class:`ConfigError` for the first entry that is not > 0.
+
+    ``values`` maps a config key (as the user writes it) to its value.
+    """
+    for key, value in values.items():
+        if value is None or not value > 0:
+            kind = "a positive integer" if isinstance(value, int) else "positive"
+            raise ConfigError(f"{key} must be {kind}, got {value}")

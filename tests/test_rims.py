@@ -29,7 +29,7 @@ def reference_step(cell: RIMCell, x, h, c):
     values = cell.input_value(X).view(B, -1, heads, dv)
     hk = h.view(B, K, hs)
     ck = c.view(B, K, hs)
-    probs, attended = [], []
+    probs = []
     for k in range(K):
         q = (hk[:, k] @ cell.input_query[k]).view(B, heads, dk)
         p = torch.softmax(torch.einsum("bhd,bnhd->bhn", q, keys) / math.sqrt(dk), -1)

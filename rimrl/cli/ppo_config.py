@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from rimrl.config import require_positive
 from rimrl.errors import UserError
 from rimrl.nn.cores import CoreConfig
 
@@ -104,7 +105,7 @@ class PPORunConfig:
     runs_dir: str = "runs"
 
     def __post_init__(self):
-        positive = {
+        require_positive({
             "env.n_envs": self.env.n_envs, "env.frame_stack": self.env.frame_stack,
             "ppo.n_steps": self.ppo.n_steps, "ppo.batch_size": self.ppo.batch_size,
             "ppo.n_epochs": self.ppo.n_epochs, "ppo.chunk_length": self.ppo.chunk_length,
@@ -112,14 +113,8 @@ class PPORunConfig:
             "train.checkpoint_every": self.train.checkpoint_every,
             "train.keep_checkpoints": self.train.keep_checkpoints,
             "policy.features_dim": self.policy.features_dim,
-        }
-        for key, value in positive.items():
-            if value < 1:
-                raise UserError(f"{key} must be a positive integer, got {value}")
-        for key, value in {"ppo.learning_rate": self.ppo.learning_rate,
-                           "ppo.clip_range": self.ppo.clip_range}.items():
-            if not value > 0:
-                raise UserError(f"{key} must be positive, got {value}")
+            "ppo.learning_rate": self.ppo.learning_rate, "ppo.clip_range": self.ppo.clip_range,
+        })
         if not 0 < self.ppo.gamma <= 1 or not 0 <= self.ppo.gae_lambda <= 1:
             raise UserError("ppo.gamma must be in (0, 1] and ppo.gae_lambda in [0, 1]")
         if self.ppo.n_steps % self.ppo.chunk_length:

@@ -174,7 +174,7 @@ class RIMCell(nn.Module):
         boolean activity mask (K, B). ``recurrent_weight`` is :meth:`recurrent_weight`, passed
         in by sequence callers so it is built once per sequence rather than once per step.
         """
-        K, heads, dk = self.num_units, self.input_heads, self.input_key_size
+        heads, dk = self.input_heads, self.input_key_size
         if recurrent_weight is None:
             recurrent_weight = self.recurrent_weight()
         hq = torch.bmm(h, recurrent_weight)

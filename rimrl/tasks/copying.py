@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rimrl.config import require_positive
 from rimrl.errors import UserError
 from rimrl.nn.cores import CoreConfig, build_core
 
@@ -40,9 +41,8 @@ class CopyTaskConfig:
     eval_gaps: list[int] = field(default_factory=lambda: [50, 200])
 
     def __post_init__(self):
-        for name in ("num_symbols", "alphabet", "train_gap"):
-            if getattr(self, name) < 1:
-                raise UserError(f"task.{name} must be positive, got {getattr(self, name)}")
+        require_positive({f"task.{name}": getattr(self, name)
+                          for name in ("num_symbols", "alphabet", "train_gap")})
         if not self.eval_gaps or min(self.eval_gaps) < 1:
             raise UserError(f"task.eval_gaps must be positive gap lengths, got {self.eval_gaps}")
 
@@ -74,16 +74,11 @@ class CopyTrainConfig:
     log_every: int = 25
 
     def __post_init__(self):
-        for name in ("updates", "batch_size", "eval_every", "eval_batch", "checkpoint_every",
-                     "log_every"):
-            if getattr(self, name) < 1:
-                raise UserError(
-                    f"train.{name} must be a positive integer, got {getattr(self, name)}"
-                )
+        require_positive({f"train.{name}": getattr(self, name) for name in (
+            "updates", "batch_size", "eval_every", "eval_batch", "checkpoint_every", "log_every",
+            "lr")})
         if self.timesteps is not None and self.timesteps < 1:
             raise UserError(f"the budget must be positive, got timesteps={self.timesteps}")
-        if not self.lr > 0:
-            raise UserError(f"train.lr must be positive, got {self.lr}")
 
 
 @dataclass

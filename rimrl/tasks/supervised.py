@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rimrl.config import require_positive
 from rimrl.errors import UserError
 from rimrl.regularize import (EMATeacher, ManifoldMixup, ict_consistency, mix,
                               mixed_cross_entropy, plan_mix, sigmoid_rampup)
@@ -99,16 +100,11 @@ class SupervisedConfig:
             raise UserError(unknown_name("dataset", self.data.name, DATASETS))
         if self.model.kind not in ("mlp", "cnn"):
             raise UserError(unknown_name("model kind", self.model.kind, ("mlp", "cnn")))
-        if not self.method.alpha > 0:
-            raise UserError(f"method.alpha must be positive, got {self.method.alpha}")
+        require_positive({"method.alpha": self.method.alpha})
         if not 0 <= self.method.ema_decay < 1:
             raise UserError(f"method.ema_decay must be in [0, 1), got {self.method.ema_decay}")
-        for key in ("updates", "batch_size", "unlabeled_batch_size", "eval_every"):
-            if getattr(self.train, key) < 1:
-                raise UserError(f"train.{key} must be a positive integer, "
-                                f"got {getattr(self.train, key)}")
-        if not self.train.lr > 0:
-            raise UserError(f"train.lr must be positive, got {self.train.lr}")
+        require_positive({f"train.{key}": getattr(self.train, key) for key in (
+            "updates", "batch_size", "unlabeled_batch_size", "eval_every", "lr")})
         if not 0 <= self.model.dropout < 1:
             raise UserError(f"model.dropout must be in [0, 1), got {self.model.dropout}")
 

@@ -136,3 +136,29 @@ def test_recurrent_cores_solve_the_cue_memory_task(core):
                                 policy_kwargs=dict(core=kwargs, enable_critic_lstm=False))
     model.learn(30_000)
     assert np.mean([e["r"] for e in model.ep_info_buffer]) > 0.9
+
+
+@pytest.mark.parametrize("core_cls", ["lstm", "gru"])
+def test_stepwise_cores_equal_torch_with_resets(core_cls):
+    """With episode starts, the step-by-step recurrence equals torch's fused kernel run on
+    each piece between starts with the state zeroed at the start."""
+    from rimrl.nn.cores import GRUCore
+
+    torch.manual_seed(1)
+    core = LSTMCore(5, 7) if core_cls == "lstm" else GRUCore(5, 7)
+    x = torch.randn(9, 3, 5)
+    state = (torch.randn(1, 3, 7), torch.randn(1, 3, 7))
+    starts = torch.zeros(9, 3)
+    starts[0, 1] = starts[4, 0] = starts[6, 2] = 1
+    out, (h, c) = core(x, state, episode_starts=starts)
+    for b in range(3):
+        hb, cb = state[0][:, b:b + 1], state[1][:, b:b + 1]
+        cuts = [0] + [t for t in range(1, 9) if starts[t, b]] + [9]
+        pieces = []
+        for begin, end in zip(cuts[:-1], cuts[1:]):
+            if starts[begin, b]:
+                hb, cb = torch.zeros_like(hb), torch.zeros_like(cb)
+            o, (hb, cb) = core(x[begin:end, b:b + 1], (hb, cb))
+            pieces.append(o)
+        assert torch.allclose(out[:, b:b + 1], torch.cat(pieces), atol=1e-5)
+        assert torch.allclose(h[:, b:b + 1], hb, atol=1e-5)

@@ -86,9 +86,11 @@ def unknown_name(kind: str, name: str, choices) -> str:
 class LSTMCore(nn.LSTM):
     """``torch.nn.LSTM`` (one layer) that also honours ``episode_starts``.
 
-    Without episode starts it is one fused call. With them, the sequence is cut at the steps
-    where any sequence starts, each piece runs fused, and the starting sequences' state is
-    zeroed at the cut: the same result as a per-step loop at a fraction of the cost.
+    Without episode starts it is one fused call. With them, the input projection of every
+    step is one matrix product and the recurrence runs step by step on the same weights,
+    zeroing the state of sequences that start: on CPU this is ~3x faster than cutting the
+    sequence at each start and calling the fused kernel per piece (oneDNN's per-call set-up
+    dominates short pieces).
     """
 
     def forward(self, x, state=None, episode_starts=None):
@@ -96,21 +98,26 @@ class LSTMCore(nn.LSTM):
             return super().forward(x, state)
         T, B = x.shape[:2]
         if state is None:
-            zeros = x.new_zeros(1, B, self.hidden_size)
-            state = (zeros, zeros)
-        starts = episode_starts.to(x.dtype)
-        cuts = [0] + [t for t in range(1, T) if bool(starts[t].any())] + [T]
+            zeros = x.new_zeros(B, self.hidden_size)
+            h, c = zeros, zeros
+        else:
+            h, c = state[0][0], state[1][0]
+        keep = (1.0 - episode_starts.to(x.dtype)).view(T, B, 1).unbind(0)
+        inputs = _input_projection(x, self.weight_ih_l0, self.bias_ih_l0 + self.bias_hh_l0)
+        w_hh = self.weight_hh_l0.t()
         outputs = []
-        h, c = state
-        for begin, end in zip(cuts[:-1], cuts[1:]):
-            keep = (1.0 - starts[begin]).view(1, B, 1)
-            out, (h, c) = super().forward(x[begin:end], (h * keep, c * keep))
-            outputs.append(out)
-        return torch.cat(outputs), (h, c)
+        for t in range(T):
+            h, c = h * keep[t], c * keep[t]
+            i, f, g, o = torch.addmm(inputs[t], h, w_hh).chunk(4, dim=1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            outputs.append(h)
+        return torch.stack(outputs), (h.unsqueeze(0), c.unsqueeze(0))
 
 
 class GRUCore(nn.Module):
-    """``torch.nn.GRU`` behind the LSTM convention: a second state tensor, carried as zeros."""
+    """``torch.nn.GRU`` behind the LSTM convention: a second state tensor, carried as zeros.
+    With ``episode_starts`` the recurrence runs step by step, as in :class:`LSTMCore`."""
 
     num_layers = 1
 
@@ -123,17 +130,32 @@ class GRUCore(nn.Module):
     def forward(self, x, state=None, episode_starts=None):
         T, B = x.shape[:2]
         h = x.new_zeros(1, B, self.hidden_size) if state is None else state[0]
-        starts = episode_starts.to(x.dtype) if episode_starts is not None else None
-        cuts = [0, T]
-        if starts is not None:
-            cuts = [0] + [t for t in range(1, T) if bool(starts[t].any())] + [T]
+        if episode_starts is None:
+            out, h = self.gru(x, h)
+            return out, (h, torch.zeros_like(h))
+        g = self.gru
+        keep = (1.0 - episode_starts.to(x.dtype)).view(T, B, 1).unbind(0)
+        inputs = _input_projection(x, g.weight_ih_l0, g.bias_ih_l0)
+        w_hh, b_hh = g.weight_hh_l0.t(), g.bias_hh_l0
+        h = h[0]
         outputs = []
-        for begin, end in zip(cuts[:-1], cuts[1:]):
-            if starts is not None:
-                h = h * (1.0 - starts[begin]).view(1, B, 1)
-            out, h = self.gru(x[begin:end], h)
-            outputs.append(out)
-        return torch.cat(outputs), (h, torch.zeros_like(h))
+        for t in range(T):
+            h = h * keep[t]
+            i_r, i_z, i_n = inputs[t].chunk(3, dim=1)
+            h_r, h_z, h_n = torch.addmm(b_hh, h, w_hh).chunk(3, dim=1)
+            r = torch.sigmoid(i_r + h_r)
+            z = torch.sigmoid(i_z + h_z)
+            n = torch.tanh(i_n + r * h_n)
+            h = n + z * (h - n)
+            outputs.append(h)
+        h = h.unsqueeze(0)
+        return torch.stack(outputs), (h, torch.zeros_like(h))
+
+
+def _input_projection(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor):
+    """``x W^T + b`` for all steps in one matrix product, split into per-step tensors."""
+    T, B = x.shape[:2]
+    return torch.addmm(bias, x.reshape(T * B, -1), weight.t()).view(T, B, -1).unbind(0)
 
 
 def _rims(input_size: int, cfg: CoreConfig, elements: int = 1) -> nn.Module:

@@ -46,6 +46,28 @@ def interleaved_steps_per_second(models: dict, rounds: int) -> dict:
 
 
 def rimrl_model(env_id: str, core: str, overrides: list[str]):
+    cfg = load_config(PPORunConfig, [config_dir() / "ppo.yaml"],
+                      [f"env.id={env_id}", f"core.name={core}"] + overrides, section="atari")
+    return build_model(cfg, make_env(cfg))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--env", default="DemonAttack")
+    parser.add_argument("--rollouts", type=int, default=5)
+    parser.add_argument("--skip-sb3-contrib", action="store_true")
+    parser.add_argument("--extra-variants", action="store_true",
+                        help="also time lstm with hidden 128 and rims with 16-step chunks")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        help="config overrides for the rimrl variants, e.g. ppo.chunk_length=16")
+    args = parser.parse_args()
+    print(f"machine: {platform.machine()}, {torch.get_num_threads()} threads, "
+          f"torch {torch.__version__}; {args.env}, {N_ENVS} envs x {N_STEPS} steps, batch "
+          f"{BATCH}, {EPOCHS} epochs, {args.rollouts} interleaved timed rollouts per variant")
+
+    from sb3_contrib import RecurrentPPO
+    from stable_baselines3 import PPO
+
     cfg = load_config(PPORunConfig, [config_dir() / "ppo.yaml"], [f"env.id={args.env}"],
                       section="atari")
     models = {"SB3 PPO CnnPolicy": PPO("CnnPolicy", make_env(cfg), n_steps=N_STEPS,

@@ -230,3 +230,11 @@ def test_fast_observation_equals_minigrid():
             ref = MiniGridEnv.gen_obs(env)["image"]
             assert np.array_equal(ours, ref)
             env.carrying = None
+
+
+@pytest.mark.parametrize("env_id", ["BabyAI-GoToObj-v0", "BabyAI-PickupDist-v0"])
+def test_standard_babyai_ids_train(tmp_path, env_id):
+    assert main(["train", "ppo", "--env", env_id, "--core", "rims", "--timesteps", "64",
+                 "--runs-dir", str(tmp_path)] + TINY) == 0
+    (run,) = list(tmp_path.iterdir())
+    assert (run / "model.zip").is_file()

@@ -24,7 +24,9 @@ from sb3_contrib.common.recurrent.type_aliases import (RecurrentDictRolloutBuffe
 class ChunkedSamplingMixin:
     """``get(batch_size)`` yields minibatches of whole chunks, ordered chunk by chunk."""
 
-    chunk_length: int = 1
+    def __init__(self, *args, chunk_length: int, **kwargs):
+        self.chunk_length = chunk_length
+        super().__init__(*args, **kwargs)
 
     def get(self, batch_size: int | None = None) -> Generator:
         assert self.full, "Rollout buffer must be full before sampling from it"
@@ -78,10 +80,6 @@ class ChunkedRolloutBuffer(ChunkedSamplingMixin, RecurrentRolloutBuffer):
 
     _samples_class = RecurrentRolloutBufferSamples
 
-    def __init__(self, *args, chunk_length: int, **kwargs):
-        self.chunk_length = chunk_length
-        super().__init__(*args, **kwargs)
-
     def _take_observations(self, take):
         return self.to_torch(take(self.observations))
 
@@ -90,10 +88,6 @@ class ChunkedDictRolloutBuffer(ChunkedSamplingMixin, RecurrentDictRolloutBuffer)
     """Dict observations."""
 
     _samples_class = RecurrentDictRolloutBufferSamples
-
-    def __init__(self, *args, chunk_length: int, **kwargs):
-        self.chunk_length = chunk_length
-        super().__init__(*args, **kwargs)
 
     def _take_observations(self, take):
         return {key: self.to_torch(take(obs)) for key, obs in self.observations.items()}

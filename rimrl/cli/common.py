@@ -78,3 +78,20 @@ def read_meta(run_dir: Path) -> dict:
     except (OSError, ValueError):
         raise UserError(f"{run_dir} has no readable run.json; was it made by rimrl train?") \
             from None
+
+
+def requested_value(args, flag_value, key: str, defaults_file: str):
+    """The value of config ``key`` the user asked for, before the config is loaded: the flag,
+    else a ``--set key=...``, else the ``default`` section of ``defaults_file``. Used to pick
+    the YAML section (env family, dataset) that the full config is then loaded with."""
+    if flag_value:
+        return flag_value
+    for text in args.overrides:
+        name, _, value = text.partition("=")
+        if name.replace("-", "_") == key:
+            return value
+    from rimrl.config import config_dir, read_yaml
+    node = read_yaml(config_dir() / defaults_file).get("default", {})
+    for part in key.split("."):
+        node = node.get(part, {}) if isinstance(node, dict) else {}
+    return node if node != {} else None

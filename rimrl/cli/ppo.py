@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from rimrl.cli.common import add_common_train_args, prepare_run
+from rimrl.cli.common import add_common_train_args, prepare_run, requested_value
 from rimrl.cli.environments import env_family, make_env
 from rimrl.errors import UserError
 
@@ -90,7 +90,7 @@ def train(args) -> int:
 
     section = None
     if args.resume is None:
-        section = env_family(_requested_env(args))
+        section = env_family(requested_value(args, args.env, "env.id", "ppo.yaml"))
     cfg, run_dir, ckpt = prepare_run(
         args, PPORunConfig, "ppo.yaml", "ppo",
         name=lambda c: f"ppo-{_short(c.env.id)}-{c.core.name}-s{c.seed}", flags=FLAGS,
@@ -124,17 +124,6 @@ def train(args) -> int:
     print(f"trained {cfg.core.name} on {cfg.env.id} to {model.num_timesteps} steps; "
           f"raw score {mean}; model: {run_dir / 'model.zip'}")
     return 0
-
-
-def _requested_env(args) -> str:
-    if args.env:
-        return args.env
-    for text in args.overrides:
-        if text.replace("-", "_").startswith("env.id="):
-            return text.split("=", 1)[1]
-    from rimrl.config import config_dir, read_yaml
-    return str(read_yaml(config_dir() / "ppo.yaml").get("default", {}).get("env", {})
-               .get("id", "DemonAttack"))
 
 
 def _short(env_id: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rimrl.cli.common import add_common_train_args, prepare_run
+from rimrl.cli.common import add_common_train_args, prepare_run, requested_value
 
 FLAGS = {"method": "method.name", "dataset": "data.name", "labels_per_class":
          "data.labels_per_class", "alpha": "method.alpha", "seed": "seed",
@@ -17,15 +17,6 @@ def register(tasks) -> None:
     p.add_argument("--alpha", type=float, help="mixing coefficient lam ~ Beta(alpha, alpha)")
     add_common_train_args(p, ["updates"])
     p.set_defaults(handler=train)
-
-
-def _dataset(args) -> str:
-    if args.dataset:
-        return args.dataset
-    for text in args.overrides:
-        if text.startswith("data.name="):
-            return text.split("=", 1)[1]
-    return "two-moons"
 
 
 def train(args) -> int:
@@ -44,7 +35,7 @@ def train(args) -> int:
     cfg, run_dir, _ = prepare_run(
         args, SupervisedConfig, "supervised.yaml", "supervised",
         name=lambda c: f"sup-{c.data.name}-{c.method.name}-s{c.seed}", flags=FLAGS,
-        section=_dataset(args))
+        section=requested_value(args, args.dataset, "data.name", "supervised.yaml"))
     print(f"run directory: {run_dir}")
     out = train_supervised(cfg, run_dir)
     result = out["result"]

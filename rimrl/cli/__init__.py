@@ -74,6 +74,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     except UserError as exc:
         print(f"rimrl: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into e.g. `head`: stop quietly
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("rimrl: interrupted; continue with --resume RUN_DIR", file=sys.stderr)
         return 130

@@ -8,6 +8,8 @@ the name.
 - ``combined``: SB3's extractor for dict observations (CNN for images, flatten for the rest).
 - ``grid``, ``grid-set``: MiniGrid/BabyAI encoders (:mod:`rimrl.nn.grid_encoders`); ``grid-set``
   gives the core a set of elements (``num_elements``) to compete over.
+- ``resnet``, ``nfm-resnet``, ``resnet18``, ``nfm-resnet18``: residual Atari encoders, with NFM
+  sites after each stage in the ``nfm-`` variants (:mod:`rimrl.nn.resnet`, thesis ch. 10).
 
 An encoder with a ``num_elements`` attribute produces ``num_elements`` equal-sized elements,
 flattened; policies pass that number to the core.
@@ -26,6 +28,7 @@ from torch import nn
 from rimrl.errors import UserError
 from rimrl.nn.cores import READS_SETS, unknown_name
 from rimrl.nn.grid_encoders import GridEncoder, GridSetEncoder
+from rimrl.nn.resnet import NFMResNet18Encoder, NFMResNetEncoder, ResNet18Encoder, ResNetEncoder
 
 
 class MlpEncoder(BaseFeaturesExtractor):
@@ -53,6 +56,10 @@ ENCODERS: dict[str, Callable[..., BaseFeaturesExtractor]] = {
     "combined": CombinedExtractor,
     "grid": GridEncoder,
     "grid-set": GridSetEncoder,
+    "resnet": ResNetEncoder,
+    "nfm-resnet": NFMResNetEncoder,
+    "resnet18": ResNet18Encoder,
+    "nfm-resnet18": NFMResNet18Encoder,
 }
 
 

@@ -1,0 +1,166 @@
+"""Neural Function Modules (thesis ch. 10; Lamb et al., 2021).
+
+Before a layer's output moves on, an NFM site lets every position of that layer (the query)
+attend sparsely over a memory of previously computed layers: the earlier layers of this
+pass, the current layer itself and, from the second pass on, every layer of the earlier
+passes (top-down information). The memory is rescaled to the query's resolution
+(section 10.3.2.2), a zero "null" entry is prepended (section 10.3.2.1, "default
+computation"), and the read is added to the residual through a learned gamma that starts at
+0, so a fresh network computes exactly what it would without NFM.
+
+- :class:`NFMAttention`: one site (Algorithm 2, line 9-10 and the attention of 10.3.2.1).
+- :class:`NFMStack`: K passes over a list of blocks with a site after each (Algorithm 2).
+- :func:`rescale`: the automatic type conversion of a memory layer to the query's size.
+
+Tensors are (B, C, H, W); vectors (B, C) are treated as 1x1 maps, so the same code wraps
+stacks of linear layers.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from rimrl.nn.attention import topk_mask
+
+
+def as_map(x: torch.Tensor) -> torch.Tensor:
+    """(B, C) -> (B, C, 1, 1); (B, C, H, W) unchanged."""
+    return x[:, :, None, None] if x.dim() == 2 else x
+
+
+def rescale(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """A memory layer (B, C, H, W) at the query's ``size`` as (B, E, C, h, w): E elements
+    (keys) per query position.
+
+    Same size: one element. A smaller source: nearest upsampling, one element. A larger
+    source: space-to-depth with factor ``r = ceil(H / h)`` (zero padding up to ``r * h``
+    when the sizes do not divide), so each of the ``r*r`` finer positions under a coarse one
+    stays its own element instead of being averaged or dropped.
+    """
+    b, c, height, width = x.shape
+    h, w = size
+    if (height, width) == (h, w):
+        return x[:, None]
+    if height <= h and width <= w:
+        return F.interpolate(x, size=size, mode="nearest")[:, None]
+    r = max(math.ceil(height / h), math.ceil(width / w))
+    x = F.pad(x, (0, r * w - width, 0, r * h - height))
+    # pixel_unshuffle orders channels as (C, r, r): move the r*r offsets to the element axis
+    x = F.pixel_unshuffle(x, r).view(b, c, r * r, h, w)
+    return x.transpose(1, 2)
+
+
+class NFMAttention(nn.Module):
+    """One NFM site: multi-head top-k attention from a layer over a memory of layers.
+
+    For each position of the query layer ``h``: ``q = W_q h``; for each memory element
+    ``k = W_k^(j) m``, ``v = W_v^(j) m`` with maps per memory source ``j`` (layers differ in
+    width), computed at the source's resolution and then rescaled; a zero key/value is the
+    null entry. Per head only the ``top_k`` largest scores are kept before the softmax
+    (Ke et al., 2018). The read goes through ``Linear -> (BatchNorm) -> ReLU -> Linear`` and
+    is added as ``h + gamma * out`` with ``gamma`` initialised to 0 (section 10.3.2.1).
+
+    Args:
+        query_channels: channels of the layer this site sits on.
+        source_channels: channels of each memory source, in source-index order.
+        key_size: total key size over heads (per head: ``key_size // heads``).
+        value_size: total value size over heads.
+        heads: attention heads.
+        top_k: scores kept per head and query (the thesis uses 4; larger keeps all).
+        batch_norm: batch-norm before the ReLU of the output MLP.
+    """
+
+    def __init__(self, query_channels: int, source_channels: Sequence[int], key_size: int = 32,
+                 value_size: int = 32, heads: int = 4, top_k: int = 4,
+                 batch_norm: bool = False):
+        super().__init__()
+        if key_size % heads or value_size % heads:
+            raise ValueError(f"key_size ({key_size}) and value_size ({value_size}) must be "
+                             f"multiples of heads ({heads})")
+        self.heads, self.top_k = heads, top_k
+        self.key_size, self.value_size = key_size, value_size
+        self.query = nn.Conv2d(query_channels, key_size, 1)
+        self.keys = nn.ModuleList(nn.Conv2d(c, key_size, 1, bias=False) for c in source_channels)
+        self.values = nn.ModuleList(nn.Conv2d(c, value_size, 1, bias=False)
+                                    for c in source_channels)
+        self.out = nn.Sequential(
+            nn.Conv2d(value_size, query_channels, 1),
+            nn.BatchNorm2d(query_channels) if batch_norm else nn.Identity(),
+            nn.ReLU(),
+            nn.Conv2d(query_channels, query_channels, 1),
+        )
+        self.gamma = nn.Parameter(torch.zeros(()))
+        self.last_weights: torch.Tensor | None = None  # (B, 1 + E, heads, H, W); 0 = null
+
+    def forward(self, h: torch.Tensor, memory: Sequence[tuple[int, torch.Tensor]]) -> torch.Tensor:
+        """``h`` (B, C, H, W) or (B, C); ``memory``: (source index, layer) pairs, the layers of
+        any size. Returns the same shape as ``h``."""
+        x = as_map(h)
+        b, _, height, width = x.shape
+        size, heads = (height, width), self.heads
+        # everything stays in the conv layout (B, E, heads, d, H, W): no per-position permutes
+        keys = torch.cat([rescale(self.keys[j](as_map(m)), size) for j, m in memory], 1)
+        values = torch.cat([rescale(self.values[j](as_map(m)), size) for j, m in memory], 1)
+        d = self.key_size // heads
+        keys = keys.view(b, -1, heads, d, height, width)
+        values = values.view(b, -1, heads, self.value_size // heads, height, width)
+        q = self.query(x).view(b, 1, heads, d, height, width)
+        scores = (q * keys).sum(3) / math.sqrt(d)  # (B, E, heads, H, W)
+        # the null entry: a zero key scores exactly 0 and its zero value adds nothing
+        scores = torch.cat([scores.new_zeros(b, 1, heads, height, width), scores], 1)
+        if self.top_k < scores.shape[1]:
+            scores = scores.masked_fill(~topk_mask(scores, self.top_k, dim=1), float("-inf"))
+        weights = torch.softmax(scores, dim=1)
+        self.last_weights = weights.detach()
+        read = (weights[:, 1:, :, None] * values).sum(1).view(b, self.value_size, height, width)
+        out = x + self.gamma * self.out(read)
+        return out.view_as(h)
+
+
+class NFMStack(nn.Module):
+    """Algorithm 2: ``passes`` passes over ``blocks``, an :class:`NFMAttention` site after
+    each block, all layers remembered across passes.
+
+    Pass ``k`` starts again from the input; after block ``i`` the site attends over the
+    outputs of blocks ``0..i`` of this pass (block ``i``'s own output included) and of every
+    block of the earlier passes. Blocks and sites are shared between passes: a second pass
+    costs compute, not parameters, and with ``gamma = 0`` every pass computes the plain
+    stack, so training starts from the network without NFM.
+
+    Args:
+        blocks: the stack's modules, applied in order.
+        channels: output channels (or width) of each block.
+        passes: K, the number of passes (the thesis uses 2).
+        key_size, value_size, heads, top_k, batch_norm: of each site (:class:`NFMAttention`).
+    """
+
+    def __init__(self, blocks: Sequence[nn.Module], channels: Sequence[int], passes: int = 2,
+                 key_size: int = 32, value_size: int = 32, heads: int = 4, top_k: int = 4,
+                 batch_norm: bool = False):
+        super().__init__()
+        if len(blocks) != len(channels):
+            raise ValueError("one channel count per block is needed")
+        if passes < 1:
+            raise ValueError(f"passes must be at least 1, got {passes}")
+        self.blocks = nn.ModuleList(blocks)
+        self.passes = passes
+        self.sites = nn.ModuleList(
+            NFMAttention(c, channels, key_size, value_size, heads, top_k, batch_norm)
+            for c in channels
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        earlier: list[tuple[int, torch.Tensor]] = []  # every layer of the finished passes
+        for _ in range(self.passes):
+            h, this_pass = x, []
+            for i, (block, site) in enumerate(zip(self.blocks, self.sites)):
+                h = block(h)
+                h = site(h, earlier + this_pass + [(i, h)])
+                this_pass.append((i, h))
+            earlier += this_pass
+        return h

@@ -1,0 +1,123 @@
+"""IQN maths against hand-computed numbers, Rainbow switches, a short run and a round trip."""
+
+import numpy as np
+import pytest
+import torch
+from stable_baselines3.common.env_util import make_vec_env
+
+import envs.testing  # noqa: F401  (registers rimrl/CueImage-v0)
+from agents.iqn import IQN, IQNPolicy, NoisyLinear, iqn_target, quantile_huber_loss
+from agents.iqn.policies import cosine_embedding
+
+
+def test_quantile_huber_loss_hand_computed():
+    current = torch.tensor([[0.0, 1.0]])
+    taus = torch.tensor([[0.25, 0.75]])
+    target = torch.tensor([[0.5, 2.0]])
+    # i=0 (z=0, tau=.25): u = .5, 2 -> huber .125, 1.5 -> weights .25, .25 -> mean .203125
+    # i=1 (z=1, tau=.75): u = -.5, 1 -> huber .125, .5 -> weights .25, .75 -> mean .203125
+    loss = quantile_huber_loss(current, target, taus, kappa=1.0)
+    assert loss.shape == (1,)
+    assert loss.item() == pytest.approx(0.40625)
+    # kappa = 2: every |u| <= 2 is quadratic, divided by kappa
+    # i=0: (.25 * .0625 + .25 * 1) / 2 = .1328125; i=1: (.25 * .0625 + .75 * .25) / 2 = .1015625
+    assert quantile_huber_loss(current, target, taus, kappa=2.0).item() == pytest.approx(0.234375)
+
+
+def test_quantile_loss_gradient_pushes_towards_tau_quantile():
+    current = torch.zeros(1, 1, requires_grad=True)
+    target = torch.tensor([[10.0, -10.0, 10.0, 10.0]])  # 75% of samples above
+    loss = quantile_huber_loss(current, target, torch.tensor([[0.5]]))
+    loss.backward()
+    assert current.grad.item() < 0  # gradient descent moves the median estimate up
+
+
+def test_iqn_target_hand_computed():
+    next_q = torch.tensor([[1.0, 3.0], [5.0, 0.0]])  # chooses action 1, then action 0
+    next_z = torch.tensor([[[9.0, 2.0], [9.0, 4.0]], [[6.0, 7.0], [8.0, 7.0]]])  # (B, N', A)
+    returns = torch.tensor([1.0, 2.0])
+    discounts = torch.tensor([0.729, 0.5])
+    dones = torch.tensor([0.0, 1.0])
+    target = iqn_target(next_z, next_q, returns, discounts, dones)
+    assert torch.allclose(target, torch.tensor([[1 + 0.729 * 2, 1 + 0.729 * 4], [2.0, 2.0]]))
+
+
+def test_cosine_embedding_values():
+    emb = cosine_embedding(torch.tensor([[0.0, 0.5]]), 3)
+    expected = torch.tensor([[[1.0, 1.0, 1.0], [0.0, -1.0, 0.0]]])
+    assert torch.allclose(emb, expected, atol=1e-6)
+
+
+def test_noisy_linear_noise_and_mean():
+    torch.manual_seed(0)
+    layer = NoisyLinear(4, 3, std_init=0.5)
+    x = torch.randn(2, 4)
+    a = layer(x)
+    layer.reset_noise()
+    assert not torch.allclose(a, layer(x))
+    layer.use_noise = False
+    assert torch.allclose(layer(x), x @ layer.weight_mu.T + layer.bias_mu)
+
+
+def _env(n_envs=2):
+    return make_vec_env("rimrl/CueImage-v0", n_envs=n_envs, seed=0)
+
+
+@pytest.mark.parametrize("switches", [
+    dict(),
+    dict(prioritized=False, double_q=False, n_steps=1),
+    dict(policy_kwargs=dict(dueling=True, noisy=True)),
+])
+def test_short_run_trains_and_round_trips(tmp_path, switches):
+    env = _env()
+    model = IQN(IQNPolicy, env, learning_starts=40, buffer_size=500, batch_size=8,
+                n_quantiles=8, n_target_quantiles=8, target_update_interval=50, seed=0,
+                policy_kwargs=dict(switches.pop("policy_kwargs", {}), features_extractor_kwargs=dict(features_dim=32)),
+                **switches)
+    before = [p.detach().clone() for p in model.policy.q_net.parameters()]
+    model.learn(200)
+    assert model._n_updates > 0
+    after = list(model.policy.q_net.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, after))
+    if model.replay_buffer.prioritized:
+        assert model.replay_buffer.max_priority != 1.0  # losses became priorities
+    model.save(tmp_path / "iqn.zip")
+    loaded = IQN.load(tmp_path / "iqn.zip", env=env)
+    obs = env.reset()
+    torch.manual_seed(1)
+    a = model.predict(obs, deterministic=True)[0]
+    torch.manual_seed(1)
+    b = loaded.predict(obs, deterministic=True)[0]
+    assert np.array_equal(a, b)
+    for p, q in zip(model.policy.parameters(), loaded.policy.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_noisy_nets_turn_off_epsilon():
+    model = IQN(IQNPolicy, _env(1), learning_starts=10, buffer_size=100, seed=0,
+                policy_kwargs=dict(noisy=True, features_extractor_kwargs=dict(features_dim=16)))
+    model.learn(20)
+    assert model.exploration_rate == 0.0
+
+
+def test_exploration_decays_over_steps():
+    model = IQN(IQNPolicy, _env(1), learning_starts=1000, buffer_size=100, seed=0,
+                exploration_steps=100, exploration_initial_eps=1.0, exploration_final_eps=0.1,
+                policy_kwargs=dict(features_extractor_kwargs=dict(features_dim=16)))
+    model.learn(50)
+    steps = model.num_timesteps  # learn() finishes its train_freq block: 52
+    assert steps >= 50
+    assert model.exploration_rate == pytest.approx(1.0 - 0.9 * steps / 100)
+
+
+def test_target_network_hard_update():
+    model = IQN(IQNPolicy, _env(1), learning_starts=5, buffer_size=100, seed=0, batch_size=4,
+                n_quantiles=4, n_target_quantiles=4, target_update_interval=30, train_freq=1,
+                policy_kwargs=dict(features_extractor_kwargs=dict(features_dim=16)))
+    model.learn(29)
+    online, target = model.policy.q_net.state_dict(), model.policy.q_net_target.state_dict()
+    assert any(not torch.equal(online[k], target[k]) for k in online)
+    model.learning_starts = 10**9  # no gradient step after the copy
+    model.learn(1, reset_num_timesteps=False)  # step 30: copied
+    online, target = model.policy.q_net.state_dict(), model.policy.q_net_target.state_dict()
+    assert all(torch.equal(online[k], target[k]) for k in online)

@@ -1,0 +1,121 @@
+"""NFM (thesis ch. 10): residual at gamma = 0, top-k sparsity, the null entry, rescaling,
+the second pass reading first-pass layers, and the ResNet encoders around it."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from rimrl.nn.encoders import ENCODERS, encoder_class
+from rimrl.nn.nfm import NFMAttention, NFMStack, rescale
+
+
+def _stack(passes=2, top_k=4, gamma=None):
+    torch.manual_seed(0)
+    blocks = [nn.Conv2d(3, 8, 3, 2, 1), nn.Sequential(nn.ReLU(), nn.Conv2d(8, 8, 3, 2, 1)),
+              nn.Sequential(nn.ReLU(), nn.Conv2d(8, 4, 3, 1, 1))]
+    stack = NFMStack(blocks, [8, 8, 4], passes=passes, key_size=8, value_size=8, heads=2,
+                     top_k=top_k)
+    if gamma is not None:
+        for site in stack.sites:
+            site.gamma.data.fill_(gamma)
+    return stack, nn.Sequential(*blocks)
+
+
+def test_gamma_zero_is_exactly_the_plain_stack():
+    stack, plain = _stack(passes=2)
+    x = torch.randn(2, 3, 16, 16)
+    assert torch.equal(stack(x), plain(x))
+
+
+@pytest.mark.parametrize("top_k", [1, 2, 4])
+def test_top_k_leaves_exactly_k_nonzero_weights(top_k):
+    stack, _ = _stack(passes=2, top_k=top_k, gamma=1.0)
+    stack(torch.randn(2, 3, 16, 16))
+    for site in stack.sites:
+        w = site.last_weights  # (B, 1 + E, heads, H, W)
+        assert w.shape[1] > top_k
+        assert torch.all((w > 0).sum(1) == top_k)
+        assert torch.allclose(w.sum(1), torch.ones_like(w.sum(1)))
+
+
+def test_null_entry_can_take_all_the_weight():
+    site = NFMAttention(4, [4], key_size=4, value_size=4, heads=1, top_k=1)
+    site.gamma.data.fill_(1.0)
+    with torch.no_grad():
+        site.query.weight.zero_()
+        site.query.bias.fill_(1.0)  # q = (1, 1, 1, 1) everywhere
+        site.keys[0].weight.copy_(-torch.eye(4).view(4, 4, 1, 1))  # k = -m: every real key scores below 0
+    h = torch.rand(1, 4, 3, 3) + 0.1
+    out = site(h, [(0, h)])
+    assert torch.all(site.last_weights[:, 0] == 1)  # all on the null row
+    # reading the zero value, the MLP adds only its bias path: the same at every position
+    mlp_of_zero = site.out(torch.zeros(1, 4, 1, 1))
+    assert torch.allclose(out - h, mlp_of_zero.expand_as(h), atol=1e-6)
+
+
+@pytest.mark.parametrize("source,target,elements", [
+    ((4, 4), (8, 8), 1),     # smaller: nearest upsampling
+    ((8, 8), (8, 8), 1),     # equal: as is
+    ((8, 8), (4, 4), 4),     # larger: space-to-depth, 2x2 fine positions per coarse one
+    ((21, 21), (11, 11), 4),  # not divisible: zero-padded to 22x22
+    ((42, 42), (11, 11), 16),
+])
+def test_rescale_shapes(source, target, elements):
+    x = torch.randn(2, 3, *source)
+    out = rescale(x, target)
+    assert out.shape == (2, elements, 3, *target)
+
+
+def test_space_to_depth_keeps_each_fine_position():
+    x = torch.arange(16.0).view(1, 1, 4, 4)
+    out = rescale(x, (2, 2))  # (1, 4, 1, 2, 2)
+    # the coarse position (0, 0) sees the four fine values of its 2x2 window
+    assert sorted(out[0, :, 0, 0, 0].tolist()) == [0.0, 1.0, 4.0, 5.0]
+    assert sorted(out[0, :, 0, 1, 1].tolist()) == [10.0, 11.0, 14.0, 15.0]
+
+
+def test_second_pass_attends_over_first_pass_layers():
+    stack, _ = _stack(passes=2, top_k=100, gamma=1.0)
+    seen = []
+    for site in stack.sites:
+        site.register_forward_hook(lambda m, args, out: seen.append(len(args[1])))
+    stack(torch.randn(1, 3, 16, 16))
+    # pass 1: layers 0..i of this pass; pass 2: all 3 of pass 1 plus 0..i of pass 2
+    assert seen == [1, 2, 3, 4, 5, 6]
+    # top-down: the output (end of pass 2) depends on the deepest layer of pass 1, which
+    # only the attention memory carries into pass 2
+    outputs = []
+    stack.sites[2].register_forward_hook(lambda m, a, out: outputs.append(out))
+    final = stack(torch.randn(1, 3, 16, 16))
+    grad = torch.autograd.grad(final.sum(), outputs[0])[0]  # outputs[0]: pass 1, last site
+    assert grad.abs().sum() > 0
+
+
+def test_vectors_work_as_one_by_one_maps():
+    blocks = [nn.Linear(5, 6), nn.Sequential(nn.ReLU(), nn.Linear(6, 6))]
+    stack = NFMStack(blocks, [6, 6], passes=2, key_size=4, value_size=4, heads=2, top_k=2)
+    assert stack(torch.randn(3, 5)).shape == (3, 6)
+
+
+@pytest.mark.parametrize("name", ["resnet", "nfm-resnet", "resnet18", "nfm-resnet18"])
+def test_resnet_encoders_registered_and_shaped(name):
+    assert name in ENCODERS
+    space = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    encoder = encoder_class(name)(space, features_dim=64)
+    assert encoder(torch.rand(2, 4, 84, 84)).shape == (2, 64)
+
+
+def test_nfm_resnet_starts_as_the_plain_resnet():
+    space = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    torch.manual_seed(0)
+    plain = encoder_class("resnet")(space, features_dim=32)
+    torch.manual_seed(0)
+    nfm = encoder_class("nfm-resnet")(space, features_dim=32)
+    # same stage and head weights; the NFM sites start with gamma = 0
+    nfm.head.load_state_dict(plain.head.state_dict())
+    for a, b in zip(plain.body, nfm.body.blocks):
+        b.load_state_dict(a.state_dict())
+    x = torch.rand(2, 4, 84, 84)
+    assert torch.allclose(plain(x), nfm(x), atol=1e-6)

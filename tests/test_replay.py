@@ -1,0 +1,141 @@
+"""Frame-sharing prioritized replay: exact sampling proportions, weights, n-step returns,
+stack reconstruction across episode ends and wrap-around, memory per transition."""
+
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack, VecTransposeImage
+
+from agents.iqn.replay import FrameReplayBuffer
+from agents.iqn.sum_tree import SumTree
+
+
+def test_sum_tree_find_and_skip_zero():
+    tree = SumTree(5)
+    tree.set([0, 1, 2, 3, 4], [1.0, 0.0, 2.0, 3.0, 4.0])
+    assert tree.total == 10.0 and tree.nonzero == 4
+    assert list(tree.find([0.0, 0.99, 1.0, 2.99, 3.0, 5.99, 6.0, 9.99])) == [0, 0, 2, 2, 3, 3, 4, 4]
+    tree.set([2, 2], [5.0, 0.5])  # repeated slot: the last value wins
+    assert tree.get([2])[0] == 0.5 and tree.total == 8.5
+
+
+def test_stratified_sampling_proportions_are_exact():
+    tree = SumTree(4)
+    tree.set([0, 1, 2, 3], [1.0, 2.0, 3.0, 4.0])
+    # total 10, 10 strata of width 1: slot i is drawn exactly p_i times
+    counts = np.bincount(tree.sample(10, np.random.default_rng(0)), minlength=4)
+    assert list(counts) == [1, 2, 3, 4]
+
+
+def _buffer(n_steps=1, size=16, frame_stack=1, n_envs=1, gamma=0.5, **kw):
+    space = spaces.Box(0, 255, (frame_stack, 2, 2), np.uint8)
+    return FrameReplayBuffer(size, space, spaces.Discrete(3), device="cpu", n_envs=n_envs,
+                             frame_stack=frame_stack, n_steps=n_steps, gamma=gamma, **kw)
+
+
+def _fill(buf, rewards, dones, truncated=()):
+    for t, (r, d) in enumerate(zip(rewards, dones)):
+        obs = np.full((1, 1, 2, 2), t, dtype=np.uint8)
+        info = {"TimeLimit.truncated": t in truncated}
+        buf.add(obs, obs, np.array([t % 3]), np.array([r], dtype=np.float32),
+                np.array([d]), [info])
+
+
+def test_importance_weights_against_exact_numbers():
+    buf = _buffer(n_steps=1, alpha=1.0)
+    _fill(buf, [0.0] * 5, [False] * 5)  # slots 0..3 are complete (slot 4 waits for its next)
+    buf.update_priorities(np.array([0, 1, 2, 3]), np.array([1.0, 2.0, 3.0, 4.0]) - buf.epsilon)
+    batch = buf.sample(10, beta=0.5)
+    slots = batch.indices
+    assert list(np.bincount(slots, minlength=4)) == [1, 2, 3, 4]
+    # P(i) = p_i / 10, N = 4: w_i = (4 p_i / 10) ** -0.5, divided by the largest (p = 1)
+    expected = (0.4 * np.array([1.0, 2.0, 3.0, 4.0])) ** -0.5 / 0.4 ** -0.5
+    assert np.allclose(batch.weights.numpy(), expected[slots], atol=1e-6)
+
+
+def test_uniform_replay_has_unit_weights_and_ignores_updates():
+    buf = _buffer(n_steps=1, prioritized=False)
+    _fill(buf, [0.0] * 5, [False] * 5)
+    buf.update_priorities(np.array([0]), np.array([100.0]))
+    batch = buf.sample(8)
+    assert torch.all(batch.weights == 1)
+    assert list(np.bincount(batch.indices, minlength=4)) == [2, 2, 2, 2]
+
+
+def test_n_step_returns_across_episode_ends():
+    buf = _buffer(n_steps=3, gamma=0.5)
+    rewards = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
+    dones = [False, False, True, False, False, False, False, False]
+    _fill(buf, rewards, dones)
+    s = buf._get_samples(np.array([0, 1, 2, 3]))
+    # slot 0: 1 + .5*2 + .25*3, episode terminates inside: no bootstrap
+    assert np.allclose(s.returns.numpy(), [2.75, 3.5, 3.0, 4 + 2.5 + 1.5])
+    assert list(s.dones.numpy()) == [1, 1, 1, 0]
+    assert np.allclose(s.discounts.numpy(), [0.125, 0.25, 0.5, 0.125])
+    assert s.next_observations[3, 0, 0, 0] == 6  # bootstraps from the observation 3 steps on
+    assert list(s.actions.numpy()) == [0, 1, 2, 0]
+
+
+def test_windows_into_a_truncation_are_never_sampled():
+    buf = _buffer(n_steps=2)
+    _fill(buf, [1.0] * 8, [False, False, True, False, False, False, False, False],
+          truncated={2})
+    valid = set(np.flatnonzero(buf.tree.get(np.arange(8)) > 0))
+    # slot 1 and 2 need the (unstored) observation after the truncation
+    assert valid == {0, 3, 4, 5}
+
+
+@pytest.mark.parametrize("n_envs", [1, 3])
+def test_stacks_rebuilt_exactly_with_frame_stack_and_wraparound(n_envs):
+    """Real VecFrameStack observations, episode ends and a buffer that wraps three times:
+    every sampleable slot rebuilds its observation and n-step next observation exactly."""
+    import gymnasium as gym
+
+    class Frames(gym.Env):
+        observation_space = spaces.Box(0, 255, (6, 6, 1), np.uint8)
+        action_space = spaces.Discrete(2)
+
+        def reset(self, *, seed=None, options=None):
+            super().reset(seed=seed)
+            self.t = 0
+            return self.np_random.integers(1, 255, (6, 6, 1), dtype=np.uint8), {}
+
+        def step(self, action):
+            self.t += 1
+            obs = self.np_random.integers(1, 255, (6, 6, 1), dtype=np.uint8)
+            return obs, float(self.t), self.np_random.random() < 0.15, False, {}
+
+    env = VecTransposeImage(VecFrameStack(DummyVecEnv([Frames] * n_envs), 4))
+    env.seed(1)
+    buf = FrameReplayBuffer(40 * n_envs, env.observation_space, env.action_space, "cpu",
+                            n_envs=n_envs, frame_stack=4, n_steps=3, gamma=0.9)
+    history, dones_log = [], []
+    obs = env.reset()
+    for _ in range(130):
+        action = np.zeros(n_envs, dtype=np.int64)
+        new_obs, reward, done, infos = env.step(action)
+        buf.add(obs, new_obs, action, reward, done, infos)
+        history.append(obs.copy())
+        dones_log.append(done.copy())
+        obs = new_obs
+    history.append(obs.copy())
+    steps = len(history) - 1
+    flat = np.flatnonzero(buf.tree.get(np.arange(buf.buffer_size * n_envs)) > 0)
+    assert len(flat) > 20 * n_envs
+    sample = buf._get_samples(flat)
+    for row, f in enumerate(flat):
+        t, e = divmod(int(f), n_envs)
+        step = steps - 1 - ((buf.pos - 1 - t) % buf.buffer_size)  # global step of slot t
+        assert np.array_equal(sample.observations[row].numpy(), history[step][e])
+        m = int(round(np.log(sample.discounts[row].item()) / np.log(0.9)))
+        if not sample.dones[row]:
+            assert np.array_equal(sample.next_observations[row].numpy(), history[step + m][e])
+        else:
+            assert dones_log[step + m - 1][e]
+
+
+def test_atari_memory_per_transition_under_target():
+    space = spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    buf = FrameReplayBuffer(1_000_000, space, spaces.Discrete(18), "cpu", frame_stack=4)
+    assert buf.bytes_per_transition() <= 7200  # one 7,056-byte frame plus bookkeeping

@@ -20,6 +20,19 @@ def save_model_atomically(model, path: Path) -> None:
     atomic_write(path, write)
 
 
+def replay_path(run_dir: Path) -> Path:
+    return Path(run_dir) / "checkpoints" / "replay.pkl"
+
+
+def save_replay_atomically(model, path: Path) -> None:
+    """``model.save_replay_buffer`` through a temporary file and a rename."""
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as handle:  # a handle: SB3 would append ".pkl" to a path
+            model.save_replay_buffer(handle)
+
+    atomic_write(path, write)
+
+
 class CheckpointCallback(BaseCallback):
     """Save ``ckpt_<timesteps>.zip`` atomically every ``every`` environment steps.
 
@@ -27,13 +40,16 @@ class CheckpointCallback(BaseCallback):
         run_dir: the run directory (checkpoints go to ``run_dir/checkpoints``).
         every: environment steps between checkpoints (counted over all envs).
         keep: newest checkpoints kept.
+        save_replay: off-policy learners: also write the replay memory to
+            ``checkpoints/replay.pkl`` (one file, replaced atomically after each checkpoint).
     """
 
-    def __init__(self, run_dir: Path, every: int, keep: int = 3):
+    def __init__(self, run_dir: Path, every: int, keep: int = 3, save_replay: bool = False):
         super().__init__()
         self.run_dir = Path(run_dir)
         self.every = every
         self.keep = keep
+        self.save_replay = save_replay
         self._last = 0
 
     def _on_training_start(self) -> None:
@@ -47,6 +63,8 @@ class CheckpointCallback(BaseCallback):
     def save(self) -> Path:
         path = checkpoint_path(self.run_dir, self.num_timesteps, suffix="zip")
         save_model_atomically(self.model, path)
+        if self.save_replay:
+            save_replay_atomically(self.model, replay_path(self.run_dir))
         prune_checkpoints(self.run_dir, self.keep)
         self._last = self.num_timesteps
         return path

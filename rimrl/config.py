@@ -124,6 +124,10 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         return _coerce(inner[0], value, key)
     if dataclasses.is_dataclass(tp):
         return from_dict(tp, value if value is not None else {}, key + ".")
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key '{key}' must be a mapping, got {value!r}")
+        return dict(value)
     if origin in (list, tuple):
         (item,) = typing.get_args(tp)[:1] or (Any,)
         if not isinstance(value, (list, tuple)):

@@ -1,4 +1,4 @@
-"""The ``rimrl`` command line: ``train ppo``, ``train copy``, ``train supervised``, ``evaluate``.
+"""The ``rimrl`` command line: ``train ppo|iqn|copy|supervised``, ``evaluate``.
 
 Heavy modules (torch, agents, envs) are imported inside the command that needs them, so
 ``rimrl --help`` answers at once. Every user mistake ends as one line on stderr and exit
@@ -12,11 +12,11 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from rimrl.cli import copy, ppo, supervised
+from rimrl.cli import copy, iqn, ppo, supervised
 from rimrl.cli.common import read_meta
 from rimrl.errors import UserError
 
-EVALUATORS = {"copy": copy.evaluate, "ppo": ppo.evaluate}
+EVALUATORS = {"copy": copy.evaluate, "ppo": ppo.evaluate, "iqn": iqn.evaluate}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,12 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a model; writes a run directory")
     tasks = train.add_subparsers(dest="task", required=True, parser_class=_Parser)
     ppo.register(tasks)
+    iqn.register(tasks)
     copy.register(tasks)
     supervised.register(tasks)
 
     evaluate = commands.add_parser("evaluate", help="evaluate a trained run")
     evaluate.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    evaluate.add_argument("--episodes", type=int, default=10, help="PPO: episodes to play")
+    evaluate.add_argument("--episodes", type=int, default=10, help="PPO/IQN: episodes to play")
     evaluate.add_argument("--deterministic", action="store_true",
                           help="PPO: greedy actions instead of sampling")
     evaluate.add_argument("--video", action="store_true",

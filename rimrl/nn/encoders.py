@@ -70,6 +70,23 @@ def encoder_class(name: str) -> type[BaseFeaturesExtractor]:
     return ENCODERS[name]
 
 
+def check_encoder_kwargs(cls: type, kwargs: dict, key: str) -> None:
+    """A one-line error when ``kwargs`` names an argument ``cls`` does not take."""
+    import inspect
+
+    accepted: set[str] = set()
+    for klass in cls.__mro__:
+        params = inspect.signature(klass.__init__).parameters
+        accepted |= {n for n, p in params.items() if p.kind is not p.VAR_KEYWORD}
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            break
+    accepted -= {"self", "observation_space", "args"}
+    for name in kwargs:
+        if name not in accepted:
+            raise UserError(f"{key}: '{cls.__name__}' takes no argument '{name}'; it takes: "
+                            f"{', '.join(sorted(accepted))}")
+
+
 def register_encoder(name: str, cls: type[BaseFeaturesExtractor]) -> None:
     """Add an encoder under ``name`` (used by encoder modules of later chapters)."""
     ENCODERS[name] = cls

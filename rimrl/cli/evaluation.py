@@ -1,0 +1,188 @@
+"""``rimrl evaluate`` for SB3-based runs (PPO, IQN): full episodes, distractor splits, video.
+
+The algorithm-specific parts (config class, model loader, the fields naming the model) come
+in as arguments, so every learner's runs are evaluated and reported the same way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from rimrl.cli.environments import make_env
+from rimrl.errors import UserError
+
+
+def evaluate_run(args, run_dir: Path, config_cls, load: Callable, describe: Callable) -> int:
+    """Play ``--episodes`` full episodes with the run's final (or latest) model; with
+    ``--distractors``, once per distractor split.
+
+    Args:
+        args: the parsed ``rimrl evaluate`` flags.
+        run_dir: the run directory.
+        config_cls: the run's config dataclass (reads ``config.yaml``).
+        load: ``load(path, device=...)`` -> an SB3 model; a one-line error when corrupt.
+        describe: config -> the fields naming the model in results, e.g. ``{"core": "rims"}``.
+    """
+    from rimrl.config import load_config
+    from rimrl.runs import latest_checkpoint
+
+    if args.episodes < 1:
+        raise UserError(f"--episodes must be positive, got {args.episodes}")
+    cfg = load_config(config_cls, [run_dir / "config.yaml"])
+    splits = _requested_splits(cfg.env.id, args.distractors)
+    path = run_dir / "model.zip"
+    if not path.is_file():
+        path = latest_checkpoint(run_dir)
+        if path is None:
+            raise UserError(f"{run_dir} has no model.zip and no checkpoint to evaluate")
+    model = load(path, device="cpu")
+    seed = cfg.seed + 10_000 if args.seed is None else args.seed
+    tags = describe(cfg)
+    if splits:
+        return _evaluate_splits(args, run_dir, cfg, model, path, splits, seed, tags)
+    return _evaluate_plain(args, run_dir, cfg, model, path, seed, tags)
+
+
+def _requested_splits(env_id: str, requested) -> list[str]:
+    from rimrl.cli.environments import check_split, distractor_splits
+
+    if not requested:
+        return []
+    if requested == ["all"]:
+        valid = distractor_splits(env_id)
+        if not valid:
+            check_split(env_id, "all")  # raises: no splits for this env
+        return list(valid)
+    return [check_split(env_id, split) for split in requested]
+
+
+def _evaluate_plain(args, run_dir, cfg, model, path, seed, tags) -> int:
+    import numpy as np
+
+    from rimrl.runs import write_json
+
+    env = make_env(cfg, n_envs=1, seed=seed, training=False,
+                   render_mode="rgb_array" if args.video else None)
+    episodes, frames = play(model, env, args.episodes, deterministic=args.deterministic,
+                            record=args.video)
+    env.close()
+    scores = [r for r, _ in episodes]
+    result = {"env": cfg.env.id, **tags, "checkpoint": str(path.name), "episodes": len(scores),
+              "deterministic": args.deterministic, "seed": seed,
+              "mean": float(np.mean(scores)), "std": float(np.std(scores)),
+              "min": float(np.min(scores)), "max": float(np.max(scores)), "scores": scores}
+    if frames:
+        result["video"] = str(write_gif(frames, run_dir / "videos" / "episode_0.gif"))
+    write_json(run_dir / "evaluation.json", result)
+    print(f"{cfg.env.id}, {_label(tags)}, {len(scores)} episodes ({path.name}): "
+          f"raw score mean {result['mean']:.1f} std {result['std']:.1f} "
+          f"min {result['min']:.1f} max {result['max']:.1f}")
+    if frames:
+        print(f"video: {result['video']}")
+    return 0
+
+
+def _evaluate_splits(args, run_dir, cfg, model, path, splits, seed, tags) -> int:
+    """Success rate and return per split with 95% intervals (Wilson; normal for means).
+
+    Atari runs are also played on the clean game, and each split reports its score drop.
+    """
+    from rimrl.cli.environments import env_family
+    from rimrl.runs import write_json
+    from rimrl.stats import mean_ci, wilson_ci
+
+    atari = env_family(cfg.env.id) == "atari"
+    rows = (["clean"] if atari else []) + splits
+    n_envs = min(cfg.env.n_envs, args.episodes)
+    table = {}
+    for split in rows:
+        env = make_env(cfg, n_envs=n_envs, seed=seed, training=False,
+                       distractors=None if split == "clean" else split)
+        episodes, _ = play(model, env, args.episodes, deterministic=args.deterministic)
+        env.close()
+        returns = [r for r, _ in episodes]
+        wins = sum(bool(s) for _, s in episodes)
+        mean, lo, hi = mean_ci(returns)
+        rate, rlo, rhi = wilson_ci(wins, len(episodes))
+        table[split] = {"episodes": len(episodes), "return_mean": mean, "return_ci95": [lo, hi],
+                        "success_rate": rate, "success_ci95": [rlo, rhi], "returns": returns}
+    if atari:
+        clean = table["clean"]["return_mean"]
+        for split in splits:
+            drop = clean - table[split]["return_mean"]
+            table[split]["score_drop"] = drop
+            table[split]["score_drop_fraction"] = drop / abs(clean) if clean else None
+    result = {"env": cfg.env.id, **tags, "checkpoint": str(path.name),
+              "episodes_per_split": args.episodes, "deterministic": args.deterministic,
+              "seed": seed, "splits": table}
+    write_json(run_dir / "distractors.json", result)
+    print(format_split_table(result, atari))
+    print(f"written: {run_dir / 'distractors.json'}")
+    return 0
+
+
+def format_split_table(result: dict, atari: bool) -> str:
+    """The per-split table printed by ``rimrl evaluate --distractors``."""
+    tags = {k: result[k] for k in ("core", "encoder") if k in result}
+    head = (f"{result['env']}, {_label(tags)}, {result['episodes_per_split']} episodes "
+            "per split, 95% intervals")
+    if atari:
+        lines = [head, f"{'split':<12} {'raw score':>10} {'95% CI':>22} {'drop':>8}"]
+        for split, r in result["splits"].items():
+            lo, hi = r["return_ci95"]
+            drop = r.get("score_drop_fraction")
+            drop_text = "" if drop is None else f"{100 * drop:7.1f}%"
+            lines.append(f"{split:<12} {r['return_mean']:>10.1f} "
+                         f"{f'[{lo:.1f}, {hi:.1f}]':>22} {drop_text:>8}")
+        return "\n".join(lines)
+    lines = [head, f"{'split':<12} {'success':>8} {'95% CI':>16} {'return':>8} {'95% CI':>16}"]
+    for split, r in result["splits"].items():
+        slo, shi = r["success_ci95"]
+        lo, hi = r["return_ci95"]
+        lines.append(f"{split:<12} {r['success_rate']:>8.3f} {f'[{slo:.3f}, {shi:.3f}]':>16} "
+                     f"{r['return_mean']:>8.3f} {f'[{lo:.3f}, {hi:.3f}]':>16}")
+    return "\n".join(lines)
+
+
+def _label(tags: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in tags.items())
+
+
+def play(model, env, episodes: int, deterministic: bool = False, record: bool = False,
+         max_frames: int = 4000):
+    """Run ``episodes`` whole episodes spread evenly over the env's copies (so short episodes
+    are not over-counted). Returns [(return, success)] and the frames of the first episode
+    when ``record``. The return is Monitor's (the raw game score over all lives for Atari);
+    success is the env's ``info["success"]`` where it reports one, else return > 0."""
+    import numpy as np
+
+    n = env.num_envs
+    targets = [(episodes + i) // n for i in range(n)]
+    counts = [0] * n
+    obs = env.reset()
+    state, starts = None, np.ones((n,), dtype=bool)
+    results, frames = [], []
+    while any(c < t for c, t in zip(counts, targets)):
+        if record and not results and len(frames) < max_frames:
+            frames.append(env.envs[0].render())
+        action, state = model.predict(obs, state=state, episode_start=starts,
+                                      deterministic=deterministic)
+        obs, _, dones, infos = env.step(action)
+        starts = dones
+        for i, info in enumerate(infos):
+            if "episode" in info and counts[i] < targets[i]:
+                score = float(info["episode"]["r"])
+                results.append((score, bool(info.get("success", score > 0))))
+                counts[i] += 1
+    return results, frames
+
+
+def write_gif(frames, path: Path) -> Path:
+    """Frames (H, W, 3) uint8 as an animated GIF (Pillow; no video codec needed)."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    images = [Image.fromarray(f) for f in frames if f is not None]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=33, loop=0)
+    return path

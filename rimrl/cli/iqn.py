@@ -1,0 +1,106 @@
+"""``rimrl train iqn`` and the evaluation of IQN runs: ties ``envs`` and ``agents.iqn``
+together."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rimrl.cli.common import add_common_train_args, prepare_run, requested_value
+from rimrl.cli.environments import env_family, make_env
+from rimrl.errors import UserError
+
+FLAGS = {"env": "env.id", "encoder": "policy.encoder", "seed": "seed",
+         "timesteps": "train.timesteps", "n_envs": "env.n_envs", "runs_dir": "runs_dir",
+         "device": "device"}
+
+
+def register(tasks) -> None:
+    p = tasks.add_parser("iqn", help="IQN with switchable Rainbow parts and a chosen encoder")
+    p.add_argument("--env", help="Atari game (MsPacman, Alien, ...) or gymnasium id")
+    p.add_argument("--encoder",
+                   help="image encoder: nature, resnet, nfm-resnet, resnet18, nfm-resnet18")
+    p.add_argument("--n-envs", type=int, help="parallel environments")
+    add_common_train_args(p, ["timesteps"])
+    p.set_defaults(handler=train)
+
+
+def build_model(cfg, env):
+    """A fresh :class:`agents.iqn.IQN` from a run config."""
+    import torch
+
+    from agents.iqn import IQN, IQNPolicy
+    from rimrl.nn.encoders import encoder_class
+
+    p, q = cfg.policy, cfg.iqn
+    policy_kwargs = dict(
+        features_extractor_class=encoder_class(p.encoder),
+        features_extractor_kwargs=dict(p.encoder_kwargs, features_dim=p.features_dim),
+        optimizer_class=torch.optim.Adam, optimizer_kwargs=dict(eps=q.adam_eps),
+        embedding_dim=p.embedding_dim, hidden_size=p.hidden_size, dueling=p.dueling,
+        noisy=p.noisy, noisy_std=p.noisy_std, n_policy_quantiles=p.n_policy_quantiles,
+    )
+    return IQN(IQNPolicy, env, learning_rate=q.learning_rate, buffer_size=q.buffer_size,
+               learning_starts=q.learning_starts, batch_size=q.batch_size, gamma=q.gamma,
+               train_freq=q.train_freq, gradient_steps=q.gradient_steps,
+               target_update_interval=q.target_update_interval, n_quantiles=q.n_quantiles,
+               n_target_quantiles=q.n_target_quantiles, kappa=q.kappa, n_steps=q.n_steps,
+               prioritized=q.prioritized, alpha=q.alpha, beta=q.beta, double_q=q.double_q,
+               exploration_initial_eps=q.exploration_initial_eps,
+               exploration_final_eps=q.exploration_final_eps,
+               exploration_steps=q.exploration_steps, max_grad_norm=q.max_grad_norm,
+               policy_kwargs=policy_kwargs, seed=cfg.seed, device=cfg.device)
+
+
+def load_model(path: Path, env=None, device: str = "cpu"):
+    """Load a saved IQN; a one-line error for a missing or corrupt file."""
+    from agents.iqn import IQN
+
+    if not path.is_file():
+        raise UserError(f"model file {path} does not exist")
+    try:
+        return IQN.load(path, env=env, device=device)
+    except Exception as exc:  # zip, pickle and torch errors of many types
+        raise UserError(f"{path} is corrupt or not a rimrl IQN model ({type(exc).__name__}); "
+                        "delete it to resume from an earlier checkpoint") from None
+
+
+def train(args) -> int:
+    from agents.callbacks import replay_path
+    from rimrl.cli.iqn_config import IQNRunConfig
+    from rimrl.cli.training import learn_and_save, short_env_name
+    from rimrl.config import save_config
+
+    section = None
+    if args.resume is None:
+        section = env_family(requested_value(args, args.env, "env.id", "iqn.yaml"))
+    cfg, run_dir, ckpt = prepare_run(
+        args, IQNRunConfig, "iqn.yaml", "iqn",
+        name=lambda c: f"iqn-{short_env_name(c.env.id)}-{c.policy.encoder}-s{c.seed}",
+        flags=FLAGS, resume_flags=("timesteps",), section=section,
+    )
+    env = make_env(cfg)
+    if ckpt is None:  # a run interrupted before its first checkpoint starts over
+        model = build_model(cfg, env)
+    else:
+        model = load_model(ckpt, env, cfg.device)
+        replay = replay_path(run_dir)
+        if cfg.train.save_replay and replay.is_file():
+            try:
+                model.load_replay_buffer(replay)
+            except Exception as exc:  # a torn or foreign pickle
+                raise UserError(f"{replay} is corrupt ({type(exc).__name__}); delete it to "
+                                "resume with an empty replay memory") from None
+            print(f"replay memory restored: {model.replay_buffer.size()} steps per env")
+    if args.resume is not None:
+        save_config(cfg, run_dir / "config.yaml")
+    return learn_and_save(model, env, cfg, run_dir, args, {"encoder": cfg.policy.encoder},
+                          save_replay=cfg.train.save_replay)
+
+
+def evaluate(args, run_dir: Path) -> int:
+    """``rimrl evaluate`` of an IQN run (see :func:`rimrl.cli.evaluation.evaluate_run`)."""
+    from rimrl.cli.evaluation import evaluate_run
+    from rimrl.cli.iqn_config import IQNRunConfig
+
+    return evaluate_run(args, run_dir, IQNRunConfig, load_model,
+                        describe=lambda cfg: {"encoder": cfg.policy.encoder})

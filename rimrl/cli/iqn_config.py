@@ -1,0 +1,121 @@
+"""Typed config of ``rimrl train iqn`` (defaults in ``configs/iqn.yaml``, by env family)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from rimrl.cli.ppo_config import EnvConfig, TrainConfig
+from rimrl.config import require_positive
+from rimrl.errors import UserError
+
+
+@dataclass
+class IQNPolicyConfig:
+    """Encoder and head.
+
+    Args:
+        encoder: encoder name (``nature``, ``resnet``, ``nfm-resnet``, ``resnet18``,
+            ``nfm-resnet18``, ``mlp``, ...).
+        features_dim: encoder output size.
+        encoder_kwargs: extra encoder arguments, e.g. ``{passes: 2, top_k: 4}`` for NFM.
+        embedding_dim: cosines of the tau embedding.
+        hidden_size: hidden units of the head.
+        dueling: dueling head (Rainbow component).
+        noisy: noisy linear layers in the head (Rainbow component; replaces epsilon-greedy).
+        noisy_std: sigma_0 of the noisy layers.
+        n_policy_quantiles: K, quantiles averaged to act.
+    """
+
+    encoder: str = "nature"
+    features_dim: int = 512
+    encoder_kwargs: dict[str, Any] = field(default_factory=dict)
+    embedding_dim: int = 64
+    hidden_size: int = 512
+    dueling: bool = False
+    noisy: bool = False
+    noisy_std: float = 0.1
+    n_policy_quantiles: int = 32
+
+
+@dataclass
+class IQNHyperparameters:
+    """IQN hyperparameters (Dopamine's names where they exist). Rainbow components:
+    ``n_steps`` (1 = off), ``prioritized``, ``double_q``; ``alpha``/``beta`` belong to
+    prioritized replay (beta annealed to 1 over the run)."""
+
+    learning_rate: float = 6.25e-5
+    adam_eps: float = 1.5e-4
+    buffer_size: int = 1_000_000
+    learning_starts: int = 20_000
+    batch_size: int = 32
+    gamma: float = 0.99
+    train_freq: int = 4
+    gradient_steps: int = 1
+    target_update_interval: int = 8_000
+    n_quantiles: int = 64
+    n_target_quantiles: int = 64
+    kappa: float = 1.0
+    n_steps: int = 3
+    prioritized: bool = True
+    alpha: float = 0.5
+    beta: float = 0.4
+    double_q: bool = True
+    exploration_initial_eps: float = 1.0
+    exploration_final_eps: float = 0.01
+    exploration_steps: int = 250_000
+    max_grad_norm: Optional[float] = 10.0
+
+
+@dataclass
+class IQNTrainConfig(TrainConfig):
+    """Budget and bookkeeping; ``save_replay`` also checkpoints the replay memory
+    (``replay.pkl``, up to ~7 GB at 1M Atari transitions) so a resumed run keeps it."""
+
+    save_replay: bool = False
+
+
+@dataclass
+class IQNRunConfig:
+    """Everything ``rimrl train iqn`` needs."""
+
+    env: EnvConfig = field(default_factory=lambda: EnvConfig(id="MsPacman", n_envs=1))
+    policy: IQNPolicyConfig = field(default_factory=IQNPolicyConfig)
+    iqn: IQNHyperparameters = field(default_factory=IQNHyperparameters)
+    train: IQNTrainConfig = field(default_factory=IQNTrainConfig)
+    seed: int = 0
+    device: str = "cpu"
+    runs_dir: str = "runs"
+
+    def __post_init__(self):
+        q = self.iqn
+        require_positive({
+            "env.n_envs": self.env.n_envs, "env.frame_stack": self.env.frame_stack,
+            "iqn.learning_rate": q.learning_rate, "iqn.adam_eps": q.adam_eps,
+            "iqn.buffer_size": q.buffer_size, "iqn.batch_size": q.batch_size,
+            "iqn.train_freq": q.train_freq, "iqn.gradient_steps": q.gradient_steps,
+            "iqn.target_update_interval": q.target_update_interval,
+            "iqn.n_quantiles": q.n_quantiles, "iqn.n_target_quantiles": q.n_target_quantiles,
+            "iqn.kappa": q.kappa, "iqn.n_steps": q.n_steps,
+            "iqn.exploration_steps": q.exploration_steps,
+            "policy.features_dim": self.policy.features_dim,
+            "policy.embedding_dim": self.policy.embedding_dim,
+            "policy.hidden_size": self.policy.hidden_size,
+            "policy.n_policy_quantiles": self.policy.n_policy_quantiles,
+            "train.timesteps": self.train.timesteps,
+            "train.checkpoint_every": self.train.checkpoint_every,
+            "train.keep_checkpoints": self.train.keep_checkpoints,
+        })
+        if not 0 < q.gamma <= 1:
+            raise UserError(f"iqn.gamma must be in (0, 1], got {q.gamma}")
+        if q.learning_starts < 0:
+            raise UserError(f"iqn.learning_starts must be >= 0, got {q.learning_starts}")
+        for key in ("alpha", "beta", "exploration_initial_eps", "exploration_final_eps"):
+            if not 0 <= getattr(q, key) <= 1:
+                raise UserError(f"iqn.{key} must be in [0, 1], got {getattr(q, key)}")
+        if q.buffer_size < q.batch_size:
+            raise UserError(f"iqn.buffer_size ({q.buffer_size}) must be at least "
+                            f"iqn.batch_size ({q.batch_size})")
+        from rimrl.nn.encoders import check_encoder_kwargs, encoder_class
+        check_encoder_kwargs(encoder_class(self.policy.encoder), self.policy.encoder_kwargs,
+                             "policy.encoder_kwargs")

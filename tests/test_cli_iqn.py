@@ -1,0 +1,88 @@
+"""``rimrl train iqn`` / ``rimrl evaluate`` on a tiny fake image env and budget."""
+
+import json
+
+import pytest
+
+from rimrl.cli import main
+from rimrl.runs import list_checkpoints
+
+TINY = ["--set", "policy.features_dim=16", "--set", "policy.hidden_size=16",
+        "--set", "iqn.n_quantiles=8", "--set", "iqn.n_target_quantiles=8",
+        "--set", "policy.n_policy_quantiles=4", "--set", "iqn.learning_starts=50",
+        "--set", "iqn.buffer_size=500", "--set", "iqn.batch_size=8",
+        "--set", "train.checkpoint_every=100", "--set", "train.log_interval=1",
+        "--n-envs", "2", "--no-progress"]
+
+
+def only_run(root):
+    (run,) = [p for p in root.iterdir() if p.is_dir()]
+    return run
+
+
+def test_train_resume_with_replay_and_evaluate(tmp_path, capsys):
+    args = ["train", "iqn", "--env", "rimrl/CueImage-v0", "--runs-dir", str(tmp_path),
+            "--set", "train.save_replay=true", "--set", "iqn.n_steps=2"] + TINY
+    assert main(args + ["--timesteps", "200"]) == 0
+    run = only_run(tmp_path)
+    assert json.loads((run / "run.json").read_text())["kind"] == "iqn"
+    assert [p.name for p in list_checkpoints(run)] == ["ckpt_000000000100.zip",
+                                                      "ckpt_000000000200.zip"]
+    assert (run / "checkpoints" / "replay.pkl").is_file()
+    assert "train/loss" in (run / "tb" / "progress.csv").read_text()
+    capsys.readouterr()
+    assert main(["train", "iqn", "--resume", str(run), "--timesteps", "300",
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "replay memory restored: 100 steps per env" in out  # 200 steps over 2 envs
+    assert "resuming at 200 steps" in out
+    assert json.loads((run / "train_summary.json").read_text())["timesteps"] >= 300
+    assert main(["evaluate", str(run), "--episodes", "3", "--deterministic"]) == 0
+    result = json.loads((run / "evaluation.json").read_text())
+    assert result["encoder"] == "nature" and result["episodes"] == 3
+
+
+@pytest.mark.parametrize("switch", ["iqn.prioritized=false", "iqn.double_q=false",
+                                    "policy.dueling=false", "policy.noisy=true",
+                                    "iqn.n_steps=1"])
+def test_each_rainbow_component_switches_from_the_config(tmp_path, switch):
+    assert main(["train", "iqn", "--env", "rimrl/CueImage-v0", "--runs-dir", str(tmp_path),
+                 "--timesteps", "100", "--set", switch] + TINY) == 0
+    text = (only_run(tmp_path) / "config.yaml").read_text()
+    key, value = switch.split("=")
+    assert f"{key.split('.')[1]}: {value}" in text
+
+
+def test_nfm_resnet_encoder_from_the_cli(tmp_path):
+    assert main(["train", "iqn", "--env", "rimrl/CueImage-v0", "--encoder", "nfm-resnet",
+                 "--runs-dir", str(tmp_path), "--timesteps", "60",
+                 "--set", "policy.encoder_kwargs={channels: [4, 4], passes: 2, top_k: 2}"]
+                + TINY) == 0
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--encoder", "nfm-resnt"], "did you mean 'nfm-resnet'"),
+    (["--set", "iqn.kappa=0"], "iqn.kappa must be positive"),
+    (["--set", "iqn.alpha=2"], "iqn.alpha must be in [0, 1]"),
+    (["--set", "iqn.double=true"], "did you mean 'iqn.double_q'"),
+    (["--set", "policy.encoder_kwargs={topk: 2}"], "takes no argument 'topk'"),
+    (["--env", "MsPacmn"], "unknown env 'MsPacmn'"),
+])
+def test_bad_input_one_line_exit_2_and_no_run_dir(tmp_path, capsys, extra, message):
+    code = main(["train", "iqn", "--env", "rimrl/CueImage-v0", "--runs-dir", str(tmp_path)]
+                + extra + TINY)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path, capsys):
+    assert main(["train", "iqn", "--env", "rimrl/CueImage-v0", "--runs-dir", str(tmp_path),
+                 "--timesteps", "100"] + TINY) == 0
+    run = only_run(tmp_path)
+    list_checkpoints(run)[-1].write_bytes(b"not a zip")
+    capsys.readouterr()
+    assert main(["train", "iqn", "--resume", str(run), "--timesteps", "200",
+                 "--no-progress"]) == 2
+    assert "is corrupt or not a rimrl IQN model" in capsys.readouterr().err

@@ -180,13 +180,19 @@ class IQN(OffPolicyAlgorithm):
             batch = self.replay_buffer.sample(batch_size, beta=beta)
             policy.reset_noise()
             with torch.no_grad():
-                chooser = policy.q_net if self.double_q else policy.q_net_target
-                next_q = policy.q_values(chooser, batch.next_observations)
+                # one target-encoder pass on s' serves both the chosen action (without double
+                # Q) and the target samples
+                target_features = policy.features(policy.q_net_target, batch.next_observations)
+                if self.double_q:
+                    online_next = policy.features(policy.q_net, batch.next_observations)
+                    next_q = policy.q_values(policy.q_net, online_next)
+                else:
+                    next_q = policy.q_values(policy.q_net_target, target_features)
                 next_taus = torch.rand(batch_size, self.n_target_quantiles, device=self.device)
-                next_z = policy.quantiles(policy.q_net_target, batch.next_observations, next_taus)
+                next_z = policy.q_net_target(target_features, next_taus)
                 target = iqn_target(next_z, next_q, batch.returns, batch.discounts, batch.dones)
             taus = torch.rand(batch_size, self.n_quantiles, device=self.device)
-            z = policy.quantiles(policy.q_net, batch.observations, taus)
+            z = policy.q_net(policy.features(policy.q_net, batch.observations), taus)
             z = z.gather(2, batch.actions.view(-1, 1, 1).expand(-1, z.shape[1], 1)).squeeze(2)
             per_sample = quantile_huber_loss(z, target, taus, self.kappa)
             loss = (batch.weights * per_sample).mean()

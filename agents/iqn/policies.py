@@ -146,14 +146,14 @@ class IQNPolicy(BasePolicy):
         return IQNNetwork(self.make_features_extractor(), int(self.action_space.n),
                           **self.net_kwargs)
 
-    def quantiles(self, net: IQNNetwork, obs: torch.Tensor, taus: torch.Tensor) -> torch.Tensor:
-        """``net``'s quantile values (B, N, A) at ``taus`` for (unpreprocessed) ``obs``."""
-        return net(self.extract_features(obs, net.features_extractor), taus)
+    def features(self, net: IQNNetwork, obs: torch.Tensor) -> torch.Tensor:
+        """``net``'s encoder on (unpreprocessed) ``obs``: (B, D)."""
+        return self.extract_features(obs, net.features_extractor)
 
-    def q_values(self, net: IQNNetwork, obs: torch.Tensor) -> torch.Tensor:
+    def q_values(self, net: IQNNetwork, features: torch.Tensor) -> torch.Tensor:
         """Mean over K uniformly sampled quantiles: (B, A)."""
-        taus = torch.rand(len(obs), self.n_policy_quantiles, device=obs.device)
-        return self.quantiles(net, obs, taus).mean(1)
+        taus = torch.rand(len(features), self.n_policy_quantiles, device=features.device)
+        return net(features, taus).mean(1)
 
     def forward(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
         return self._predict(obs, deterministic)
@@ -164,7 +164,7 @@ class IQNPolicy(BasePolicy):
         for layer in layers:
             layer.use_noise = not deterministic
         try:
-            return self.q_values(self.q_net, observation).argmax(dim=1)
+            return self.q_values(self.q_net, self.features(self.q_net, observation)).argmax(1)
         finally:
             for layer in layers:
                 layer.use_noise = True

@@ -1,0 +1,130 @@
+"""IQN gradient updates per second, the cost of NFM in the encoder, and replay bytes per
+transition, on MsPacman (frame stack 4, 84x84).
+
+Every variant fills its replay memory with the same ``--fill`` steps of random play (one
+env), then the variants take turns timing ``--updates`` gradient steps each (batch 32),
+``--rounds`` rounds; the median per variant is reported (the machine drifts +-30% between
+minutes, round-robin timing hits every variant alike). Only gradient steps are timed: env
+steps and acting cost the same for every learner.
+
+Variants (Nature CNN unless named):
+  - qrdqn:        sb3-contrib QR-DQN, 200 quantiles, SB3's uniform 1-step ReplayBuffer
+  - iqn:          rimrl IQN, N = N' = 64, K = 32, uniform 1-step replay, no dueling/double
+                  (the like-for-like comparison)
+  - iqn-rainbow:  rimrl IQN with configs/iqn.yaml's defaults (PER, 3-step, dueling, double)
+  - iqn-resnet / iqn-nfm-resnet: the Rainbow IQN with the IMPALA ResNet, without / with NFM
+                  (K = 2 passes, top-k 4, key 32, value 32, 4 heads)
+Targets: iqn / qrdqn >= 0.85; nfm-resnet / resnet <= 2.2; replay <= 7.2 KB per transition.
+Usage: python benchmarks/iqn_throughput.py [--updates 20] [--rounds 3] [--fill 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from rimrl.cli.environments import make_env
+from rimrl.cli.iqn import build_model
+from rimrl.cli.iqn_config import IQNRunConfig
+from rimrl.config import config_dir, load_config
+
+LIKE_QRDQN = ["iqn.prioritized=false", "iqn.n_steps=1", "iqn.double_q=false",
+              "policy.dueling=false"]
+
+
+def iqn_model(env_id: str, overrides: list[str], fill: int):
+    cfg = load_config(IQNRunConfig, [config_dir() / "iqn.yaml"],
+                      [f"env.id={env_id}", f"iqn.buffer_size={fill + 10}",
+                       f"iqn.learning_starts={fill}"] + overrides, section="atari")
+    return build_model(cfg, make_env(cfg))
+
+
+def qrdqn_model(env_id: str, fill: int):
+    from sb3_contrib import QRDQN
+
+    cfg = load_config(IQNRunConfig, [config_dir() / "iqn.yaml"], [f"env.id={env_id}"],
+                      section="atari")
+    return QRDQN("CnnPolicy", make_env(cfg), buffer_size=fill + 10, learning_starts=fill,
+                 batch_size=32, learning_rate=6.25e-5, seed=0, device="cpu")
+
+
+def fill_replay(model, steps: int) -> None:
+    """Random play into the model's replay memory (``learning_starts`` = steps: no update)."""
+    model.learn(steps)
+
+
+def interleaved_updates_per_second(models: dict, updates: int, rounds: int) -> dict:
+    for model in models.values():
+        model.train(gradient_steps=2, batch_size=32)  # warm-up
+    times = {label: [] for label in models}
+    for _ in range(rounds):
+        for label, model in models.items():
+            start = time.perf_counter()
+            model.train(gradient_steps=updates, batch_size=32)
+            times[label].append(time.perf_counter() - start)
+    return {label: updates / statistics.median(t) for label, t in times.items()}
+
+
+def replay_bytes() -> tuple[float, float]:
+    """Bytes per transition of rimrl's replay at 1M Atari transitions, and of SB3's
+    ReplayBuffer with optimize_memory_usage (obs stored once, stacks included)."""
+    from gymnasium import spaces
+    from stable_baselines3.common.buffers import ReplayBuffer
+
+    from agents.iqn.replay import FrameReplayBuffer
+
+    space, actions = spaces.Box(0, 255, (4, 84, 84), np.uint8), spaces.Discrete(9)
+    ours = FrameReplayBuffer(1_000_000, space, actions, "cpu", frame_stack=4)
+    sb3 = ReplayBuffer(10_000, space, actions, "cpu", optimize_memory_usage=True,
+                       handle_timeout_termination=False)
+    sb3_bytes = sum(getattr(sb3, k).nbytes for k in ("observations", "actions", "rewards",
+                                                     "dones")) / sb3.buffer_size
+    return ours.bytes_per_transition(), sb3_bytes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--env", default="MsPacman")
+    parser.add_argument("--updates", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--fill", type=int, default=2000)
+    parser.add_argument("--skip-nfm", action="store_true", help="time only the Nature CNN")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    print(f"machine: {platform.processor() or platform.machine()}, "
+          f"{torch.get_num_threads()} threads, torch {torch.__version__}")
+
+    variants = {
+        "qrdqn": lambda: qrdqn_model(args.env, args.fill),
+        "iqn": lambda: iqn_model(args.env, LIKE_QRDQN, args.fill),
+        "iqn-rainbow": lambda: iqn_model(args.env, [], args.fill),
+    }
+    if not args.skip_nfm:
+        variants["iqn-resnet"] = lambda: iqn_model(args.env, ["policy.encoder=resnet"], args.fill)
+        variants["iqn-nfm-resnet"] = lambda: iqn_model(args.env, ["policy.encoder=nfm-resnet"],
+                                                       args.fill)
+    models = {}
+    for label, make in variants.items():
+        models[label] = make()
+        fill_replay(models[label], args.fill)
+    rates = interleaved_updates_per_second(models, args.updates, args.rounds)
+    for label, rate in rates.items():
+        print(f"{label:<16} {rate:8.2f} updates/s")
+    ours, sb3 = replay_bytes()
+    print(f"replay bytes per transition: rimrl {ours:,.0f} (target <= 7,200); "
+          f"SB3 ReplayBuffer(optimize_memory_usage) {sb3:,.0f}")
+    print(f"1M transitions: rimrl {ours * 1e6 / 2**30:.2f} GiB, SB3 {sb3 * 1e6 / 2**30:.2f} GiB")
+    if "iqn-nfm-resnet" in rates:
+        print(f"NFM cost: nfm-resnet / resnet time per update = "
+              f"{rates['iqn-resnet'] / rates['iqn-nfm-resnet']:.2f}x (target <= 2.2x)")
+    print(f"ratio iqn / qrdqn updates per second = {rates['iqn'] / rates['qrdqn']:.2f}x "
+          f"(target >= 0.85x; rainbow {rates['iqn-rainbow'] / rates['qrdqn']:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,20 +1,22 @@
 """IQN gradient updates per second, the cost of NFM in the encoder, and replay bytes per
 transition, on MsPacman (frame stack 4, 84x84).
 
-Every variant fills its replay memory with the same ``--fill`` steps of random play (one
-env), then the variants take turns timing ``--updates`` gradient steps each (batch 32),
-``--rounds`` rounds; the median per variant is reported (the machine drifts +-30% between
-minutes, round-robin timing hits every variant alike). Only gradient steps are timed: env
-steps and acting cost the same for every learner.
-
-Variants (Nature CNN unless named):
-  - qrdqn:        sb3-contrib QR-DQN, 200 quantiles, SB3's uniform 1-step ReplayBuffer
-  - iqn:          rimrl IQN, N = N' = 64, K = 32, uniform 1-step replay, no dueling/double
-                  (the like-for-like comparison)
-  - iqn-rainbow:  rimrl IQN with configs/iqn.yaml's defaults (PER, 3-step, dueling, double)
-  - iqn-resnet / iqn-nfm-resnet: the Rainbow IQN with the IMPALA ResNet, without / with NFM
-                  (K = 2 passes, top-k 4, key 32, value 32, 4 heads)
-Targets: iqn / qrdqn >= 0.85; nfm-resnet / resnet <= 2.2; replay <= 7.2 KB per transition.
+1. Updates per second. Every learner fills its replay memory with the same ``--fill`` steps
+   of random play (one env), then the learners take turns timing ``--updates`` gradient steps
+   each (batch 32), ``--rounds`` rounds; the median per learner is reported (the machine
+   drifts +-30% between minutes; round-robin timing hits every variant alike). Only gradient
+   steps are timed: env steps and acting cost the same for every learner. Learners (Nature
+   CNN):
+     - qrdqn:        sb3-contrib QR-DQN, 200 quantiles, SB3's uniform 1-step ReplayBuffer
+     - iqn:          rimrl IQN, N = N' = 64, K = 32, uniform 1-step replay, no dueling or
+                     double Q (the like-for-like comparison)
+     - iqn-rainbow:  rimrl IQN with configs/iqn.yaml's defaults (PER, 3-step, dueling, double)
+2. NFM cost: forward+backward time of each encoder on a batch of 32 stacked frames, the
+   encoders taking turns, ``--encoder-rounds`` rounds: ``resnet`` vs ``nfm-resnet`` (IMPALA
+   stages) and ``resnet18`` vs ``nfm-resnet18`` (the thesis' Table 3 architecture); K = 2
+   passes, top-k 4, key 32, value 32, 4 heads.
+3. Replay bytes per transition at 1M Atari transitions.
+Targets: iqn / qrdqn >= 0.85; NFM / same ResNet <= 2.2; replay <= 7.2 KB per transition.
 Usage: python benchmarks/iqn_throughput.py [--updates 20] [--rounds 3] [--fill 2000]
 """
 
@@ -70,6 +72,26 @@ def interleaved_updates_per_second(models: dict, updates: int, rounds: int) -> d
     return {label: updates / statistics.median(t) for label, t in times.items()}
 
 
+def encoder_seconds(names: list[str], rounds: int) -> dict:
+    """Median forward+backward seconds per encoder, batch 32 of (4, 84, 84), round-robin."""
+    import gymnasium as gym
+
+    from rimrl.nn.encoders import encoder_class
+
+    space = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    x = torch.rand(32, 4, 84, 84)
+    encoders = {name: encoder_class(name)(space) for name in names}
+    for encoder in encoders.values():
+        encoder(x).sum().backward()  # warm-up
+    times = {name: [] for name in names}
+    for _ in range(rounds):
+        for name, encoder in encoders.items():
+            start = time.perf_counter()
+            encoder(x).sum().backward()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def replay_bytes() -> tuple[float, float]:
     """Bytes per transition of rimrl's replay at 1M Atari transitions, and of SB3's
     ReplayBuffer with optimize_memory_usage (obs stored once, stacks included)."""
@@ -93,7 +115,8 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--fill", type=int, default=2000)
-    parser.add_argument("--skip-nfm", action="store_true", help="time only the Nature CNN")
+    parser.add_argument("--encoder-rounds", type=int, default=7)
+    parser.add_argument("--skip-nfm", action="store_true", help="skip the encoder timing")
     args = parser.parse_args()
     torch.manual_seed(0)
     print(f"machine: {platform.processor() or platform.machine()}, "
@@ -104,10 +127,6 @@ def main() -> None:
         "iqn": lambda: iqn_model(args.env, LIKE_QRDQN, args.fill),
         "iqn-rainbow": lambda: iqn_model(args.env, [], args.fill),
     }
-    if not args.skip_nfm:
-        variants["iqn-resnet"] = lambda: iqn_model(args.env, ["policy.encoder=resnet"], args.fill)
-        variants["iqn-nfm-resnet"] = lambda: iqn_model(args.env, ["policy.encoder=nfm-resnet"],
-                                                       args.fill)
     models = {}
     for label, make in variants.items():
         models[label] = make()
@@ -119,9 +138,14 @@ def main() -> None:
     print(f"replay bytes per transition: rimrl {ours:,.0f} (target <= 7,200); "
           f"SB3 ReplayBuffer(optimize_memory_usage) {sb3:,.0f}")
     print(f"1M transitions: rimrl {ours * 1e6 / 2**30:.2f} GiB, SB3 {sb3 * 1e6 / 2**30:.2f} GiB")
-    if "iqn-nfm-resnet" in rates:
-        print(f"NFM cost: nfm-resnet / resnet time per update = "
-              f"{rates['iqn-resnet'] / rates['iqn-nfm-resnet']:.2f}x (target <= 2.2x)")
+    if not args.skip_nfm:
+        seconds = encoder_seconds(["resnet", "nfm-resnet", "resnet18", "nfm-resnet18"],
+                                  args.encoder_rounds)
+        for name, sec in seconds.items():
+            print(f"encoder {name:<14} {1000 * sec:8.1f} ms forward+backward (batch 32)")
+        for base in ("resnet", "resnet18"):
+            print(f"NFM cost: nfm-{base} / {base} = "
+                  f"{seconds['nfm-' + base] / seconds[base]:.2f}x (target <= 2.2x)")
     print(f"ratio iqn / qrdqn updates per second = {rates['iqn'] / rates['qrdqn']:.2f}x "
           f"(target >= 0.85x; rainbow {rates['iqn-rainbow'] / rates['qrdqn']:.2f}x)")
 

@@ -121,3 +121,18 @@ def test_target_network_hard_update():
     model.learn(1, reset_num_timesteps=False)  # step 30: copied
     online, target = model.policy.q_net.state_dict(), model.policy.q_net_target.state_dict()
     assert all(torch.equal(online[k], target[k]) for k in online)
+
+
+def test_resume_without_replay_refills_before_learning(tmp_path):
+    model = IQN(IQNPolicy, _env(1), learning_starts=20, buffer_size=200, seed=0, batch_size=4,
+                n_quantiles=4, n_target_quantiles=4, train_freq=1,
+                policy_kwargs=dict(features_extractor_kwargs=dict(features_dim=16)))
+    model.learn(40)
+    updates = model._n_updates
+    assert updates > 0
+    model.save(tmp_path / "m.zip")
+    loaded = IQN.load(tmp_path / "m.zip", env=_env(1))  # a fresh, empty replay memory
+    loaded.learn(15, reset_num_timesteps=False)
+    assert loaded._n_updates == updates  # still refilling: 15 < learning_starts
+    loaded.learn(15, reset_num_timesteps=False)
+    assert loaded._n_updates > updates

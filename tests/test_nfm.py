@@ -41,14 +41,14 @@ def test_top_k_leaves_exactly_k_nonzero_weights(top_k):
 
 
 def test_null_entry_can_take_all_the_weight():
-    site = NFMAttention(4, [4], key_size=4, value_size=4, heads=1, top_k=1)
+    site = NFMAttention(4, key_size=4, value_size=4, heads=1, top_k=1)
     site.gamma.data.fill_(1.0)
     with torch.no_grad():
         site.query.weight.zero_()
         site.query.bias.fill_(1.0)  # q = (1, 1, 1, 1) everywhere
-        site.keys[0].weight.copy_(-torch.eye(4).view(4, 4, 1, 1))  # k = -m: every real key scores below 0
     h = torch.rand(1, 4, 3, 3) + 0.1
-    out = site(h, [(0, h)])
+    memory = torch.cat([-h, torch.randn(1, 4, 3, 3)], 1)  # keys -h: every score below 0
+    out = site(h, [memory])
     assert torch.all(site.last_weights[:, 0] == 1)  # all on the null row
     # reading the zero value, the MLP adds only its bias path: the same at every position
     mlp_of_zero = site.out(torch.zeros(1, 4, 1, 1))
@@ -80,16 +80,19 @@ def test_second_pass_attends_over_first_pass_layers():
     stack, _ = _stack(passes=2, top_k=100, gamma=1.0)
     seen = []
     for site in stack.sites:
-        site.register_forward_hook(lambda m, args, out: seen.append(len(args[1])))
+        def attend(h, elements, _inner=site.attend):
+            seen.append(len(elements))
+            return _inner(h, elements)
+        site.attend = attend
     stack(torch.randn(1, 3, 16, 16))
     # pass 1: layers 0..i of this pass; pass 2: all 3 of pass 1 plus 0..i of pass 2
     assert seen == [1, 2, 3, 4, 5, 6]
-    # top-down: the output (end of pass 2) depends on the deepest layer of pass 1, which
-    # only the attention memory carries into pass 2
+    # top-down: the output (end of pass 2) depends on the deepest block output of pass 1,
+    # which only the attention memory carries into pass 2
     outputs = []
-    stack.sites[2].register_forward_hook(lambda m, a, out: outputs.append(out))
+    stack.blocks[2].register_forward_hook(lambda m, a, out: outputs.append(out))
     final = stack(torch.randn(1, 3, 16, 16))
-    grad = torch.autograd.grad(final.sum(), outputs[0])[0]  # outputs[0]: pass 1, last site
+    grad = torch.autograd.grad(final.sum(), outputs[0])[0]  # outputs[0]: pass 1
     assert grad.abs().sum() > 0
 
 

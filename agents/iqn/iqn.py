@@ -138,6 +138,7 @@ class IQN(OffPolicyAlgorithm):
         self.exploration_steps = exploration_steps
         self.exploration_rate = exploration_initial_eps
         self._last_target_update = 0
+        self._refill_until = 0
         if _init_setup_model:
             self._setup_model()
 
@@ -169,8 +170,8 @@ class IQN(OffPolicyAlgorithm):
 
     # ------------------------------------------------------------------------- learning
     def train(self, gradient_steps: int, batch_size: int = 32) -> None:
-        if self.replay_buffer.tree.total <= 0:
-            return  # no complete n-step window yet
+        if self.replay_buffer.tree.total <= 0 or self.num_timesteps < self._refill_until:
+            return  # no complete n-step window yet, or refilling after a resume
         policy = self.policy
         policy.set_training_mode(True)
         self._update_learning_rate(policy.optimizer)
@@ -216,6 +217,9 @@ class IQN(OffPolicyAlgorithm):
         if resets_env and self.replay_buffer is not None:
             # the env restarted mid-episode: stored streams end here
             self.replay_buffer.end_all_episodes()
+            if self.replay_buffer.size() == 0 and self.num_timesteps > 0:
+                # resumed without the replay memory: refill before learning again
+                self._refill_until = self.num_timesteps + self.learning_starts
         return result
 
     def learn(self, total_timesteps: int, callback=None, log_interval: int = 4,

@@ -58,16 +58,16 @@ def rescale(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 class NFMAttention(nn.Module):
     """One NFM site: multi-head top-k attention from a layer over a memory of layers.
 
-    For each position of the query layer ``h``: ``q = W_q h``; for each memory element
-    ``k = W_k^(j) m``, ``v = W_v^(j) m`` with maps per memory source ``j`` (layers differ in
-    width), computed at the source's resolution and then rescaled; a zero key/value is the
-    null entry. Per head only the ``top_k`` largest scores are kept before the softmax
-    (Ke et al., 2018). The read goes through ``Linear -> (BatchNorm) -> ReLU -> Linear`` and
-    is added as ``h + gamma * out`` with ``gamma`` initialised to 0 (section 10.3.2.1).
+    For each position of the query layer ``h``: ``q = W_q h``; the memory holds the keys and
+    values of earlier layers, projected by maps that belong to the layer that produced them
+    (section 10.3.2.1: linear maps "separate per module") at that layer's resolution, and are
+    rescaled here to ``h``'s; a zero key/value is the null entry. Per head only the ``top_k``
+    largest scores are kept before the softmax (Ke et al., 2018). The read goes through
+    ``Linear -> (BatchNorm) -> ReLU -> Linear`` and is added as ``h + gamma * out`` with
+    ``gamma`` initialised to 0 (section 10.3.2.1).
 
     Args:
         query_channels: channels of the layer this site sits on.
-        source_channels: channels of each memory source, in source-index order.
         key_size: total key size over heads (per head: ``key_size // heads``).
         value_size: total value size over heads.
         heads: attention heads.
@@ -75,9 +75,8 @@ class NFMAttention(nn.Module):
         batch_norm: batch-norm before the ReLU of the output MLP.
     """
 
-    def __init__(self, query_channels: int, source_channels: Sequence[int], key_size: int = 32,
-                 value_size: int = 32, heads: int = 4, top_k: int = 4,
-                 batch_norm: bool = False):
+    def __init__(self, query_channels: int, key_size: int = 32, value_size: int = 32,
+                 heads: int = 4, top_k: int = 4, batch_norm: bool = False):
         super().__init__()
         if key_size % heads or value_size % heads:
             raise ValueError(f"key_size ({key_size}) and value_size ({value_size}) must be "
@@ -85,9 +84,6 @@ class NFMAttention(nn.Module):
         self.heads, self.top_k = heads, top_k
         self.key_size, self.value_size = key_size, value_size
         self.query = nn.Conv2d(query_channels, key_size, 1)
-        self.keys = nn.ModuleList(nn.Conv2d(c, key_size, 1, bias=False) for c in source_channels)
-        self.values = nn.ModuleList(nn.Conv2d(c, value_size, 1, bias=False)
-                                    for c in source_channels)
         self.out = nn.Sequential(
             nn.Conv2d(value_size, query_channels, 1),
             nn.BatchNorm2d(query_channels) if batch_norm else nn.Identity(),
@@ -97,28 +93,38 @@ class NFMAttention(nn.Module):
         self.gamma = nn.Parameter(torch.zeros(()))
         self.last_weights: torch.Tensor | None = None  # (B, 1 + E, heads, H, W); 0 = null
 
-    def forward(self, h: torch.Tensor, memory: Sequence[tuple[int, torch.Tensor]]) -> torch.Tensor:
-        """``h`` (B, C, H, W) or (B, C); ``memory``: (source index, layer) pairs, the layers of
-        any size. Returns the same shape as ``h``."""
+    def forward(self, h: torch.Tensor, memory: Sequence[torch.Tensor]) -> torch.Tensor:
+        """``h`` (B, C, H, W) or (B, C); ``memory``: projected layers (B, key_size +
+        value_size, H', W') (or (B, key_size + value_size)) of any size, keys first. Returns
+        the same shape as ``h``."""
+        size = tuple(as_map(h).shape[2:])
+        return self.attend(h, [rescale(as_map(m), size) for m in memory])
+
+    def attend(self, h: torch.Tensor, elements: Sequence[torch.Tensor]) -> torch.Tensor:
+        """:meth:`forward` with the memory already rescaled: each of ``elements`` is
+        (B, E_j, key_size + value_size, H, W) at ``h``'s resolution."""
         x = as_map(h)
         b, _, height, width = x.shape
-        size, heads = (height, width), self.heads
-        # everything stays in the conv layout (B, E, heads, d, H, W): no per-position permutes
-        keys = torch.cat([rescale(self.keys[j](as_map(m)), size) for j, m in memory], 1)
-        values = torch.cat([rescale(self.values[j](as_map(m)), size) for j, m in memory], 1)
-        d = self.key_size // heads
-        keys = keys.view(b, -1, heads, d, height, width)
-        values = values.view(b, -1, heads, self.value_size // heads, height, width)
+        heads, d, dv = self.heads, self.key_size // self.heads, self.value_size // self.heads
         q = self.query(x).view(b, 1, heads, d, height, width)
-        scores = (q * keys).sum(3) / math.sqrt(d)  # (B, E, heads, H, W)
-        # the null entry: a zero key scores exactly 0 and its zero value adds nothing
-        scores = torch.cat([scores.new_zeros(b, 1, heads, height, width), scores], 1)
+        # the conv layout (B, E, heads, d, H, W) throughout, no per-position permutes; scores
+        # per memory layer and only they are concatenated (keys and values are 32x larger)
+        values, scores = [], [x.new_zeros(b, 1, heads, height, width)]  # the null entry
+        for element in elements:
+            key, value = element.split([self.key_size, self.value_size], dim=2)
+            scores.append((q * key.reshape(b, -1, heads, d, height, width)).sum(3))
+            values.append(value.reshape(b, -1, heads, dv, height, width))
+        scores = torch.cat(scores, 1) / math.sqrt(d)  # (B, 1 + E, heads, H, W)
         if self.top_k < scores.shape[1]:
             scores = scores.masked_fill(~topk_mask(scores, self.top_k, dim=1), float("-inf"))
         weights = torch.softmax(scores, dim=1)
         self.last_weights = weights.detach()
-        read = (weights[:, 1:, :, None] * values).sum(1).view(b, self.value_size, height, width)
-        out = x + self.gamma * self.out(read)
+        read, start = 0, 1  # the null value is zero: it adds nothing
+        for value in values:
+            w = weights[:, start:start + value.shape[1], :, None]
+            read = read + (w * value).sum(1)
+            start += value.shape[1]
+        out = x + self.gamma * self.out(read.reshape(b, self.value_size, height, width))
         return out.view_as(h)
 
 
@@ -128,8 +134,11 @@ class NFMStack(nn.Module):
 
     Pass ``k`` starts again from the input; after block ``i`` the site attends over the
     outputs of blocks ``0..i`` of this pass (block ``i``'s own output included) and of every
-    block of the earlier passes. Blocks and sites are shared between passes: a second pass
-    costs compute, not parameters, and with ``gamma = 0`` every pass computes the plain
+    block of the earlier passes. The memory holds block outputs as they leave their block
+    (before their own site's read; the read reaches later layers through the residual
+    stream). Each is projected to keys and values once, by maps of that block (bias-free,
+    so a zero layer gives the null key), and rescaled once per target size. Blocks, maps and sites are shared between passes: a second
+    pass costs compute, not parameters, and with ``gamma = 0`` every pass computes the plain
     stack, so training starts from the network without NFM.
 
     Args:
@@ -149,18 +158,24 @@ class NFMStack(nn.Module):
             raise ValueError(f"passes must be at least 1, got {passes}")
         self.blocks = nn.ModuleList(blocks)
         self.passes = passes
+        self.projections = nn.ModuleList(nn.Conv2d(c, key_size + value_size, 1, bias=False)
+                                         for c in channels)
         self.sites = nn.ModuleList(
-            NFMAttention(c, channels, key_size, value_size, heads, top_k, batch_norm)
-            for c in channels
+            NFMAttention(c, key_size, value_size, heads, top_k, batch_norm) for c in channels
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        earlier: list[tuple[int, torch.Tensor]] = []  # every layer of the finished passes
+        memory: list[torch.Tensor] = []  # projected block outputs, all passes so far
+        # each layer rescaled once per target size: later passes reuse the earlier ones' work
+        rescaled: dict[tuple[int, tuple[int, ...]], torch.Tensor] = {}
         for _ in range(self.passes):
-            h, this_pass = x, []
-            for i, (block, site) in enumerate(zip(self.blocks, self.sites)):
+            h = x
+            for block, project, site in zip(self.blocks, self.projections, self.sites):
                 h = block(h)
-                h = site(h, earlier + this_pass + [(i, h)])
-                this_pass.append((i, h))
-            earlier += this_pass
+                memory.append(project(as_map(h)))
+                size = tuple(as_map(h).shape[2:])
+                for j, m in enumerate(memory):
+                    if (j, size) not in rescaled:
+                        rescaled[j, size] = rescale(as_map(m), size)
+                h = site.attend(h, [rescaled[j, size] for j in range(len(memory))])
         return h

@@ -1,0 +1,141 @@
+"""The numbers of ``rimrl compare``: learning curves with bootstrap bands over seeds, final
+scores, the thesis' Fig. 5 relative improvement, aggregate IQM and optimality gap with
+stratified-bootstrap intervals, and distractor splits side by side. Every number shown in
+the report comes from :func:`build_report`'s dictionary, which is also written as JSON."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Optional
+
+import numpy as np
+
+from rimrl.report.runs import Run
+from rimrl.report.stats import (bootstrap_mean_ci, human_normalized, iqm, optimality_gap,
+                                relative_improvement, stratified_bootstrap_ci)
+
+
+def group(runs: list[Run]) -> dict[str, dict[str, list[Run]]]:
+    """runs[env][method] -> runs sorted by seed."""
+    out: dict[str, dict[str, list[Run]]] = defaultdict(lambda: defaultdict(list))
+    for run in sorted(runs, key=lambda r: (r.env, r.method, r.seed, str(r.path))):
+        out[run.env][run.method].append(run)
+    return {env: dict(methods) for env, methods in sorted(out.items())}
+
+
+def curve(runs: list[Run], frames_per_step: int, points: int, reps: int) -> dict:
+    """Mean learning curve over seeds on a common grid of env frames (the range every seed
+    covers), with a 95% bootstrap band over seeds."""
+    start = max(r.steps[0] for r in runs)
+    stop = min(r.steps[-1] for r in runs)
+    grid = np.linspace(start, stop, points) if stop > start else np.array([stop])
+    values = np.stack([np.interp(grid, r.steps, r.scores) for r in runs])
+    mean, low, high = bootstrap_mean_ci(values, reps=reps)
+    return {"frames": (grid * frames_per_step).tolist(), "mean": mean.tolist(),
+            "ci95_low": np.atleast_1d(low).tolist(), "ci95_high": np.atleast_1d(high).tolist(),
+            "seeds": [r.seed for r in runs]}
+
+
+def final_scores(runs: list[Run], reps: int) -> dict:
+    scores = np.array([r.final_score for r in runs])
+    mean, low, high = bootstrap_mean_ci(scores, reps=reps)
+    return {"mean": float(mean), "ci95": [float(low), float(high)], "scores": scores.tolist(),
+            "seeds": [r.seed for r in runs]}
+
+
+def build_report(runs: list[Run], frames_per_step: dict[str, int],
+                 reference: dict[str, tuple[float, float]], method: str = "rims",
+                 baseline: str = "lstm", points: int = 50, reps: int = 2000) -> dict:
+    """Everything the report shows.
+
+    Args:
+        runs: the runs (:func:`rimrl.report.runs.find_runs`).
+        frames_per_step: env frames per agent step for each env (4 for Atari's frame skip).
+        reference: (random, human) scores per env for human normalization; envs without one
+            are aggregated on raw scores.
+        method, baseline: the two methods of the relative-improvement chart.
+        points: grid points of the learning curves.
+        reps: bootstrap replicates.
+    """
+    grouped = group(runs)
+    methods = sorted({r.method for r in runs})
+    report: dict = {
+        "runs": [{"path": str(r.path), "env": r.env, "method": r.method, "seed": r.seed,
+                  "final_score": r.final_score} for r in runs],
+        "methods": methods,
+        "curves": {env: {m: curve(rs, frames_per_step.get(env, 1), points, reps)
+                         for m, rs in by_method.items()} for env, by_method in grouped.items()},
+        "final_scores": {env: {m: final_scores(rs, reps) for m, rs in by_method.items()}
+                         for env, by_method in grouped.items()},
+    }
+    report["relative_improvement"] = _relative(report["final_scores"], method, baseline)
+    report["aggregate"] = _aggregate(grouped, reference, methods, reps)
+    report["distractors"] = _distractors(grouped, reps)
+    return report
+
+
+def _relative(finals: dict, method: str, baseline: str) -> dict:
+    per_env = {env: relative_improvement(by[method]["mean"], by[baseline]["mean"])
+               for env, by in finals.items() if method in by and baseline in by}
+    return {"method": method, "baseline": baseline, "per_env": per_env,
+            "formula": f"({method} - {baseline}) / |{baseline}| of the mean final score"}
+
+
+def _aggregate(grouped: dict, reference: dict, methods: list[str], reps: int) -> dict:
+    """IQM and optimality gap per method over the envs every method ran on."""
+    envs = [env for env, by in grouped.items() if all(m in by for m in methods)]
+    normalized = {env: env in reference for env in envs}
+    per_method = {}
+    for m in methods:
+        scores = []
+        for env in envs:
+            raw = np.array([r.final_score for r in grouped[env][m]])
+            scores.append(human_normalized(raw, *reference[env]) if normalized[env] else raw)
+        if not scores:
+            continue
+        per_method[m] = {"iqm": list(stratified_bootstrap_ci(scores, iqm, reps)),
+                         "optimality_gap": list(stratified_bootstrap_ci(scores, optimality_gap,
+                                                                        reps)),
+                         "scores": {env: s.tolist() for env, s in zip(envs, scores)}}
+    return {"envs": envs, "human_normalized": normalized, "per_method": per_method,
+            "note": "point estimate, 95% stratified-bootstrap interval (low, high)"}
+
+
+def _distractors(grouped: dict, reps: int) -> dict:
+    """Per env, split and method: success rate and return averaged over the runs evaluated
+    per split, with bootstrap intervals over runs."""
+    out: dict = {}
+    for env, by_method in grouped.items():
+        table: dict = defaultdict(dict)
+        for m, rs in by_method.items():
+            evaluated = [r.distractors for r in rs if r.distractors]
+            if not evaluated:
+                continue
+            for split in evaluated[0]["splits"]:
+                rows = [d["splits"][split] for d in evaluated if split in d["splits"]]
+                entry = {"runs": len(rows)}
+                for key in ("success_rate", "return_mean", "score_drop_fraction"):
+                    vals = [row[key] for row in rows if row.get(key) is not None]
+                    if vals:
+                        mean, low, high = bootstrap_mean_ci(np.array(vals), reps=reps)
+                        entry[key] = {"mean": float(mean), "ci95": [float(low), float(high)]}
+                table[split][m] = entry
+        if table:
+            out[env] = dict(table)
+    return out
+
+
+def activation_runs(runs: list[Run]) -> list[Run]:
+    """One run per env and method with a RIM activation record (the lowest seed)."""
+    seen, chosen = set(), []
+    for r in sorted(runs, key=lambda r: (r.env, r.method, r.seed)):
+        if r.activation is not None and (r.env, r.method) not in seen:
+            seen.add((r.env, r.method))
+            chosen.append(r)
+    return chosen
+
+
+def format_number(x: Optional[float]) -> str:
+    if x is None or (isinstance(x, float) and not np.isfinite(x)):
+        return "n/a"
+    return f"{x:,.3g}" if abs(x) < 1000 else f"{x:,.0f}"

@@ -1,0 +1,125 @@
+"""Reading run directories for the comparison report: config, learning curve, distractor
+evaluation, RIM activation record. Plain files only (YAML, CSV, JSON, NPY): nothing is
+imported from the learners or the environments."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import yaml
+
+from rimrl.errors import UserError
+
+STEP_COLUMN = "time/total_timesteps"
+SCORE_COLUMN = "rollout/ep_rew_mean"
+DEFAULT_GROUPING = {"ppo": "core.name", "iqn": "policy.encoder"}
+
+
+@dataclass
+class Run:
+    """One training run as the report sees it.
+
+    Attributes:
+        path: the run directory.
+        kind: ``ppo`` or ``iqn``.
+        env: the env id of its config.
+        method: the value of the grouping key (e.g. the core name).
+        seed: its seed.
+        steps, scores: the learning curve: agent steps and the raw episode score (SB3's mean
+            over the last 100 episodes) at each log.
+        distractors: ``distractors.json`` when the run was evaluated per split.
+        activation: RIM activity of the last logged rollout, (RIMs, steps), or None.
+    """
+
+    path: Path
+    kind: str
+    env: str
+    method: str
+    seed: int
+    steps: np.ndarray
+    scores: np.ndarray
+    distractors: Optional[dict] = None
+    activation: Optional[np.ndarray] = None
+    config: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def final_score(self) -> float:
+        """The last logged score (mean of the last 100 training episodes)."""
+        return float(self.scores[-1])
+
+
+def config_value(config: dict, key: str) -> Any:
+    node: Any = config
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise KeyError(key)
+        node = node[part]
+    return node
+
+
+def find_runs(root: Path, by: Optional[str] = None) -> list[Run]:
+    """Every PPO or IQN run directory under ``root`` (``root`` itself may be one) that has
+    logged at least one score. ``by``: the config key naming a run's method (default: the
+    core for PPO, the encoder for IQN)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError(f"{root} is not a directory; give a run directory or a folder of runs "
+                        "(e.g. a sweep directory)")
+    metas = sorted(root.rglob("run.json"))
+    runs = []
+    for meta in metas:
+        run = read_run(meta.parent, by)
+        if run is not None:
+            runs.append(run)
+    if not runs:
+        raise UserError(f"no PPO or IQN runs with logged scores under {root}; train some with "
+                        "'rimrl train ppo' or 'rimrl sweep'")
+    return runs
+
+
+def read_run(path: Path, by: Optional[str] = None) -> Optional[Run]:
+    """A :class:`Run`, or None for other kinds of runs and runs without a logged score."""
+    try:
+        kind = json.loads((path / "run.json").read_text()).get("kind")
+        config = yaml.safe_load((path / "config.yaml").read_text())
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+    if kind not in DEFAULT_GROUPING or not isinstance(config, dict):
+        return None
+    key = by or DEFAULT_GROUPING[kind]
+    try:
+        method = str(config_value(config, key))
+    except KeyError:
+        raise UserError(f"run {path} has no config key '{key}' to group by") from None
+    steps, scores = read_curve(path / "tb" / "progress.csv")
+    if len(steps) == 0:
+        return None
+    distractors = None
+    if (path / "distractors.json").is_file():
+        distractors = json.loads((path / "distractors.json").read_text())
+    activation = None
+    if (path / "rims_activation.npy").is_file():
+        activation = np.load(path / "rims_activation.npy")
+    return Run(path=path, kind=kind, env=str(config_value(config, "env.id")), method=method,
+               seed=int(config.get("seed", 0)), steps=steps, scores=scores,
+               distractors=distractors, activation=activation, config=config)
+
+
+def read_curve(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, scores) rows of a progress.csv that have both values, sorted by step."""
+    if not path.is_file():
+        return np.zeros(0), np.zeros(0)
+    steps, scores = [], []
+    with open(path, newline="") as handle:
+        for row in csv.DictReader(handle):
+            step, score = row.get(STEP_COLUMN), row.get(SCORE_COLUMN)
+            if step and score:
+                steps.append(float(step))
+                scores.append(float(score))
+    order = np.argsort(steps, kind="stable")
+    return np.asarray(steps)[order], np.asarray(scores)[order]

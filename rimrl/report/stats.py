@@ -1,0 +1,80 @@
+"""Statistics of the comparison report: bootstrap bands over seeds and the aggregate metrics
+of Agarwal et al. (2021, "Deep RL at the edge of the statistical precipice", the rliable
+library): interquartile mean and optimality gap with stratified-bootstrap confidence
+intervals.
+
+Scores of one method are a list with one entry per task (game), each an array of per-run
+(per-seed) scores; tasks may have different numbers of runs.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+Scores = Sequence[np.ndarray]  # one array of run scores per task
+
+
+def bootstrap_mean_ci(values: np.ndarray, reps: int = 2000, seed: int = 0,
+                      confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean over runs (axis 0) and its percentile-bootstrap interval, resampling runs.
+
+    ``values`` (runs, ...) -> (mean, low, high), each of shape ``values.shape[1:]``. One run
+    gives a zero-width interval.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    mean = values.mean(0)
+    if len(values) < 2:
+        return mean, mean.copy(), mean.copy()
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(values), size=(reps, len(values)))
+    means = values[idx].mean(1)
+    tail = 100 * (1 - confidence) / 2
+    return mean, np.percentile(means, tail, axis=0), np.percentile(means, 100 - tail, axis=0)
+
+
+def iqm(values: np.ndarray) -> float:
+    """Interquartile mean: the mean of the pooled scores after cutting ``floor(n / 4)`` from
+    each end (``scipy.stats.trim_mean(x, 0.25)``, which rliable uses)."""
+    x = np.sort(np.asarray(values, dtype=np.float64).ravel())
+    cut = len(x) // 4
+    return float(x[cut:len(x) - cut].mean())
+
+
+def optimality_gap(values: np.ndarray, threshold: float = 1.0) -> float:
+    """Mean shortfall below ``threshold`` (human-normalized: 1 = human): mean(max(0, t - x))."""
+    x = np.asarray(values, dtype=np.float64).ravel()
+    return float(np.maximum(threshold - x, 0.0).mean())
+
+
+def pooled(scores: Scores) -> np.ndarray:
+    return np.concatenate([np.asarray(s, dtype=np.float64).ravel() for s in scores])
+
+
+def stratified_bootstrap_ci(scores: Scores, statistic: Callable[[np.ndarray], float],
+                            reps: int = 2000, seed: int = 0,
+                            confidence: float = 0.95) -> tuple[float, float, float]:
+    """``statistic`` of the pooled scores and its stratified-bootstrap interval: each
+    replicate resamples the runs of every task independently, with replacement (tasks are
+    the strata), then pools them (rliable's ``StratifiedBootstrap``)."""
+    rng = np.random.default_rng(seed)
+    point = statistic(pooled(scores))
+    arrays = [np.asarray(s, dtype=np.float64).ravel() for s in scores]
+    stats = np.empty(reps)
+    for r in range(reps):
+        stats[r] = statistic(np.concatenate([a[rng.integers(0, len(a), len(a))]
+                                             for a in arrays]))
+    tail = 100 * (1 - confidence) / 2
+    return point, float(np.percentile(stats, tail)), float(np.percentile(stats, 100 - tail))
+
+
+def human_normalized(score: float, random: float, human: float) -> float:
+    """``(score - random) / (human - random)``: 0 = random play, 1 = human."""
+    return (score - random) / (human - random)
+
+
+def relative_improvement(method: float, baseline: float) -> float:
+    """The thesis' Fig. 5 bar: ``(method - baseline) / |baseline|`` (inf-free: a zero
+    baseline gives nan)."""
+    return (method - baseline) / abs(baseline) if baseline != 0 else float("nan")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Image
 
 from rimrl.runs import atomic_write, checkpoint_path, prune_checkpoints
 
@@ -71,16 +72,22 @@ class CheckpointCallback(BaseCallback):
 
 
 class CoreActivityCallback(BaseCallback):
-    """Log the fraction of rollout steps each RIM was active (``rims/active_fraction/<k>``).
+    """Log which RIMs were active: the fraction of rollout steps each RIM was active
+    (``rims/active_fraction/<k>``) and the activation pattern of env 0 over the rollout, as
+    a TensorBoard image (``rims/activation``: rows are RIMs, columns steps, white = active;
+    the thesis' Fig. 2) and, with ``run_dir``, as ``rims_activation.npy`` (RIMs x steps, the
+    last rollout) for ``rimrl compare``.
 
-    Reads ``policy.lstm_actor.last_active`` after each environment step; does nothing for
-    cores that do not expose it (LSTM, GRU).
+    Reads ``policy.lstm_actor.last_active`` (steps, envs, RIMs) after each environment step;
+    does nothing for cores that do not expose it (LSTM, GRU).
     """
 
-    def __init__(self):
+    def __init__(self, run_dir: Path | None = None):
         super().__init__()
+        self.run_dir = Path(run_dir) if run_dir is not None else None
         self._sum = None
         self._count = 0
+        self._pattern: list[np.ndarray] = []
 
     def _on_step(self) -> bool:
         active = getattr(self.model.policy.lstm_actor, "last_active", None)
@@ -88,6 +95,7 @@ class CoreActivityCallback(BaseCallback):
             frac = active.float().mean(dim=(0, 1)).cpu().numpy()
             self._sum = frac if self._sum is None else self._sum + frac
             self._count += 1
+            self._pattern.append(active[-1, 0].float().cpu().numpy())
         return True
 
     def _on_rollout_end(self) -> None:
@@ -95,4 +103,15 @@ class CoreActivityCallback(BaseCallback):
             for unit, value in enumerate(self._sum / self._count):
                 self.logger.record(f"rims/active_fraction/{unit}", float(value))
             self.logger.record("rims/active_fraction_mean", float(np.mean(self._sum / self._count)))
-        self._sum, self._count = None, 0
+            pattern = np.stack(self._pattern, axis=1)  # (RIMs, steps)
+            # 8 pixel rows per RIM so the image is readable in TensorBoard
+            image = np.repeat(pattern, 8, axis=0)
+            self.logger.record("rims/activation", Image(image, "HW"),
+                               exclude=("stdout", "log", "json", "csv"))
+            if self.run_dir is not None:
+                def write(tmp: str) -> None:
+                    with open(tmp, "wb") as handle:  # a handle: np.save would add ".npy"
+                        np.save(handle, pattern.astype(np.uint8))
+
+                atomic_write(self.run_dir / "rims_activation.npy", write)
+        self._sum, self._count, self._pattern = None, 0, []

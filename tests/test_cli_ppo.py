@@ -41,6 +41,12 @@ def test_train_and_evaluate_image_env(tmp_path, core, capsys):
     assert "rollout/ep_rew_mean" in progress and "time/fps" in progress
     if core == "rims":
         assert "rims/active_fraction/0" in progress
+        import numpy as np
+        pattern = np.load(run / "rims_activation.npy")  # the last rollout of env 0
+        assert pattern.shape == (3, 32)  # 3 RIMs x n_steps
+        assert np.all(pattern.sum(0) == 2)  # exactly k_A = 2 active at every step
+    else:
+        assert not (run / "rims_activation.npy").exists()
     assert main(["evaluate", str(run), "--episodes", "3", "--video"]) == 0
     result = json.loads((run / "evaluation.json").read_text())
     assert result["episodes"] == 3 and len(result["scores"]) == 3

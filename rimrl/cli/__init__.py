@@ -1,4 +1,4 @@
-"""The ``rimrl`` command line: ``train ppo|iqn|copy|supervised``, ``evaluate``.
+"""The ``rimrl`` command line: ``train ppo|iqn|copy|supervised``, ``evaluate``, ``compare``, ``sweep``.
 
 Heavy modules (torch, agents, envs) are imported inside the command that needs them, so
 ``rimrl --help`` answers at once. Every user mistake ends as one line on stderr and exit
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from rimrl.cli import copy, iqn, ppo, supervised
+from rimrl.cli import compare, copy, iqn, ppo, supervised
 from rimrl.cli.common import read_meta
 from rimrl.errors import UserError
 
@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="PPO: evaluate per distractor split (names, or 'all')")
     evaluate.add_argument("--gaps", type=int, nargs="+", help="copying task: gaps to test")
     evaluate.set_defaults(handler=_evaluate)
+    compare.register(commands)
     return parser
 
 

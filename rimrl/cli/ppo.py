@@ -96,7 +96,7 @@ def train(args) -> int:
     if args.resume is not None:
         save_config(cfg, run_dir / "config.yaml")
     return learn_and_save(model, env, cfg, run_dir, args, {"core": cfg.core.name},
-                          extra_callbacks=[CoreActivityCallback()])
+                          extra_callbacks=[CoreActivityCallback(run_dir)])
 
 
 # -------------------------------------------------------------------------------- evaluate

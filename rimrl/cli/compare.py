@@ -1,0 +1,87 @@
+"""``rimrl compare RUNS_OR_SWEEP_DIR``: learning curves, final scores, the thesis' Fig. 5
+chart, aggregate IQM / optimality gap, distractor splits and RIM activation patterns, as PNG
+figures, a Markdown report and the JSON of every number."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from rimrl.errors import UserError
+
+
+def register(commands) -> None:
+    p = commands.add_parser("compare", help="compare runs (e.g. a sweep): curves, tables, "
+                                            "aggregate statistics")
+    p.add_argument("runs_dir", type=Path, metavar="RUNS_OR_SWEEP_DIR")
+    p.add_argument("--out", type=Path, help="report directory (default: RUNS_DIR/report)")
+    p.add_argument("--by", help="config key naming a run's method (default: core.name for "
+                                "PPO runs, policy.encoder for IQN runs)")
+    p.add_argument("--method", default="rims", help="method of the relative-improvement chart")
+    p.add_argument("--baseline", default="lstm", help="its baseline")
+    p.add_argument("--points", type=int, default=50, help="grid points per learning curve")
+    p.add_argument("--reps", type=int, default=2000, help="bootstrap replicates")
+    p.set_defaults(handler=run)
+
+
+def env_references(envs: list[str]) -> tuple[dict[str, int], dict[str, tuple[float, float]]]:
+    """Env frames per agent step (Atari's frame skip 4) and (random, human) scores of the
+    Atari games among ``envs``."""
+    from envs.atari import atari_id, is_atari
+    from rimrl.report.atari_scores import RANDOM_HUMAN
+
+    frames, reference = {}, {}
+    for env in envs:
+        if is_atari(env):
+            frames[env] = 4
+            game = atari_id(env)[4:].rsplit("-v", 1)[0]
+            if game in RANDOM_HUMAN:
+                reference[env] = RANDOM_HUMAN[game]
+        else:
+            frames[env] = 1
+    return frames, reference
+
+
+def run(args) -> int:
+    from rimrl.report import figures as fig
+    from rimrl.report.compare import activation_runs, build_report
+    from rimrl.report.markdown import write_markdown
+    from rimrl.report.runs import find_runs
+    from rimrl.runs import write_json
+
+    if args.points < 2 or args.reps < 1:
+        raise UserError("--points must be at least 2 and --reps at least 1")
+    runs = find_runs(args.runs_dir, args.by)
+    out = args.out or args.runs_dir / "report"
+    frames, reference = env_references(sorted({r.env for r in runs}))
+    report = build_report(runs, frames, reference, args.method, args.baseline, args.points,
+                          args.reps)
+    figures = {}
+    for env, curves in report["curves"].items():
+        figures["curve", env] = fig.learning_curves(curves, env,
+                                                    out / "figures" / f"curve_{_safe(env)}.png")
+    if report["relative_improvement"]["per_env"]:
+        figures["relative"] = fig.relative_bars(report["relative_improvement"],
+                                                out / "figures" / "relative_improvement.png")
+    if report["aggregate"]["per_method"]:
+        figures["aggregate"] = fig.aggregate_intervals(report["aggregate"],
+                                                       out / "figures" / "aggregate.png")
+    for r in activation_runs(runs):
+        name = f"{r.env} {r.method} seed {r.seed}"
+        figures["activation", name] = fig.activation_pattern(
+            r.activation, name, out / "figures" / f"activation_{_safe(name)}.png")
+    report["figures"] = {" ".join(k) if isinstance(k, tuple) else k: str(p.relative_to(out))
+                         for k, p in figures.items()}
+    write_json(out / "report.json", report)
+    md = write_markdown(report, figures, out)
+    print(f"{len(runs)} runs, {len(report['curves'])} envs, methods "
+          f"{', '.join(report['methods'])}")
+    for m, a in report["aggregate"]["per_method"].items():
+        point, low, high = a["iqm"]
+        print(f"  {m}: IQM {point:.3f} [{low:.3f}, {high:.3f}]")
+    print(f"report: {md}\nnumbers: {out / 'report.json'}")
+    return 0
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")

@@ -1,0 +1,79 @@
+"""Figures of ``rimrl compare`` (matplotlib, no display needed): learning curves with
+bootstrap bands, the Fig. 5-style relative-improvement bars, aggregate intervals, RIM
+activation patterns (thesis Fig. 2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def learning_curves(curves: dict, env: str, path: Path) -> Path:
+    """One panel: mean raw score against env frames per method, 95% band over seeds."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for method, c in sorted(curves.items()):
+        frames = np.array(c["frames"])
+        ax.plot(frames, c["mean"], label=f"{method} ({len(c['seeds'])} seeds)")
+        ax.fill_between(frames, c["ci95_low"], c["ci95_high"], alpha=0.25)
+    ax.set(title=env, xlabel="environment frames", ylabel="raw score")
+    ax.legend()
+    return _save(fig, path)
+
+
+def relative_bars(relative: dict, path: Path) -> Path:
+    """Fig. 5 of the thesis: (method - baseline) / |baseline| per env, sorted."""
+    plt = _pyplot()
+    items = sorted(relative["per_env"].items(), key=lambda kv: kv[1])
+    fig, ax = plt.subplots(figsize=(max(4, 0.5 * len(items) + 2), 4))
+    names = [k for k, _ in items]
+    values = [100 * v for _, v in items]
+    ax.bar(range(len(items)), values, color=["tab:green" if v >= 0 else "tab:red"
+                                             for v in values])
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(items)), names, rotation=60, ha="right")
+    ax.set(ylabel=f"({relative['method']} - {relative['baseline']}) / |{relative['baseline']}| "
+                  "(%)", title=f"{relative['method']} vs {relative['baseline']}")
+    return _save(fig, path)
+
+
+def aggregate_intervals(aggregate: dict, path: Path) -> Path:
+    """IQM and optimality gap per method: point and 95% stratified-bootstrap interval."""
+    plt = _pyplot()
+    per = aggregate["per_method"]
+    methods = sorted(per)
+    fig, axes = plt.subplots(1, 2, figsize=(8, 0.6 * len(methods) + 1.5))
+    for ax, metric in zip(axes, ("iqm", "optimality_gap")):
+        for i, m in enumerate(methods):
+            point, low, high = per[m][metric]
+            ax.plot([low, high], [i, i], linewidth=6, alpha=0.5)
+            ax.plot([point], [i], "k|", markersize=14)
+        ax.set_yticks(range(len(methods)), methods)
+        ax.set_title("IQM" if metric == "iqm" else "optimality gap")
+    return _save(fig, path)
+
+
+def activation_pattern(activation: np.ndarray, title: str, path: Path) -> Path:
+    """Which RIMs were active (rows) at each step (columns), like the thesis' Fig. 2."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 0.35 * activation.shape[0] + 1))
+    ax.imshow(activation, aspect="auto", cmap="Greys", interpolation="nearest", vmin=0, vmax=1)
+    ax.set(xlabel="step", ylabel="RIM", title=title)
+    ax.set_yticks(range(activation.shape[0]))
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    _pyplot().close(fig)
+    return path

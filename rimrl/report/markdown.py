@@ -1,0 +1,78 @@
+"""The Markdown report of ``rimrl compare``: every number comes from the report dictionary
+(also written as ``report.json``); figures are embedded by relative path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rimrl.report.compare import format_number as f
+
+
+def write_markdown(report: dict, figures: dict[str, Path], out_dir: Path) -> Path:
+    lines = ["# rimrl comparison report", ""]
+    lines += [f"{len(report['runs'])} runs; methods: {', '.join(report['methods'])}. "
+              "Scores are raw game scores (SB3's mean over the last 100 training episodes); "
+              "intervals are 95% bootstrap intervals over seeds.", ""]
+    lines += ["## Learning curves", ""]
+    for env in report["curves"]:
+        if ("curve", env) in figures:
+            lines.append(f"![{env}]({_rel(figures['curve', env], out_dir)})")
+    lines += ["", "## Final scores", "", "| env | method | seeds | mean | 95% CI |",
+              "| --- | --- | --- | --- | --- |"]
+    for env, by in report["final_scores"].items():
+        for m, s in by.items():
+            lines.append(f"| {env} | {m} | {len(s['scores'])} | {f(s['mean'])} | "
+                         f"[{f(s['ci95'][0])}, {f(s['ci95'][1])}] |")
+    rel = report["relative_improvement"]
+    lines += ["", f"## Relative improvement: {rel['formula']}", ""]
+    if rel["per_env"]:
+        lines += ["| env | improvement |", "| --- | --- |"]
+        lines += [f"| {env} | {100 * v:.1f}% |" for env, v in rel["per_env"].items()]
+        if "relative" in figures:
+            lines += ["", f"![relative improvement]({_rel(figures['relative'], out_dir)})"]
+    else:
+        lines.append(f"No env has runs of both '{rel['method']}' and '{rel['baseline']}' "
+                     "(choose them with --method and --baseline).")
+    agg = report["aggregate"]
+    lines += ["", "## Aggregate over envs (Agarwal et al., 2021)", ""]
+    if agg["per_method"]:
+        normalized = [e for e, n in agg["human_normalized"].items() if n]
+        lines.append(f"Envs: {', '.join(agg['envs'])}. Human-normalized: "
+                     f"{', '.join(normalized) or 'none'}; others on raw scores. "
+                     f"{agg['note']}.")
+        lines += ["", "| method | IQM | 95% CI | optimality gap | 95% CI |",
+                  "| --- | --- | --- | --- | --- |"]
+        for m, a in agg["per_method"].items():
+            (ip, il, ih), (gp, gl, gh) = a["iqm"], a["optimality_gap"]
+            lines.append(f"| {m} | {f(ip)} | [{f(il)}, {f(ih)}] | {f(gp)} | "
+                         f"[{f(gl)}, {f(gh)}] |")
+        if "aggregate" in figures:
+            lines += ["", f"![aggregate]({_rel(figures['aggregate'], out_dir)})"]
+    else:
+        lines.append("No env has runs of every method.")
+    if report["distractors"]:
+        lines += ["", "## Distractor evaluations", "",
+                  "| env | split | method | runs | success | return | score drop |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        for env, splits in report["distractors"].items():
+            for split, by in splits.items():
+                for m, e in by.items():
+                    cells = []
+                    for key in ("success_rate", "return_mean", "score_drop_fraction"):
+                        v = e.get(key)
+                        cells.append("" if v is None else
+                                     f"{f(v['mean'])} [{f(v['ci95'][0])}, {f(v['ci95'][1])}]")
+                    lines.append(f"| {env} | {split} | {m} | {e['runs']} | " + " | ".join(cells)
+                                 + " |")
+    activation = [(k, p) for k, p in figures.items() if k[0] == "activation"]
+    if activation:
+        lines += ["", "## RIM activation patterns", "",
+                  "Black: the RIM was active at that step (the last logged rollout, env 0).", ""]
+        lines += [f"![{k[1]}]({_rel(p, out_dir)})" for k, p in activation]
+    path = out_dir / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _rel(path: Path, root: Path) -> str:
+    return str(Path(path).relative_to(root))

@@ -1,0 +1,145 @@
+"""``rimrl compare`` on synthetic run directories: every number against a hand computation."""
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from rimrl.cli import main
+from rimrl.report.stats import (bootstrap_mean_ci, human_normalized, iqm, optimality_gap,
+                                relative_improvement, stratified_bootstrap_ci)
+
+# final (last logged) scores: env -> method -> seed -> curve of (steps, score)
+CURVES = {
+    "DemonAttack": {
+        "lstm": {0: [(100, 100.0), (200, 500.0)], 1: [(100, 300.0), (200, 700.0)]},
+        "rims": {0: [(100, 200.0), (200, 900.0)], 1: [(100, 200.0), (200, 1100.0)]},
+    },
+    "rimrl/CueVector-v0": {
+        "lstm": {0: [(50, 0.2), (100, 0.4)], 1: [(50, 0.0), (100, 0.6)]},
+        "rims": {0: [(50, 0.5), (100, 0.5)], 1: [(50, 0.1), (100, 0.3)]},
+    },
+}
+
+
+def write_run(root, env, core, seed, curve, distractors=None, activation=None):
+    run = root / f"{env.replace('/', '-')}-{core}-s{seed}"
+    (run / "tb").mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps({"kind": "ppo"}))
+    (run / "config.yaml").write_text(yaml.safe_dump(
+        {"env": {"id": env}, "core": {"name": core}, "seed": seed}))
+    rows = ["time/total_timesteps,rollout/ep_rew_mean,train/loss"]
+    rows += [f"{step},{score},0.1" for step, score in curve]
+    rows.append("300,,0.2")  # a log line without a score is skipped
+    (run / "tb" / "progress.csv").write_text("\n".join(rows) + "\n")
+    if distractors:
+        (run / "distractors.json").write_text(json.dumps(distractors))
+    if activation is not None:
+        np.save(run / "rims_activation.npy", activation)
+    return run
+
+
+@pytest.fixture
+def runs_dir(tmp_path):
+    root = tmp_path / "sweep"
+    for env, by_method in CURVES.items():
+        for core, seeds in by_method.items():
+            for seed, curve in seeds.items():
+                distractors = None
+                if env != "DemonAttack":
+                    rate = {"lstm": [0.5, 0.3], "rims": [0.8, 0.6]}[core][seed]
+                    distractors = {"splits": {"novel": {"success_rate": rate,
+                                                        "return_mean": rate / 2}}}
+                activation = np.eye(3, 8, dtype=np.uint8) if core == "rims" else None
+                write_run(root, env, core, seed, curve, distractors, activation)
+    (root / "not-a-run").mkdir()
+    return root
+
+
+def test_stats_hand_computed():
+    assert iqm(np.array([100.0, 1, 2, 3, 4])) == 3.0  # cut 1 from each end of 5
+    assert iqm(np.array([1.0, 2, 3, 4])) == 2.5
+    assert optimality_gap(np.array([0.5, 1.5, 0.0])) == pytest.approx(0.5)
+    assert human_normalized(1061.55, 152.1, 1971.0) == pytest.approx(0.5)
+    assert relative_improvement(150.0, -100.0) == 2.5
+    mean, low, high = bootstrap_mean_ci(np.array([3.0]))
+    assert mean == low == high == 3.0
+    point, lo, hi = stratified_bootstrap_ci([np.array([1.0]), np.array([3.0])], iqm, reps=50)
+    assert point == lo == hi == 2.0  # one run per task: every replicate is the same
+    point, lo, hi = stratified_bootstrap_ci([np.array([0.0, 1.0]), np.array([2.0, 3.0])],
+                                            np.mean, reps=500)
+    assert point == 1.5 and 0.5 <= lo < 1.5 < hi <= 2.5
+
+
+def test_report_numbers_equal_hand_computations(runs_dir, capsys):
+    assert main(["compare", str(runs_dir), "--reps", "200", "--points", "3"]) == 0
+    out = runs_dir / "report"
+    report = json.loads((out / "report.json").read_text())
+    assert len(report["runs"]) == 8 and report["methods"] == ["lstm", "rims"]
+
+    finals = report["final_scores"]
+    assert finals["DemonAttack"]["lstm"]["mean"] == 600.0
+    assert finals["DemonAttack"]["rims"]["mean"] == 1000.0
+    assert finals["rimrl/CueVector-v0"]["rims"]["mean"] == pytest.approx(0.4)
+    lo, hi = finals["DemonAttack"]["lstm"]["ci95"]
+    assert 500.0 <= lo <= 600.0 <= hi <= 700.0
+
+    # curves: Atari frames are 4 per agent step; the mean over seeds at each grid point
+    c = report["curves"]["DemonAttack"]["lstm"]
+    assert c["frames"] == [400.0, 600.0, 800.0]
+    assert c["mean"] == [200.0, 400.0, 600.0]
+    assert report["curves"]["rimrl/CueVector-v0"]["rims"]["frames"] == [50.0, 75.0, 100.0]
+
+    rel = report["relative_improvement"]["per_env"]
+    assert rel["DemonAttack"] == pytest.approx((1000 - 600) / 600)
+    assert rel["rimrl/CueVector-v0"] == pytest.approx((0.4 - 0.5) / 0.5)
+
+    agg = report["aggregate"]
+    assert agg["human_normalized"] == {"DemonAttack": True, "rimrl/CueVector-v0": False}
+    norm = lambda s: (s - 152.1) / (1971.0 - 152.1)  # noqa: E731
+    rims_scores = [norm(900.0), norm(1100.0), 0.5, 0.3]
+    assert agg["per_method"]["rims"]["iqm"][0] == pytest.approx(iqm(np.array(rims_scores)))
+    assert agg["per_method"]["rims"]["optimality_gap"][0] == pytest.approx(
+        np.mean([max(0.0, 1 - s) for s in rims_scores]))
+    point, low, high = agg["per_method"]["lstm"]["iqm"]
+    assert low <= point <= high
+
+    novel = report["distractors"]["rimrl/CueVector-v0"]["novel"]
+    assert novel["rims"]["success_rate"]["mean"] == pytest.approx(0.7)
+    assert novel["lstm"]["success_rate"]["mean"] == pytest.approx(0.4)
+    assert novel["lstm"]["return_mean"]["mean"] == pytest.approx(0.2)
+    assert "DemonAttack" not in report["distractors"]
+
+    for rel_path in report["figures"].values():
+        assert (out / rel_path).stat().st_size > 0
+    assert any(k.startswith("activation") for k in report["figures"])
+    md = (out / "report.md").read_text()
+    assert "![DemonAttack](figures/curve_DemonAttack.png)" in md
+    assert "relative_improvement.png" in md and "| DemonAttack | 66.7% |" in md
+    assert "| rimrl/CueVector-v0 | novel | rims | 2 |" in md
+    assert "rims: IQM" in capsys.readouterr().out
+
+
+def test_group_by_another_key(runs_dir):
+    assert main(["compare", str(runs_dir), "--by", "seed", "--reps", "20"]) == 0
+    report = json.loads((runs_dir / "report" / "report.json").read_text())
+    assert report["methods"] == ["0", "1"]
+    assert report["relative_improvement"]["per_env"] == {}
+
+
+@pytest.mark.parametrize("setup,message", [
+    (lambda p: p.mkdir(), "no PPO or IQN runs"),
+    (lambda p: None, "is not a directory"),
+])
+def test_bad_input_one_line_exit_2(tmp_path, capsys, setup, message):
+    target = tmp_path / "empty"
+    setup(target)
+    assert main(["compare", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_unknown_grouping_key(runs_dir, capsys):
+    assert main(["compare", str(runs_dir), "--by", "core.size"]) == 2
+    assert "no config key 'core.size'" in capsys.readouterr().err

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from rimrl.cli import compare, copy, iqn, ppo, supervised
+from rimrl.cli import compare, copy, iqn, ppo, supervised, sweep
 from rimrl.cli.common import read_meta
 from rimrl.errors import UserError
 
@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--gaps", type=int, nargs="+", help="copying task: gaps to test")
     evaluate.set_defaults(handler=_evaluate)
     compare.register(commands)
+    sweep.register(commands)
     return parser
 
 

@@ -17,6 +17,9 @@ def add_common_train_args(p: argparse.ArgumentParser, budget_flags: list[str]) -
                    metavar="KEY=VALUE", help="override any config key, e.g. train.lr=3e-4")
     p.add_argument("--seed", type=int, help="random seed (config key: seed)")
     p.add_argument("--runs-dir", help="where run directories are created (default: runs/)")
+    p.add_argument("--run-dir", type=Path, metavar="RUN_DIR",
+                   help="the exact run directory to use (must not hold a run yet); "
+                        "default: a new RUNS_DIR/<name>-<time>")
     p.add_argument("--device", help="torch device, e.g. cpu or cuda")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR",
                    help="continue an interrupted run from its last checkpoint")
@@ -66,7 +69,14 @@ def prepare_run(args, config_cls, defaults_file: str, kind: str,
     config = load_config(config_cls, files, flag_overrides(args, flags), section=section)
     if hasattr(config, "validate"):
         config.validate()
-    run_dir = new_run_dir(config.runs_dir, name(config))
+    if getattr(args, "run_dir", None) is not None:
+        run_dir = Path(args.run_dir)
+        if (run_dir / "run.json").exists() or (run_dir.exists() and not run_dir.is_dir()):
+            raise UserError(f"{run_dir} already holds a run; continue it with "
+                            f"--resume {run_dir} or choose another --run-dir")
+        run_dir.mkdir(parents=True, exist_ok=True)
+    else:
+        run_dir = new_run_dir(config.runs_dir, name(config))
     save_config(config, run_dir / "config.yaml")
     (run_dir / "run.json").write_text(json.dumps({"kind": kind, "argv": sys.argv[1:]}) + "\n")
     return config, run_dir, None
@@ -86,10 +96,11 @@ def requested_value(args, flag_value, key: str, defaults_file: str):
     the YAML section (env family, dataset) that the full config is then loaded with."""
     if flag_value:
         return flag_value
+    from rimrl.config import parse_override
+
     for text in args.overrides:
-        name, _, value = text.partition("=")
-        if name.replace("-", "_") == key:
-            return value
+        if text.split("=", 1)[0].replace("-", "_") == key:
+            return parse_override(text)[1]  # YAML, as the config will read it
     from rimrl.config import config_dir, read_yaml
     node = read_yaml(config_dir() / defaults_file).get("default", {})
     for part in key.split("."):

@@ -1,0 +1,176 @@
+"""``rimrl sweep SWEEP.yaml``: a grid of training runs on Ray Tune.
+
+Ray is an optional extra (``pip install -e ".[sweep]"``). By default an embedded local Ray
+uses this machine's cores; ``--address`` joins an existing Ray cluster. Each trial runs the
+ordinary ``rimrl train`` (and ``rimrl evaluate``) in a Ray worker with the resources the
+sweep file asks for, writing its run directory under ``RUNS_DIR/NAME/``; a failing trial is
+reported and the others go on. Re-running the same sweep skips finished trials and resumes
+interrupted ones (see :mod:`rimrl.sweeps`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from pathlib import Path
+
+from rimrl.errors import UserError
+
+
+def register(commands) -> None:
+    p = commands.add_parser("sweep", help="run a grid of trainings on Ray Tune")
+    p.add_argument("sweep_file", type=Path, metavar="SWEEP.yaml")
+    p.add_argument("--address", help="join this Ray cluster (e.g. ray://head:10001 or auto) "
+                                     "instead of starting a local one")
+    p.add_argument("--num-cpus", type=int, help="local Ray: cores to use (default: all)")
+    p.add_argument("--num-gpus", type=int, help="local Ray: GPUs to use (default: all)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="list the trials and what each needs, run nothing")
+    p.set_defaults(handler=run)
+
+
+def require_ray():
+    import logging
+    import os
+
+    # rimrl prints its own per-trial summary; Tune's live tables and per-trial tracebacks
+    # would bury it (they stay in the trial logs and RUN_DIR/trial.log)
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
+    try:
+        import ray
+        from ray import tune
+    except ImportError:
+        raise UserError("rimrl sweep needs Ray Tune, an optional extra: "
+                        "pip install -e \".[sweep]\" (or pip install \"ray[tune]\")") from None
+    return ray, tune
+
+
+def validate_trials(trials, sweep) -> None:
+    """Load every new trial's config as ``rimrl train`` would: bad values stop the sweep
+    before anything runs, with the trial's name in the one-line error."""
+    from rimrl.cli.environments import env_family
+    from rimrl.cli.iqn_config import IQNRunConfig
+    from rimrl.cli.ppo_config import PPORunConfig
+    from rimrl.config import config_dir, load_config, read_yaml
+
+    cls = {"ppo": PPORunConfig, "iqn": IQNRunConfig}[sweep.command]
+    defaults = config_dir() / f"{sweep.command}.yaml"
+    default_env = read_yaml(defaults).get("default", {}).get("env", {}).get("id")
+    for trial in trials:
+        if trial.status != "new":
+            continue
+        env_id = trial.values.get("env.id", sweep.overrides.get("env.id", default_env))
+        try:
+            cfg = load_config(cls, [defaults], trial.overrides(sweep),
+                              section=env_family(str(env_id)))
+            if hasattr(cfg, "validate"):
+                cfg.validate()
+        except UserError as exc:
+            raise UserError(f"trial {trial.name}: {exc}") from None
+
+
+def run_trial(config: dict) -> None:
+    """A Ray Tune function trainable: run a trial's ``rimrl`` commands in this worker, output
+    appended to ``RUN_DIR/trial.log``; a failing command fails the trial."""
+    from ray import tune
+
+    from rimrl.cli import main
+
+    spec = config["trial"]
+    run_dir = Path(spec["run_dir"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for argv in spec["commands"]:
+        with open(run_dir / "trial.log", "a") as log, contextlib.redirect_stdout(log), \
+                contextlib.redirect_stderr(log):
+            print(f"$ rimrl {' '.join(argv)}", flush=True)
+            code = main(argv)
+        if code != 0:
+            raise RuntimeError(f"'rimrl {' '.join(argv[:2])}' exited with {code}; "
+                               f"see {run_dir / 'trial.log'}")
+    summary = json.loads((run_dir / "train_summary.json").read_text())
+    scores = summary.get("recent_episode_scores") or [float("nan")]
+    tune.report({"timesteps": summary["timesteps"],
+                 "final_score": sum(scores) / len(scores)})
+
+
+def run(args) -> int:
+    from rimrl.sweeps import load_sweep, plan_trials, trial_commands
+
+    sweep = load_sweep(args.sweep_file)
+    trials = plan_trials(sweep)
+    validate_trials(trials, sweep)
+    root = Path(sweep.runs_dir).resolve() / sweep.name
+    todo = [t for t in trials if t.status != "done"]
+    print(f"sweep {sweep.name}: {len(trials)} trials in {root}; "
+          + ", ".join(f"{sum(t.status == s for t in trials)} {s}"
+                      for s in ("new", "interrupted", "trained", "done")))
+    if args.dry_run:
+        for t in trials:
+            steps = "; ".join("rimrl " + " ".join(c[:2]) for c in trial_commands(t, sweep))
+            print(f"  {t.name}: {t.status}" + (f" -> {steps}" if steps else ""))
+        return 0
+    if not todo:
+        _write_status(root, trials, {})
+        print("nothing to do: every trial is done")
+        return 0
+    ray, tune = require_ray()
+    init = dict(include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    if args.address:
+        init["address"] = args.address
+    else:
+        init.update(num_cpus=args.num_cpus, num_gpus=args.num_gpus)
+    try:
+        ray.init(**init)
+    except Exception as exc:  # connection errors come in many types
+        raise UserError(f"could not start or join Ray ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    specs = [{"name": t.name, "run_dir": str(t.run_dir), "commands": trial_commands(t, sweep)}
+             for t in todo]
+    resources = {"cpu": sweep.resources.cpu, "gpu": sweep.resources.gpu}
+    tuner = tune.Tuner(
+        tune.with_resources(run_trial, resources),
+        param_space={"trial": tune.grid_search(specs)},
+        tune_config=tune.TuneConfig(max_concurrent_trials=sweep.max_concurrent or None,
+                                    trial_name_creator=_trial_label,
+                                    trial_dirname_creator=_trial_label),
+        run_config=tune.RunConfig(name=sweep.name, storage_path=str(root / "ray"),
+                                  failure_config=tune.FailureConfig(max_failures=0,
+                                                                    fail_fast=False),
+                                  verbose=0),
+    )
+    errors = {}
+    try:
+        results = tuner.fit()
+        for result in results:
+            if result.error is not None:
+                name = result.config["trial"]["name"]
+                errors[name] = str(result.error).strip().splitlines()[-1][:300]
+    finally:
+        ray.shutdown()
+    trials = plan_trials(sweep)  # re-read what the trials left behind
+    _write_status(root, trials, errors)
+    for t in trials:
+        line = f"  {t.name}: {t.status}"
+        if t.name in errors:
+            line += f" FAILED: {errors[t.name]}"
+        print(line)
+    print(f"status: {root / 'sweep.json'}; compare with: rimrl compare {root}")
+    if errors:
+        print(f"rimrl: {len(errors)} of {len(todo)} trials failed; re-run the sweep to retry "
+              "them", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _trial_label(trial) -> str:
+    return trial.config["trial"]["name"]
+
+
+def _write_status(root: Path, trials, errors: dict) -> None:
+    from rimrl.runs import write_json
+
+    write_json(root / "sweep.json", {"trials": [
+        {"name": t.name, "values": t.values, "run_dir": str(t.run_dir), "status": t.status,
+         **({"error": errors[t.name]} if t.name in errors else {})} for t in trials]})

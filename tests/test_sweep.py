@@ -1,0 +1,107 @@
+"""``rimrl sweep``: sweep files, trial planning and states, a local Ray sweep with a failing
+trial, resuming an interrupted sweep, the missing-extra message."""
+
+import json
+import sys
+
+import pytest
+import yaml
+
+from rimrl.cli import main
+from rimrl.sweeps import load_sweep, plan_trials, trial_commands
+
+TINY = {"env.id": "rimrl/CueVector-v0", "train.timesteps": 128,
+        "train.checkpoint_every": 64, "env.n_envs": 2, "ppo.n_steps": 32,
+        "ppo.batch_size": 32, "ppo.chunk_length": 8, "ppo.n_epochs": 1,
+        "core.name": "lstm", "core.hidden_size": 12, "policy.features_dim": 16}
+
+
+def sweep_file(tmp_path, **changes):
+    data = {"command": "ppo", "name": "t", "runs_dir": str(tmp_path / "sweeps"),
+            "grid": {"seed": [0, 1]}, "overrides": dict(TINY), "resources": {"cpu": 1},
+            "evaluate": {"episodes": 2}}
+    data.update(changes)
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_trials_are_the_grid_product_with_named_run_dirs(tmp_path):
+    sweep = load_sweep(sweep_file(tmp_path, grid={"core.name": ["lstm", "rims"],
+                                                  "seed": [0, 1, 2]}))
+    trials = plan_trials(sweep)
+    assert [t.name for t in trials][:3] == ["core.name=lstm,seed=0", "core.name=lstm,seed=1",
+                                            "core.name=lstm,seed=2"]
+    assert len(trials) == 6 and all(t.status == "new" for t in trials)
+    assert trials[0].run_dir == (tmp_path / "sweeps" / "t" / "core.name=lstm,seed=0").resolve()
+    train, evaluate = trial_commands(trials[4], sweep)
+    assert train[:4] == ["train", "ppo", "--run-dir", str(trials[4].run_dir)]
+    assert "core.name=\"rims\"" in train and "seed=1" in train  # grid values win
+    assert evaluate == ["evaluate", str(trials[4].run_dir), "--episodes", "2"]
+
+
+def test_example_sweep_reproduces_the_thesis_design():
+    from rimrl.config import config_dir
+
+    sweep = load_sweep(config_dir() / "sweeps" / "atari_rims_vs_lstm.yaml")
+    assert sweep.grid["core.name"] == ["lstm", "rims"] and sweep.grid["seed"] == [0, 1, 2]
+    assert len(plan_trials(sweep)) == len(sweep.grid["env.id"]) * 6
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"gird": {"seed": [0]}}, "unknown config key 'gird'; did you mean 'grid'"),
+    ({"grid": {}}, "grid is empty"),
+    ({"command": "dqn"}, "sweep command 'dqn' is not one of: ppo, iqn"),
+    ({"grid": {"core.name": ["lstm", "rnn"]}}, "trial core.name=rnn: unknown core 'rnn'"),
+    ({"grid": {"ppo.batch": [8]}}, "did you mean 'ppo.batch_size'"),
+])
+def test_bad_sweep_files_one_line_exit_2_and_nothing_written(tmp_path, capsys, changes,
+                                                             message):
+    assert main(["sweep", str(sweep_file(tmp_path, **changes))]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "sweeps").exists()
+
+
+def test_missing_ray_is_a_one_line_message(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    assert main(["sweep", str(sweep_file(tmp_path))]) == 2
+    assert "needs Ray Tune, an optional extra: pip install" in capsys.readouterr().err
+
+
+def test_local_sweep_failure_isolation_and_resume(tmp_path, capsys):
+    pytest.importorskip("ray")
+    # 'nature' (an image CNN) fails at model build on a vector env: at run time, in the worker
+    path = sweep_file(tmp_path, grid={"policy.encoder": ["mlp", "nature", "flatten"]})
+    assert main(["sweep", str(path), "--num-cpus", "2"]) == 1
+    out = capsys.readouterr()
+    root = tmp_path / "sweeps" / "t"
+    status = {t["name"]: t for t in json.loads((root / "sweep.json").read_text())["trials"]}
+    assert status["policy.encoder=mlp"]["status"] == "done"
+    assert status["policy.encoder=flatten"]["status"] == "done"
+    assert status["policy.encoder=nature"]["status"] == "interrupted"  # started, then failed
+    assert "error" in status["policy.encoder=nature"]
+    assert "policy.encoder=nature: interrupted FAILED" in out.out
+    assert "1 of 3 trials failed" in out.err
+    for name in ("mlp", "flatten"):
+        run = root / f"policy.encoder={name}"
+        assert (run / "evaluation.json").is_file() and (run / "model.zip").is_file()
+
+    # interrupt the mlp trial after its first checkpoint: the later files never got written
+    mlp = root / "policy.encoder=mlp"
+    for name in ("model.zip", "train_summary.json", "evaluation.json",
+                 "checkpoints/ckpt_000000000128.zip"):
+        (mlp / name).unlink()
+    flatten_model = (root / "policy.encoder=flatten" / "model.zip").stat().st_mtime_ns
+    sweep = load_sweep(path)
+    assert [t.status for t in plan_trials(sweep)] == ["interrupted", "interrupted", "done"]
+    assert main(["sweep", str(path), "--num-cpus", "2"]) == 1  # nature fails again
+    log = (mlp / "trial.log").read_text()
+    assert f"$ rimrl train ppo --resume {mlp.resolve()}" in log
+    assert "resuming at 64 steps" in log
+    assert json.loads((mlp / "train_summary.json").read_text())["timesteps"] == 128
+    assert (root / "policy.encoder=flatten" / "model.zip").stat().st_mtime_ns == flatten_model
+    # the sweep's runs are ordinary run directories: compare reads them
+    capsys.readouterr()
+    assert main(["compare", str(root), "--reps", "20"]) == 0
+    assert "2 runs" in capsys.readouterr().out

@@ -130,3 +130,11 @@ def test_evaluate_without_model(tmp_path, capsys):
     (run / "run.json").write_text('{"kind": "ppo"}')
     assert main(["evaluate", str(run)]) == 2
     assert "no model.zip and no checkpoint" in capsys.readouterr().err
+
+
+def test_nfm_resnet_encoder_plugs_into_ppo(tmp_path):
+    assert main(["train", "ppo", "--env", "rimrl/CueImage-v0", "--core", "gru",
+                 "--encoder", "nfm-resnet", "--timesteps", "64", "--runs-dir", str(tmp_path),
+                 "--set", "policy.encoder_kwargs={channels: [4, 4], passes: 2}"] + TINY) == 0
+    text = (only_run(tmp_path) / "config.yaml").read_text()
+    assert "encoder: nfm-resnet" in text and "passes: 2" in text

@@ -72,7 +72,8 @@ def test_short_run_trains_and_round_trips(tmp_path, switches):
     env = _env()
     model = IQN(IQNPolicy, env, learning_starts=40, buffer_size=500, batch_size=8,
                 n_quantiles=8, n_target_quantiles=8, target_update_interval=50, seed=0,
-                policy_kwargs=dict(switches.pop("policy_kwargs", {}), features_extractor_kwargs=dict(features_dim=32)),
+                policy_kwargs=dict(switches.pop("policy_kwargs", {}),
+                                   features_extractor_kwargs=dict(features_dim=32)),
                 **switches)
     before = [p.detach().clone() for p in model.policy.q_net.parameters()]
     model.learn(200)

@@ -131,7 +131,8 @@ class IQN(OffPolicyAlgorithm):
                          seed=seed, sde_support=False, supported_action_spaces=(spaces.Discrete,),
                          support_multi_env=True)
         self.target_update_interval = target_update_interval
-        self.n_quantiles, self.n_target_quantiles, self.kappa = n_quantiles, n_target_quantiles, kappa
+        self.n_quantiles, self.n_target_quantiles = n_quantiles, n_target_quantiles
+        self.kappa = kappa
         self.beta0, self.double_q, self.max_grad_norm = beta, double_q, max_grad_norm
         self.exploration_initial_eps = exploration_initial_eps
         self.exploration_final_eps = exploration_final_eps

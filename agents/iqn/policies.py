@@ -33,7 +33,8 @@ class NoisyLinear(nn.Module):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         bound = 1 / math.sqrt(in_features)
-        self.weight_mu = nn.Parameter(torch.empty(out_features, in_features).uniform_(-bound, bound))
+        weight = torch.empty(out_features, in_features).uniform_(-bound, bound)
+        self.weight_mu = nn.Parameter(weight)
         self.bias_mu = nn.Parameter(torch.empty(out_features).uniform_(-bound, bound))
         self.weight_sigma = nn.Parameter(torch.full((out_features, in_features), std_init * bound))
         self.bias_sigma = nn.Parameter(torch.full((out_features,), std_init * bound))

@@ -1,4 +1,5 @@
-"""The ``rimrl`` command line: ``train ppo|iqn|copy|supervised``, ``evaluate``, ``compare``, ``sweep``.
+"""The ``rimrl`` command line: ``train ppo|iqn|copy|supervised``, ``evaluate``, ``compare``,
+``sweep``.
 
 Heavy modules (torch, agents, envs) are imported inside the command that needs them, so
 ``rimrl --help`` answers at once. Every user mistake ends as one line on stderr and exit

@@ -17,7 +17,8 @@ def register(tasks) -> None:
     p = tasks.add_parser("ppo", help="PPO with a recurrent core (lstm, gru, rims)")
     p.add_argument("--env", help="Atari game (DemonAttack, MsPacman, ...) or gymnasium id")
     p.add_argument("--core", help="recurrent core: lstm, gru or rims")
-    p.add_argument("--encoder", help="observation encoder: auto, nature, mlp, flatten, combined")
+    p.add_argument("--encoder", help="observation encoder: auto, nature, resnet, nfm-resnet, "
+                                     "mlp, flatten, combined, grid, grid-set, ...")
     p.add_argument("--n-envs", type=int, help="parallel environments")
     add_common_train_args(p, ["timesteps"])
     p.set_defaults(handler=train)
@@ -37,7 +38,7 @@ def build_model(cfg, env, tensorboard: Path | None = None):
     name = cfg.policy.encoder
     extractor = (encoder_for_space(env.observation_space, cfg.core.name) if name == "auto"
                  else encoder_class(name))
-    extractor_kwargs = {}
+    extractor_kwargs = dict(cfg.policy.encoder_kwargs)
     if "features_dim" in inspect.signature(extractor.__init__).parameters:
         extractor_kwargs["features_dim"] = cfg.policy.features_dim
     p = cfg.ppo

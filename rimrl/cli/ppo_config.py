@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from rimrl.config import require_positive
 from rimrl.errors import UserError
@@ -66,6 +66,8 @@ class PolicyConfig:
         encoder: encoder name (``nature``, ``mlp``, ``flatten``, ``combined``) or ``auto``
             (image -> nature, dict -> combined, else mlp).
         features_dim: encoder output size where the encoder takes one.
+        encoder_kwargs: extra encoder arguments, e.g. ``{passes: 2, top_k: 4}`` for
+            ``nfm-resnet``.
         net_arch: hidden layers of the actor and critic heads after the core.
         enable_critic_lstm: a second core for the critic (sb3-contrib's default); off as in
             RL Zoo's Atari settings, the critic then reads the encoder features.
@@ -74,6 +76,7 @@ class PolicyConfig:
 
     encoder: str = "auto"
     features_dim: int = 512
+    encoder_kwargs: dict[str, Any] = field(default_factory=dict)
     net_arch: list[int] = field(default_factory=list)
     enable_critic_lstm: bool = False
     ortho_init: bool = True
@@ -122,9 +125,10 @@ class PPORunConfig:
                 f"ppo.n_steps ({self.ppo.n_steps}) must be a multiple of ppo.chunk_length "
                 f"({self.ppo.chunk_length})"
             )
-        from rimrl.nn.encoders import encoder_class
+        from rimrl.nn.encoders import check_encoder_kwargs, encoder_class
         if self.policy.encoder != "auto":
-            encoder_class(self.policy.encoder)  # raises for an unknown name
+            check_encoder_kwargs(encoder_class(self.policy.encoder), self.policy.encoder_kwargs,
+                                 "policy.encoder_kwargs")
         for key in ("lr_schedule", "clip_schedule"):
             if getattr(self.ppo, key) not in ("linear", "constant"):
                 raise UserError(f"ppo.{key} must be 'linear' or 'constant', "

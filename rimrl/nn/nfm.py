@@ -137,9 +137,10 @@ class NFMStack(nn.Module):
     block of the earlier passes. The memory holds block outputs as they leave their block
     (before their own site's read; the read reaches later layers through the residual
     stream). Each is projected to keys and values once, by maps of that block (bias-free,
-    so a zero layer gives the null key), and rescaled once per target size. Blocks, maps and sites are shared between passes: a second
-    pass costs compute, not parameters, and with ``gamma = 0`` every pass computes the plain
-    stack, so training starts from the network without NFM.
+    so a zero layer gives the null key), and rescaled once per target size. Blocks, maps and
+    sites are shared between passes: a second pass costs compute, not parameters, and with
+    ``gamma = 0`` every pass computes the plain stack, so training starts from the network
+    without NFM.
 
     Args:
         blocks: the stack's modules, applied in order.

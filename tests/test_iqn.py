@@ -1,5 +1,7 @@
 """IQN maths against hand-computed numbers, Rainbow switches, a short run and a round trip."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -137,3 +139,17 @@ def test_resume_without_replay_refills_before_learning(tmp_path):
     assert loaded._n_updates == updates  # still refilling: 15 < learning_starts
     loaded.learn(15, reset_num_timesteps=False)
     assert loaded._n_updates > updates
+
+
+@pytest.mark.slow
+def test_iqn_learns_cartpole(tmp_path):
+    """Rainbow-IQN (PER, 3-step, dueling, double Q) with configs/iqn.yaml's 'gym' section:
+    the mean return of the last 100 episodes passes 100 within 20k steps (random play: ~22;
+    measured here: 164 at 18.5k steps, about 2.5 minutes)."""
+    from rimrl.cli import main
+
+    assert main(["train", "iqn", "--env", "CartPole-v1", "--encoder", "mlp", "--timesteps",
+                 "20000", "--runs-dir", str(tmp_path), "--no-progress"]) == 0
+    (run,) = list(tmp_path.iterdir())
+    scores = json.loads((run / "train_summary.json").read_text())["recent_episode_scores"]
+    assert np.mean(scores) > 100

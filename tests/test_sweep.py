@@ -105,3 +105,20 @@ def test_local_sweep_failure_isolation_and_resume(tmp_path, capsys):
     capsys.readouterr()
     assert main(["compare", str(root), "--reps", "20"]) == 0
     assert "2 runs" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_sweep_joins_an_existing_ray_cluster(tmp_path, capsys):
+    """``--address auto`` joins a Ray head started outside rimrl (~40 s)."""
+    import subprocess
+
+    pytest.importorskip("ray")
+    subprocess.run(["ray", "start", "--head", "--num-cpus", "2", "--include-dashboard=false"],
+                   check=True, capture_output=True)
+    try:
+        assert main(["sweep", str(sweep_file(tmp_path)), "--address", "auto"]) == 0
+    finally:
+        subprocess.run(["ray", "stop"], capture_output=True)
+    root = tmp_path / "sweeps" / "t"
+    trials = json.loads((root / "sweep.json").read_text())["trials"]
+    assert [t["status"] for t in trials] == ["done", "done"]

@@ -11,8 +11,8 @@ from rimrl.report.compare import format_number as f
 def write_markdown(report: dict, figures: dict[str, Path], out_dir: Path) -> Path:
     lines = ["# rimrl comparison report", ""]
     lines += [f"{len(report['runs'])} runs; methods: {', '.join(report['methods'])}. "
-              "Scores are raw game scores (SB3's mean over the last 100 training episodes); "
-              "intervals are 95% bootstrap intervals over seeds.", ""]
+              "Scores are raw episode returns (game scores on Atari), SB3's mean over the last "
+              "100 training episodes; intervals are 95% bootstrap intervals over seeds.", ""]
     lines += ["## Learning curves", ""]
     for env in report["curves"]:
         if ("curve", env) in figures:
@@ -37,9 +37,9 @@ def write_markdown(report: dict, figures: dict[str, Path], out_dir: Path) -> Pat
     lines += ["", "## Aggregate over envs (Agarwal et al., 2021)", ""]
     if agg["per_method"]:
         normalized = [e for e, n in agg["human_normalized"].items() if n]
-        lines.append(f"Envs: {', '.join(agg['envs'])}. Human-normalized: "
-                     f"{', '.join(normalized) or 'none'}; others on raw scores. "
-                     f"{agg['note']}.")
+        scale = (f"human-normalized: {', '.join(normalized)}; others on raw scores"
+                 if normalized else "all on raw scores (no Atari game)")
+        lines.append(f"Envs: {', '.join(agg['envs'])}; {scale}. Cells: {agg['note']}.")
         lines += ["", "| method | IQM | 95% CI | optimality gap | 95% CI |",
                   "| --- | --- | --- | --- | --- |"]
         for m, a in agg["per_method"].items():

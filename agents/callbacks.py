@@ -75,8 +75,9 @@ class CoreActivityCallback(BaseCallback):
     """Log which RIMs were active: the fraction of rollout steps each RIM was active
     (``rims/active_fraction/<k>``) and the activation pattern of env 0 over the rollout, as
     a TensorBoard image (``rims/activation``: rows are RIMs, columns steps, white = active;
-    the thesis' Fig. 2) and, with ``run_dir``, as ``rims_activation.npy`` (RIMs x steps, the
-    last rollout) for ``rimrl compare``.
+    the thesis' Fig. 2) and, with ``run_dir``, as ``rims_activation.npz`` (``active``: RIMs x
+    steps of the last rollout; ``episode_ends``: the steps after which env 0's episode
+    ended) for ``rimrl compare``.
 
     Reads ``policy.lstm_actor.last_active`` (steps, envs, RIMs) after each environment step;
     does nothing for cores that do not expose it (LSTM, GRU).
@@ -88,6 +89,7 @@ class CoreActivityCallback(BaseCallback):
         self._sum = None
         self._count = 0
         self._pattern: list[np.ndarray] = []
+        self._ends: list[bool] = []
 
     def _on_step(self) -> bool:
         active = getattr(self.model.policy.lstm_actor, "last_active", None)
@@ -96,6 +98,8 @@ class CoreActivityCallback(BaseCallback):
             self._sum = frac if self._sum is None else self._sum + frac
             self._count += 1
             self._pattern.append(active[-1, 0].float().cpu().numpy())
+            dones = self.locals.get("dones")
+            self._ends.append(bool(dones[0]) if dones is not None else False)
         return True
 
     def _on_rollout_end(self) -> None:
@@ -109,9 +113,11 @@ class CoreActivityCallback(BaseCallback):
             self.logger.record("rims/activation", Image(image, "HW"),
                                exclude=("stdout", "log", "json", "csv"))
             if self.run_dir is not None:
-                def write(tmp: str) -> None:
-                    with open(tmp, "wb") as handle:  # a handle: np.save would add ".npy"
-                        np.save(handle, pattern.astype(np.uint8))
+                ends = np.array(self._ends, dtype=bool)
 
-                atomic_write(self.run_dir / "rims_activation.npy", write)
-        self._sum, self._count, self._pattern = None, 0, []
+                def write(tmp: str) -> None:
+                    with open(tmp, "wb") as handle:  # a handle: numpy would add ".npz"
+                        np.savez(handle, active=pattern.astype(np.uint8), episode_ends=ends)
+
+                atomic_write(self.run_dir / "rims_activation.npz", write)
+        self._sum, self._count, self._pattern, self._ends = None, 0, [], []

@@ -42,11 +42,15 @@ def test_train_and_evaluate_image_env(tmp_path, core, capsys):
     if core == "rims":
         assert "rims/active_fraction/0" in progress
         import numpy as np
-        pattern = np.load(run / "rims_activation.npy")  # the last rollout of env 0
+        record = np.load(run / "rims_activation.npz")  # the last rollout of env 0
+        pattern = record["active"]
         assert pattern.shape == (3, 32)  # 3 RIMs x n_steps
         assert np.all(pattern.sum(0) == 2)  # exactly k_A = 2 active at every step
+        # CueImage episodes last 5 steps: every 5th step ends one (the rollout's offset varies)
+        ends = np.flatnonzero(record["episode_ends"])
+        assert len(ends) >= 5 and np.all(np.diff(ends) == 5)
     else:
-        assert not (run / "rims_activation.npy").exists()
+        assert not (run / "rims_activation.npz").exists()
     assert main(["evaluate", str(run), "--episodes", "3", "--video"]) == 0
     result = json.loads((run / "evaluation.json").read_text())
     assert result["episodes"] == 3 and len(result["scores"]) == 3

@@ -36,7 +36,8 @@ def write_run(root, env, core, seed, curve, distractors=None, activation=None):
     if distractors:
         (run / "distractors.json").write_text(json.dumps(distractors))
     if activation is not None:
-        np.save(run / "rims_activation.npy", activation)
+        np.savez(run / "rims_activation.npz", active=activation,
+                 episode_ends=np.arange(activation.shape[1]) % 4 == 3)
     return run
 
 

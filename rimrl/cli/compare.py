@@ -69,7 +69,8 @@ def run(args) -> int:
     for r in activation_runs(runs):
         name = f"{r.env} {r.method} seed {r.seed}"
         figures["activation", name] = fig.activation_pattern(
-            r.activation, name, out / "figures" / f"activation_{_safe(name)}.png")
+            r.activation, name, out / "figures" / f"activation_{_safe(name)}.png",
+            r.episode_ends)
     report["figures"] = {" ".join(k) if isinstance(k, tuple) else k: str(p.relative_to(out))
                          for k, p in figures.items()}
     write_json(out / "report.json", report)

@@ -61,11 +61,15 @@ def aggregate_intervals(aggregate: dict, path: Path) -> Path:
     return _save(fig, path)
 
 
-def activation_pattern(activation: np.ndarray, title: str, path: Path) -> Path:
-    """Which RIMs were active (rows) at each step (columns), like the thesis' Fig. 2."""
+def activation_pattern(activation: np.ndarray, title: str, path: Path,
+                       episode_ends: np.ndarray | None = None) -> Path:
+    """Which RIMs were active (rows) at each step (columns), like the thesis' Fig. 2; red
+    lines where an episode ended."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 0.35 * activation.shape[0] + 1))
     ax.imshow(activation, aspect="auto", cmap="Greys", interpolation="nearest", vmin=0, vmax=1)
+    for step in np.flatnonzero(episode_ends) if episode_ends is not None else ():
+        ax.axvline(step + 0.5, color="tab:red", linewidth=1.5)
     ax.set(xlabel="step", ylabel="RIM", title=title)
     ax.set_yticks(range(activation.shape[0]))
     return _save(fig, path)

@@ -67,7 +67,8 @@ def write_markdown(report: dict, figures: dict[str, Path], out_dir: Path) -> Pat
     activation = [(k, p) for k, p in figures.items() if k[0] == "activation"]
     if activation:
         lines += ["", "## RIM activation patterns", "",
-                  "Black: the RIM was active at that step (the last logged rollout, env 0).", ""]
+                  "Black: the RIM was active at that step (the last logged rollout of env 0); red "
+                  "lines: an episode ended.", ""]
         lines += [f"![{k[1]}]({_rel(p, out_dir)})" for k, p in activation]
     path = out_dir / "report.md"
     path.write_text("\n".join(lines) + "\n")

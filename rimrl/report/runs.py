@@ -1,5 +1,5 @@
 """Reading run directories for the comparison report: config, learning curve, distractor
-evaluation, RIM activation record. Plain files only (YAML, CSV, JSON, NPY): nothing is
+evaluation, RIM activation record. Plain files only (YAML, CSV, JSON, NPZ): nothing is
 imported from the learners or the environments."""
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ class Run:
             over the last 100 episodes) at each log.
         distractors: ``distractors.json`` when the run was evaluated per split.
         activation: RIM activity of the last logged rollout, (RIMs, steps), or None.
+        episode_ends: steps of that rollout after which an episode ended.
     """
 
     path: Path
@@ -45,6 +46,7 @@ class Run:
     scores: np.ndarray
     distractors: Optional[dict] = None
     activation: Optional[np.ndarray] = None
+    episode_ends: Optional[np.ndarray] = None
     config: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -102,12 +104,14 @@ def read_run(path: Path, by: Optional[str] = None) -> Optional[Run]:
     distractors = None
     if (path / "distractors.json").is_file():
         distractors = json.loads((path / "distractors.json").read_text())
-    activation = None
-    if (path / "rims_activation.npy").is_file():
-        activation = np.load(path / "rims_activation.npy")
+    activation = episode_ends = None
+    if (path / "rims_activation.npz").is_file():
+        with np.load(path / "rims_activation.npz") as record:
+            activation, episode_ends = record["active"], record["episode_ends"]
     return Run(path=path, kind=kind, env=str(config_value(config, "env.id")), method=method,
                seed=int(config.get("seed", 0)), steps=steps, scores=scores,
-               distractors=distractors, activation=activation, config=config)
+               distractors=distractors, activation=activation, episode_ends=episode_ends,
+               config=config)
 
 
 def read_curve(path: Path) -> tuple[np.ndarray, np.ndarray]:

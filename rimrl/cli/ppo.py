@@ -58,6 +58,8 @@ def build_model(cfg, env, tensorboard: Path | None = None):
             core=dataclasses.asdict(cfg.core), features_extractor_class=extractor,
             features_extractor_kwargs=extractor_kwargs, net_arch=list(cfg.policy.net_arch),
             enable_critic_lstm=cfg.policy.enable_critic_lstm, ortho_init=cfg.policy.ortho_init,
+            # SB3's Adam eps for PPO; fused: one kernel for all parameters, ~7x faster on CPU
+            optimizer_kwargs=dict(eps=1e-5, fused=True),
         ),
         verbose=0,
     )

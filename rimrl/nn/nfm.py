@@ -49,7 +49,8 @@ def rescale(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if height <= h and width <= w:
         return F.interpolate(x, size=size, mode="nearest")[:, None]
     r = max(math.ceil(height / h), math.ceil(width / w))
-    x = F.pad(x, (0, r * w - width, 0, r * h - height))
+    if (r * h, r * w) != (height, width):
+        x = F.pad(x, (0, r * w - width, 0, r * h - height))  # F.pad copies even for 0
     # pixel_unshuffle orders channels as (C, r, r): move the r*r offsets to the element axis
     x = F.pixel_unshuffle(x, r).view(b, c, r * r, h, w)
     return x.transpose(1, 2)
@@ -84,11 +85,13 @@ class NFMAttention(nn.Module):
         self.heads, self.top_k = heads, top_k
         self.key_size, self.value_size = key_size, value_size
         self.query = nn.Conv2d(query_channels, key_size, 1)
+        # h1 = relu(A W_o1) W_o2 (section 10.3.2.1); the hidden width is the value size, so a
+        # wide layer pays one projection back to its width, not two
         self.out = nn.Sequential(
-            nn.Conv2d(value_size, query_channels, 1),
-            nn.BatchNorm2d(query_channels) if batch_norm else nn.Identity(),
+            nn.Conv2d(value_size, value_size, 1),
+            nn.BatchNorm2d(value_size) if batch_norm else nn.Identity(),
             nn.ReLU(),
-            nn.Conv2d(query_channels, query_channels, 1),
+            nn.Conv2d(value_size, query_channels, 1),
         )
         self.gamma = nn.Parameter(torch.zeros(()))
         self.last_weights: torch.Tensor | None = None  # (B, 1 + E, heads, H, W); 0 = null

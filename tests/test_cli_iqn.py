@@ -67,6 +67,7 @@ def test_nfm_resnet_encoder_from_the_cli(tmp_path):
     (["--set", "iqn.double=true"], "did you mean 'iqn.double_q'"),
     (["--set", "policy.encoder_kwargs={topk: 2}"], "takes no argument 'topk'"),
     (["--env", "MsPacmn"], "unknown env 'MsPacmn'"),
+    (["--env", "BabyAI-GoToObj-v0"], "IQN takes image or vector observations"),
 ])
 def test_bad_input_one_line_exit_2_and_no_run_dir(tmp_path, capsys, extra, message):
     code = main(["train", "iqn", "--env", "rimrl/CueImage-v0", "--runs-dir", str(tmp_path)]

@@ -73,7 +73,11 @@ def train(args) -> int:
 
     section = None
     if args.resume is None:
-        section = env_family(requested_value(args, args.env, "env.id", "iqn.yaml"))
+        env_id = requested_value(args, args.env, "env.id", "iqn.yaml")
+        section = env_family(env_id)
+        if section == "grid":
+            raise UserError(f"IQN takes image or vector observations; '{env_id}' gives "
+                            "MiniGrid dicts (mission, image): train it with 'rimrl train ppo'")
     cfg, run_dir, ckpt = prepare_run(
         args, IQNRunConfig, "iqn.yaml", "iqn",
         name=lambda c: f"iqn-{short_env_name(c.env.id)}-{c.policy.encoder}-s{c.seed}",

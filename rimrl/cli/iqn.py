@@ -55,14 +55,9 @@ def build_model(cfg, env):
 def load_model(path: Path, env=None, device: str = "cpu"):
     """Load a saved IQN; a one-line error for a missing or corrupt file."""
     from agents.iqn import IQN
+    from rimrl.cli.training import load_sb3_model
 
-    if not path.is_file():
-        raise UserError(f"model file {path} does not exist")
-    try:
-        return IQN.load(path, env=env, device=device)
-    except Exception as exc:  # zip, pickle and torch errors of many types
-        raise UserError(f"{path} is corrupt or not a rimrl IQN model ({type(exc).__name__}); "
-                        "delete it to resume from an earlier checkpoint") from None
+    return load_sb3_model(IQN, "IQN", path, env, device)
 
 
 def train(args) -> int:

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from rimrl.cli.common import add_common_train_args, prepare_run, requested_value
 from rimrl.cli.environments import env_family, make_env
-from rimrl.errors import UserError
 
 FLAGS = {"env": "env.id", "core": "core.name", "encoder": "policy.encoder", "seed": "seed",
          "timesteps": "train.timesteps", "n_envs": "env.n_envs", "runs_dir": "runs_dir",
@@ -68,14 +67,9 @@ def build_model(cfg, env, tensorboard: Path | None = None):
 def load_model(path: Path, env=None, device: str = "cpu"):
     """Load a saved ChunkedRecurrentPPO; a one-line error for a missing or corrupt file."""
     from agents.ppo import ChunkedRecurrentPPO
+    from rimrl.cli.training import load_sb3_model
 
-    if not path.is_file():
-        raise UserError(f"model file {path} does not exist")
-    try:
-        return ChunkedRecurrentPPO.load(path, env=env, device=device)
-    except Exception as exc:  # zip, pickle and torch errors of many types
-        raise UserError(f"{path} is corrupt or not a rimrl PPO model ({type(exc).__name__}); "
-                        "delete it to resume from an earlier checkpoint") from None
+    return load_sb3_model(ChunkedRecurrentPPO, "PPO", path, env, device)
 
 
 # ----------------------------------------------------------------------------------- train

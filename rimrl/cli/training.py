@@ -7,6 +7,8 @@ import json
 import time
 from pathlib import Path
 
+from rimrl.errors import UserError
+
 
 def learn_and_save(model, env, cfg, run_dir: Path, args, tags: dict, extra_callbacks=(),
                    save_replay: bool = False) -> int:
@@ -54,6 +56,18 @@ def learn_and_save(model, env, cfg, run_dir: Path, args, tags: dict, extra_callb
     print(f"trained on {cfg.env.id} ({label}) to {model.num_timesteps} steps; "
           f"raw score {mean}; model: {run_dir / 'model.zip'}")
     return 0
+
+
+def load_sb3_model(cls, label: str, path: Path, env=None, device: str = "cpu"):
+    """``cls.load(path)``; a one-line error for a missing or corrupt file."""
+    if not path.is_file():
+        raise UserError(f"model file {path} does not exist")
+    try:
+        return cls.load(path, env=env, device=device)
+    except Exception as exc:  # zip, pickle and torch errors of many types
+        raise UserError(f"{path} is corrupt or not a rimrl {label} model "
+                        f"({type(exc).__name__}); delete it to resume from an earlier "
+                        "checkpoint") from None
 
 
 def short_env_name(env_id: str) -> str:

@@ -1,5 +1,4 @@
-"""The ``rimrl`` command line: ``train ppo|iqn|copy|supervised``, ``evaluate``, ``compare``,
-``sweep``.
+"""rimrl: train (ppo, iqn, copy, supervised), evaluate, compare and sweep RL runs.
 
 Heavy modules (torch, agents, envs) are imported inside the command that needs them, so
 ``rimrl --help`` answers at once. Every user mistake ends as one line on stderr and exit

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -47,7 +47,6 @@ class Run:
     distractors: Optional[dict] = None
     activation: Optional[np.ndarray] = None
     episode_ends: Optional[np.ndarray] = None
-    config: dict = field(default_factory=dict, repr=False)
 
     @property
     def final_score(self) -> float:
@@ -110,8 +109,7 @@ def read_run(path: Path, by: Optional[str] = None) -> Optional[Run]:
             activation, episode_ends = record["active"], record["episode_ends"]
     return Run(path=path, kind=kind, env=str(config_value(config, "env.id")), method=method,
                seed=int(config.get("seed", 0)), steps=steps, scores=scores,
-               distractors=distractors, activation=activation, episode_ends=episode_ends,
-               config=config)
+               distractors=distractors, activation=activation, episode_ends=episode_ends)
 
 
 def read_curve(path: Path) -> tuple[np.ndarray, np.ndarray]:

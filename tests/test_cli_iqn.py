@@ -87,3 +87,16 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path, capsys):
     assert main(["train", "iqn", "--resume", str(run), "--timesteps", "200",
                  "--no-progress"]) == 2
     assert "is corrupt or not a rimrl IQN model" in capsys.readouterr().err
+
+
+def test_run_dir_names_the_run_and_is_never_reused(tmp_path, capsys):
+    run = tmp_path / "my-run"
+    args = ["train", "iqn", "--env", "rimrl/CueImage-v0", "--timesteps", "40",
+            "--run-dir", str(run)] + TINY
+    assert main(args) == 0
+    assert (run / "model.zip").is_file()
+    before = (run / "model.zip").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(args) == 2
+    assert "already holds a run; continue it with --resume" in capsys.readouterr().err
+    assert (run / "model.zip").stat().st_mtime_ns == before

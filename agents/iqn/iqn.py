@@ -144,12 +144,14 @@ class IQN(OffPolicyAlgorithm):
             self._setup_model()
 
     # ------------------------------------------------------------------------- acting
-    def _noisy(self) -> bool:
-        return bool(self.policy.q_net.noisy_layers())
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        # fixed once the networks exist: not looked up on every env step
+        self._noisy = bool(self.policy.q_net.noisy_layers())
 
     def _on_step(self) -> None:
         """After each env step: epsilon and the hard target update."""
-        if self._noisy():
+        if self._noisy:
             self.exploration_rate = 0.0
         else:
             frac = min(1.0, self.num_timesteps / max(self.exploration_steps, 1))
@@ -180,7 +182,8 @@ class IQN(OffPolicyAlgorithm):
         losses = []
         for _ in range(gradient_steps):
             batch = self.replay_buffer.sample(batch_size, beta=beta)
-            policy.reset_noise()
+            if self._noisy:
+                policy.reset_noise()
             with torch.no_grad():
                 # one target-encoder pass on s' serves both the chosen action (without double
                 # Q) and the target samples

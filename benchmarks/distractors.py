@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from envs.pickup import SPLITS
+from rimrl.envs.pickup import SPLITS
 from rimrl.cli import main as rimrl
 
 TORCH_AC_FPS = 850.0

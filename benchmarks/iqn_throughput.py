@@ -98,7 +98,7 @@ def replay_bytes() -> tuple[float, float]:
     from gymnasium import spaces
     from stable_baselines3.common.buffers import ReplayBuffer
 
-    from agents.iqn.replay import FrameReplayBuffer
+    from rimrl.agents.iqn.replay import FrameReplayBuffer
 
     space, actions = spaces.Box(0, 255, (4, 84, 84), np.uint8), spaces.Discrete(9)
     ours = FrameReplayBuffer(1_000_000, space, actions, "cpu", frame_stack=4)

@@ -18,7 +18,7 @@ its colour and kind, so the mission names exactly one object.
 
 Registered ids: ``rimrl/Pickup-v0`` (train split) and ``rimrl/Pickup-<Split>-v0`` for each
 split (``rimrl/Pickup-NovelColor-v0``, ...); ``gym.make("rimrl/Pickup-v0", split="novel")``
-works too. Observations are wrapped by :class:`envs.minigrid_obs.MissionTokens`.
+works too. Observations are wrapped by :class:`rimrl.envs.minigrid_obs.MissionTokens`.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from minigrid.core.mission import MissionSpace
 from minigrid.core.world_object import Ball, Box, Key
 from minigrid.minigrid_env import MiniGridEnv
 
-from envs.minigrid_obs import MissionTokens
+from rimrl.envs.minigrid_obs import MissionTokens
 
 OBJECTS = {"ball": Ball, "box": Box, "key": Key}
 ALL_COLORS = ["red", "green", "blue", "purple", "yellow", "grey"]
@@ -178,7 +178,7 @@ def split_id(split: str) -> str:
     return "rimrl/Pickup-" + "".join(part.capitalize() for part in split.split("-")) + "-v0"
 
 
-gym.register("rimrl/Pickup-v0", entry_point="envs.pickup:make_pickup")
+gym.register("rimrl/Pickup-v0", entry_point="rimrl.envs.pickup:make_pickup")
 for _split in SPLITS[1:]:
-    gym.register(split_id(_split), entry_point="envs.pickup:make_pickup",
+    gym.register(split_id(_split), entry_point="rimrl.envs.pickup:make_pickup",
                  kwargs={"split": _split})

@@ -30,13 +30,18 @@ class ConfigError(UserError):
 
 
 def config_dir() -> Path:
-    """The folder of YAML defaults: ``$RIMRL_CONFIGS`` or ``configs/`` beside the packages."""
+    """The folder of YAML defaults: ``$RIMRL_CONFIGS``, else the installed ``rimrl.configs``
+    package (the repository's ``configs/`` folder, shipped as package data)."""
     env = os.environ.get("RIMRL_CONFIGS")
-    path = Path(env) if env else Path(__file__).resolve().parent.parent / "configs"
+    if env:
+        path = Path(env)
+    else:
+        import rimrl.configs
+        path = Path(rimrl.configs.__file__).resolve().parent
     if not path.is_dir():
         raise ConfigError(
-            f"config folder {path} not found; install rimrl with 'pip install -e .' from its "
-            "repository or point RIMRL_CONFIGS at a copy of its configs/ folder"
+            f"config folder {path} not found; reinstall rimrl ('pip install .') or point "
+            "RIMRL_CONFIGS at a copy of its configs/ folder"
         )
     return path
 

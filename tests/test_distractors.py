@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-import envs.pickup  # noqa: F401  (registers rimrl/Pickup-*)
-from envs.minigrid_obs import MissionTokens, VOCABULARY, tokenize
-from envs.overlays import COLORS, DistractorOverlay, OverlayPools, sprite_mask
-from envs.pickup import OBJECTS, SPLITS, PickupDistractorsEnv, PickupPools, split_id
+import rimrl.envs.pickup  # noqa: F401  (registers rimrl/Pickup-*)
+from rimrl.envs.minigrid_obs import MissionTokens, VOCABULARY, tokenize
+from rimrl.envs.overlays import COLORS, DistractorOverlay, OverlayPools, sprite_mask
+from rimrl.envs.pickup import OBJECTS, SPLITS, PickupDistractorsEnv, PickupPools, split_id
 from rimrl.cli import main
 from rimrl.stats import mean_ci, wilson_ci
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from envs.atari import UnknownEnvError, atari_id, make_atari_vec_env
-from envs.testing import CueImageEnv, CueVectorEnv
+from rimrl.envs.atari import UnknownEnvError, atari_id, make_atari_vec_env
+from rimrl.envs.testing import CueImageEnv, CueVectorEnv
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,21 +58,36 @@ def test_cue_envs_reward_only_the_right_answer():
     assert frame.shape == (36, 36, 1) and frame.max() == 255
 
 
-def imported_modules(folder: Path) -> set[str]:
+def imported_modules(where: Path) -> set[str]:
+    """Full dotted names imported by a module or by every module below a folder."""
     names = set()
-    for path in folder.rglob("*.py"):
+    for path in ([where] if where.is_file() else where.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
-                names.update(a.name.split(".")[0] for a in node.names)
+                names.update(a.name for a in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names.add(node.module.split(".")[0])
+                names.add(node.module)
     return names
 
 
+def uses(names: set[str], *packages: str) -> set[str]:
+    return {n for n in names for p in packages if n == p or n.startswith(p + ".")}
+
+
 def test_imports_flow_one_way():
-    assert not imported_modules(ROOT / "envs") & {"rimrl", "agents"}
-    assert "envs" not in imported_modules(ROOT / "agents")
-    core = {p for p in (ROOT / "rimrl").iterdir() if p.name != "cli"}
-    for part in core:
-        if part.is_dir():
-            assert not imported_modules(part) & {"agents", "envs"}, part
+    """envs uses nothing of ours; agents may use rimrl's core but not the CLI or envs; the
+    core (every module and folder of rimrl/ but cli/ and __main__) uses neither agents, envs nor the CLI."""
+    envs = imported_modules(ROOT / "envs")
+    assert uses(envs, "rimrl") <= uses(envs, "rimrl.envs")
+    assert not uses(imported_modules(ROOT / "agents"), "rimrl.envs", "rimrl.cli")
+    parts = [p for p in (ROOT / "rimrl").iterdir()
+             if p.name not in ("cli", "__main__.py", "__pycache__") and (p.is_dir() or p.suffix == ".py")]
+    assert any(p.is_file() for p in parts) and any(p.is_dir() for p in parts)
+    for part in parts:
+        assert not uses(imported_modules(part), "rimrl.agents", "rimrl.envs", "rimrl.cli"), part
+
+
+def test_no_generic_top_level_import_names():
+    """agents/ and envs/ install as rimrl.agents and rimrl.envs: nothing imports them bare."""
+    for folder in ("rimrl", "agents", "envs", "tests", "benchmarks"):
+        assert not uses(imported_modules(ROOT / folder), "agents", "envs", "configs"), folder

@@ -7,9 +7,9 @@ import pytest
 import torch
 from stable_baselines3.common.env_util import make_vec_env
 
-import envs.testing  # noqa: F401  (registers rimrl/CueImage-v0)
-from agents.iqn import IQN, IQNPolicy, NoisyLinear, iqn_target, quantile_huber_loss
-from agents.iqn.policies import cosine_embedding
+import rimrl.envs.testing  # noqa: F401  (registers rimrl/CueImage-v0)
+from rimrl.agents.iqn import IQN, IQNPolicy, NoisyLinear, iqn_target, quantile_huber_loss
+from rimrl.agents.iqn.policies import cosine_embedding
 
 
 def test_quantile_huber_loss_hand_computed():

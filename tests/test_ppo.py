@@ -7,9 +7,9 @@ from sb3_contrib import RecurrentPPO
 from sb3_contrib.common.recurrent.buffers import RecurrentRolloutBuffer
 from stable_baselines3.common.env_util import make_vec_env
 
-import envs.testing  # noqa: F401  (registers rimrl/Cue*-v0)
-from agents.ppo import ChunkedRecurrentPPO, CnnRIMsPolicy, MlpCorePolicy
-from agents.ppo.policies import RecurrentCorePolicy
+import rimrl.envs.testing  # noqa: F401  (registers rimrl/Cue*-v0)
+from rimrl.agents.ppo import ChunkedRecurrentPPO, CnnRIMsPolicy, MlpCorePolicy
+from rimrl.agents.ppo.policies import RecurrentCorePolicy
 from rimrl.nn.cores import LSTMCore
 from rimrl.nn.rims import RIMs
 

@@ -7,8 +7,8 @@ import torch
 from gymnasium import spaces
 from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack, VecTransposeImage
 
-from agents.iqn.replay import FrameReplayBuffer
-from agents.iqn.sum_tree import SumTree
+from rimrl.agents.iqn.replay import FrameReplayBuffer
+from rimrl.agents.iqn.sum_tree import SumTree
 
 
 def test_sum_tree_find_and_skip_zero():

@@ -1,7 +1,7 @@
 """Implicit Quantile Networks (Dabney et al., 2018) with switchable Rainbow components
 (Hessel et al., 2018) on SB3's off-policy machinery: n-step returns and proportional
-prioritized replay (in :class:`~agents.iqn.replay.FrameReplayBuffer`), dueling and noisy heads
-(in :class:`~agents.iqn.policies.IQNPolicy`), double Q (here).
+prioritized replay (in :class:`~rimrl.agents.iqn.replay.FrameReplayBuffer`), dueling and noisy heads
+(in :class:`~rimrl.agents.iqn.policies.IQNPolicy`), double Q (here).
 
 One gradient step, top to bottom (:meth:`IQN.train`): sample a batch with importance weights
 -> pick the next action from the mean of K quantiles (online net with double Q, target net
@@ -19,8 +19,8 @@ import torch
 from gymnasium import spaces
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
-from agents.iqn.policies import IQNPolicy
-from agents.iqn.replay import FrameReplayBuffer
+from rimrl.agents.iqn.policies import IQNPolicy
+from rimrl.agents.iqn.replay import FrameReplayBuffer
 
 
 def quantile_huber_loss(current: torch.Tensor, target: torch.Tensor, taus: torch.Tensor,

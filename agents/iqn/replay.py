@@ -17,7 +17,7 @@ import torch
 from gymnasium import spaces
 from stable_baselines3.common.buffers import BaseBuffer
 
-from agents.iqn.sum_tree import SumTree
+from rimrl.agents.iqn.sum_tree import SumTree
 
 
 class ReplaySamples(NamedTuple):

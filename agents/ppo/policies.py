@@ -2,10 +2,10 @@
 
 :class:`RecurrentCorePolicy` is sb3-contrib's ``RecurrentActorCriticPolicy`` with its
 ``nn.LSTM`` replaced by a core from :mod:`rimrl.nn.cores`. It works with sb3-contrib's own
-``RecurrentPPO`` unmodified and with :class:`agents.ppo.ppo.ChunkedRecurrentPPO`::
+``RecurrentPPO`` unmodified and with :class:`rimrl.agents.ppo.ppo.ChunkedRecurrentPPO`::
 
     from sb3_contrib import RecurrentPPO
-    from agents.ppo import CnnRIMsPolicy
+    from rimrl.agents.ppo import CnnRIMsPolicy
     model = RecurrentPPO(CnnRIMsPolicy, env, policy_kwargs=dict(core=dict(k_active=5)))
 
 ``core`` is a dict of :class:`rimrl.nn.cores.CoreConfig` fields (name, hidden_size,

@@ -4,7 +4,7 @@
 clipped-surrogate, value and entropy losses, same masking, same save/load format) with one
 change: minibatches are random sets of ``chunk_length``-step chunks of each env's rollout,
 each chunk starting from the recurrent state stored at its first step
-(:mod:`agents.ppo.buffers`). A minibatch of 256 steps becomes, e.g., 8 chunks of 32 steps
+(:mod:`rimrl.agents.ppo.buffers`). A minibatch of 256 steps becomes, e.g., 8 chunks of 32 steps
 processed in parallel by the core, instead of ~2 padded sequences walked one step at a time.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 from gymnasium import spaces
 from sb3_contrib import RecurrentPPO
 
-from agents.ppo.buffers import ChunkedDictRolloutBuffer, ChunkedRolloutBuffer
+from rimrl.agents.ppo.buffers import ChunkedDictRolloutBuffer, ChunkedRolloutBuffer
 
 
 class ChunkedRecurrentPPO(RecurrentPPO):

@@ -27,7 +27,7 @@ def register(commands) -> None:
 def env_references(envs: list[str]) -> tuple[dict[str, int], dict[str, tuple[float, float]]]:
     """Env frames per agent step (Atari's frame skip 4) and (random, human) scores of the
     Atari games among ``envs``."""
-    from envs.atari import atari_id, is_atari
+    from rimrl.envs.atari import atari_id, is_atari
     from rimrl.report.atari_scores import RANDOM_HUMAN
 
     frames, reference = {}, {}

@@ -12,8 +12,8 @@ def env_family(env_id: str) -> str:
     """``atari``, ``grid`` (MiniGrid/BabyAI) or ``gym``; a one-line error for unknown ids."""
     import gymnasium as gym
 
-    from envs.atari import ale_games, is_atari
-    from envs.minigrid_obs import is_minigrid
+    from rimrl.envs.atari import ale_games, is_atari
+    from rimrl.envs.minigrid_obs import is_minigrid
 
     if is_atari(env_id):
         return "atari"
@@ -30,26 +30,26 @@ def env_family(env_id: str) -> str:
 def _register_suites() -> None:
     import minigrid  # noqa: F401  (registers MiniGrid-* and BabyAI-*)
 
-    import envs.pickup  # noqa: F401  (registers rimrl/Pickup-*)
-    import envs.testing  # noqa: F401  (registers rimrl/Cue*)
+    import rimrl.envs.pickup  # noqa: F401  (registers rimrl/Pickup-*)
+    import rimrl.envs.testing  # noqa: F401  (registers rimrl/Cue*)
 
 
 def distractor_splits(env_id: str) -> tuple[str, ...]:
     """The distractor splits that apply to ``env_id`` (empty when none do)."""
     family = env_family(env_id)
     if family == "atari":
-        from envs.overlays import SPLITS
+        from rimrl.envs.overlays import SPLITS
         return SPLITS
     if env_id.startswith("rimrl/Pickup"):
-        from envs.pickup import SPLITS
+        from rimrl.envs.pickup import SPLITS
         return SPLITS
     return ()
 
 
 def check_split(env_id: str, split: str) -> str:
     """``split`` if it applies to ``env_id``; else a one-line error naming the valid ones."""
-    from envs.overlays import SPLITS as OVERLAY
-    from envs.pickup import SPLITS as PICKUP
+    from rimrl.envs.overlays import SPLITS as OVERLAY
+    from rimrl.envs.pickup import SPLITS as PICKUP
 
     valid = distractor_splits(env_id)
     if split in valid:
@@ -78,8 +78,8 @@ def make_env(cfg, n_envs: int | None = None, seed: int | None = None, render_mod
     family = env_family(env_cfg.id)
     subprocess = env_cfg.subprocess and training and n_envs > 1
     if family == "atari":
-        from envs.atari import make_atari_vec_env
-        from envs.overlays import DistractorOverlay
+        from rimrl.envs.atari import make_atari_vec_env
+        from rimrl.envs.overlays import DistractorOverlay
 
         wrappers = (functools.partial(DistractorOverlay, split=split),) if split else ()
         return make_atari_vec_env(
@@ -97,7 +97,7 @@ def make_env(cfg, n_envs: int | None = None, seed: int | None = None, render_mod
         if split is not None:
             env_kwargs["split"] = split
     elif family == "grid":
-        from envs.minigrid_obs import MissionTokens
+        from rimrl.envs.minigrid_obs import MissionTokens
         wrapper = MissionTokens
     return make_vec_env(env_cfg.id, n_envs=n_envs, seed=seed, wrapper_class=wrapper,
                         vec_env_cls=SubprocVecEnv if subprocess else DummyVecEnv,

@@ -1,4 +1,4 @@
-"""``rimrl train iqn`` and the evaluation of IQN runs: ties ``envs`` and ``agents.iqn``
+"""``rimrl train iqn`` and the evaluation of IQN runs: ties ``envs`` and ``rimrl.agents.iqn``
 together."""
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ def register(tasks) -> None:
 
 
 def build_model(cfg, env):
-    """A fresh :class:`agents.iqn.IQN` from a run config."""
+    """A fresh :class:`rimrl.agents.iqn.IQN` from a run config."""
     import torch
 
-    from agents.iqn import IQN, IQNPolicy
+    from rimrl.agents.iqn import IQN, IQNPolicy
     from rimrl.nn.encoders import encoder_class
 
     p, q = cfg.policy, cfg.iqn
@@ -54,14 +54,14 @@ def build_model(cfg, env):
 
 def load_model(path: Path, env=None, device: str = "cpu"):
     """Load a saved IQN; a one-line error for a missing or corrupt file."""
-    from agents.iqn import IQN
+    from rimrl.agents.iqn import IQN
     from rimrl.cli.training import load_sb3_model
 
     return load_sb3_model(IQN, "IQN", path, env, device)
 
 
 def train(args) -> int:
-    from agents.callbacks import replay_path
+    from rimrl.agents.callbacks import replay_path
     from rimrl.cli.iqn_config import IQNRunConfig
     from rimrl.cli.training import learn_and_save, short_env_name
     from rimrl.config import save_config

@@ -25,13 +25,13 @@ def register(tasks) -> None:
 
 # ----------------------------------------------------------------------------------- model
 def build_model(cfg, env, tensorboard: Path | None = None):
-    """A fresh :class:`agents.ppo.ChunkedRecurrentPPO` from a run config."""
+    """A fresh :class:`rimrl.agents.ppo.ChunkedRecurrentPPO` from a run config."""
     import dataclasses
     import inspect
 
     from stable_baselines3.common.utils import LinearSchedule
 
-    from agents.ppo import ChunkedRecurrentPPO, RecurrentCorePolicy
+    from rimrl.agents.ppo import ChunkedRecurrentPPO, RecurrentCorePolicy
     from rimrl.nn.encoders import encoder_class, encoder_for_space
 
     name = cfg.policy.encoder
@@ -66,7 +66,7 @@ def build_model(cfg, env, tensorboard: Path | None = None):
 
 def load_model(path: Path, env=None, device: str = "cpu"):
     """Load a saved ChunkedRecurrentPPO; a one-line error for a missing or corrupt file."""
-    from agents.ppo import ChunkedRecurrentPPO
+    from rimrl.agents.ppo import ChunkedRecurrentPPO
     from rimrl.cli.training import load_sb3_model
 
     return load_sb3_model(ChunkedRecurrentPPO, "PPO", path, env, device)
@@ -74,7 +74,7 @@ def load_model(path: Path, env=None, device: str = "cpu"):
 
 # ----------------------------------------------------------------------------------- train
 def train(args) -> int:
-    from agents.callbacks import CoreActivityCallback
+    from rimrl.agents.callbacks import CoreActivityCallback
     from rimrl.cli.ppo_config import PPORunConfig
     from rimrl.cli.training import learn_and_save, short_env_name
     from rimrl.config import save_config

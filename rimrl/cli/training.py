@@ -30,7 +30,7 @@ def learn_and_save(model, env, cfg, run_dir: Path, args, tags: dict, extra_callb
     from stable_baselines3.common.callbacks import CallbackList
     from stable_baselines3.common.logger import configure
 
-    from agents.callbacks import CheckpointCallback, save_model_atomically
+    from rimrl.agents.callbacks import CheckpointCallback, save_model_atomically
 
     model.set_logger(configure(str(run_dir / "tb"), ["tensorboard", "csv"]))
     done = model.num_timesteps

@@ -8,7 +8,7 @@
   mission embedding, one vector: the LSTM baseline's encoder.
 
 Cells are embedded as the sum of object, colour and state embeddings; the mission as the mean
-of its word embeddings (a bag of words over the fixed vocabulary of ``envs.minigrid_obs``).
+of its word embeddings (a bag of words over the fixed vocabulary of ``rimrl.envs.minigrid_obs``).
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""YAML defaults of every rimrl command, installed as package data (``rimrl.configs``)."""

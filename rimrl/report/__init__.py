@@ -1,0 +1,1 @@
+"""``rimrl compare``: reading runs, statistics, figures and the Markdown report."""

@@ -1,13 +1,17 @@
-"""SB3 callbacks shared by rimrl's learners: atomic checkpoints and RIM activity logging."""
+"""SB3 callbacks shared by rimrl's learners: atomic checkpoints, progress (bar, one line per
+few logged rollouts, a graceful stop) and RIM activity logging."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.logger import Image
+from stable_baselines3.common.logger import Image, KVWriter
 
+from rimrl.progress import bar, say
 from rimrl.runs import atomic_write, checkpoint_path, prune_checkpoints
 
 
@@ -35,7 +39,8 @@ def save_replay_atomically(model, path: Path) -> None:
 
 
 class CheckpointCallback(BaseCallback):
-    """Save ``ckpt_<timesteps>.zip`` atomically every ``every`` environment steps.
+    """Save ``ckpt_<timesteps>.zip`` atomically every ``every`` environment steps or every
+    ``minutes`` of wall time, whichever comes first.
 
     Args:
         run_dir: the run directory (checkpoints go to ``run_dir/checkpoints``).
@@ -43,21 +48,27 @@ class CheckpointCallback(BaseCallback):
         keep: newest checkpoints kept.
         save_replay: off-policy learners: also write the replay memory to
             ``checkpoints/replay.pkl`` (one file, replaced atomically after each checkpoint).
+        minutes: wall-clock minutes between checkpoints (a slow run still gets them early).
     """
 
-    def __init__(self, run_dir: Path, every: int, keep: int = 3, save_replay: bool = False):
+    def __init__(self, run_dir: Path, every: int, keep: int = 3, save_replay: bool = False,
+                 minutes: float = float("inf")):
         super().__init__()
         self.run_dir = Path(run_dir)
         self.every = every
         self.keep = keep
         self.save_replay = save_replay
+        self.seconds = minutes * 60
         self._last = 0
+        self._last_time = time.monotonic()
 
     def _on_training_start(self) -> None:
         self._last = self.num_timesteps
+        self._last_time = time.monotonic()
 
     def _on_step(self) -> bool:
-        if self.num_timesteps - self._last >= self.every:
+        if (self.num_timesteps - self._last >= self.every
+                or time.monotonic() - self._last_time >= self.seconds):
             self.save()
         return True
 
@@ -68,7 +79,93 @@ class CheckpointCallback(BaseCallback):
             save_replay_atomically(self.model, replay_path(self.run_dir))
         prune_checkpoints(self.run_dir, self.keep)
         self._last = self.num_timesteps
+        self._last_time = time.monotonic()
         return path
+
+
+class TrainingProgress(BaseCallback):
+    """A progress bar over the budget, the count of finished games behind the logged score,
+    and a graceful stop.
+
+    Records ``rollout/games``: how many finished games (Monitor episodes: whole Atari games
+    over all lives) ``rollout/ep_rew_mean`` averages, at most SB3's window of 100.
+
+    Args:
+        total: the run's budget in environment steps (a resumed run's bar starts where it is).
+        show_bar: draw the bar (``--no-progress`` and ``--quiet`` turn it off).
+        stop_requested: returns True when training should stop after the current step
+            (Ctrl-C); the caller then saves a checkpoint.
+    """
+
+    def __init__(self, total: int, show_bar: bool = True,
+                 stop_requested: Callable[[], bool] = lambda: False):
+        super().__init__()
+        self.total = total
+        self.show_bar = show_bar
+        self.stop_requested = stop_requested
+        self._bar = None
+
+    def _on_training_start(self) -> None:
+        self._bar = bar(self.total, "training", unit="step", enabled=self.show_bar,
+                        initial=self.num_timesteps)
+
+    def _on_step(self) -> bool:
+        self._bar.update(self.num_timesteps - self._bar.n)
+        return not self.stop_requested()
+
+    def _on_rollout_end(self) -> None:
+        self.logger.record("rollout/games", len(self.model.ep_info_buffer or ()))
+
+    def _on_training_end(self) -> None:
+        self._bar.close()
+
+
+class ProgressLines(KVWriter):
+    """An SB3 logger output that prints one line every ``every`` log dumps: steps, speed,
+    the mean raw score of recent games and the losses (what SB3's ``verbose=1`` table shows,
+    on one line).
+
+    Args:
+        total: the budget in environment steps.
+        games: returns how many finished games the logged score averages (read at print
+            time: SB3 updates its episode buffer after the callbacks run).
+        every: print on every ``every``-th dump (a dump happens every ``log_interval``
+            rollouts for PPO, every ``log_interval`` episodes for IQN).
+    """
+
+    LOSSES = (("train/loss", "loss"), ("train/policy_gradient_loss", "pg"),
+              ("train/value_loss", "value"), ("train/entropy_loss", "entropy"),
+              ("rollout/exploration_rate", "epsilon"))
+
+    def __init__(self, total: int, games: Callable[[], int], every: int = 1):
+        self.total = total
+        self.games = games
+        self.every = every
+        self._dumps = 0
+
+    def write(self, key_values: dict, key_excluded: dict, step: int = 0) -> None:
+        self._dumps += 1
+        if self._dumps % self.every == 0:
+            say(format_progress_line(key_values, self.total, self.games()))
+
+    def close(self) -> None:
+        pass
+
+
+def format_progress_line(values: dict, total: int, games: int) -> str:
+    """``steps 12,288/50,000 (25%) | 158 steps/s | score 345.0 over 12 games | loss 0.031``."""
+    steps = int(values.get("time/total_timesteps", 0))
+    parts = [f"steps {steps:,}/{total:,} ({100 * steps / total:.0f}%)"]
+    if "time/fps" in values:
+        parts.append(f"{values['time/fps']:.0f} steps/s")
+    if "rollout/ep_rew_mean" in values and games:
+        parts.append(f"score {values['rollout/ep_rew_mean']:.1f} over {games} "
+                     f"game{'s' * (games != 1)}")
+    else:
+        parts.append("score n/a (no game finished yet)")
+    parts += [f"{label} {values[key]:.3g}" for key, label in ProgressLines.LOSSES
+              if key in values]
+    return " | ".join(parts)
 
 
 class CoreActivityCallback(BaseCallback):

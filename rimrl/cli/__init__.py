@@ -8,6 +8,7 @@ code 2 (see :class:`rimrl.errors.UserError`); nothing of an existing run is over
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -71,6 +72,10 @@ def _evaluate(args) -> int:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    # torch.compile's worker pool would share the terminal's Ctrl-C and can leave this
+    # process waiting on workers that died; on a few CPU cores it buys little, so compile
+    # in-process unless the user chose otherwise (read when torch is imported, below).
+    os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
@@ -81,7 +86,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
-        print("rimrl: interrupted; continue with --resume RUN_DIR", file=sys.stderr)
+        print("rimrl: interrupted", file=sys.stderr)
         return 130
 
 

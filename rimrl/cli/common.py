@@ -11,10 +11,13 @@ from typing import Callable
 from rimrl.errors import UserError
 
 
-def add_common_train_args(p: argparse.ArgumentParser, budget_flags: list[str]) -> None:
+def add_common_train_args(p: argparse.ArgumentParser, budget_flags: list[str],
+                          set_example: str) -> None:
+    """Flags every ``train`` command takes; ``set_example`` is a valid ``--set`` of that
+    command, shown in its help (tests check that the command accepts it)."""
     p.add_argument("--config", type=Path, help="extra YAML file merged over the defaults")
     p.add_argument("-s", "--set", dest="overrides", action="append", default=[],
-                   metavar="KEY=VALUE", help="override any config key, e.g. train.lr=3e-4")
+                   metavar="KEY=VALUE", help=f"override any config key, e.g. {set_example}")
     p.add_argument("--seed", type=int, help="random seed (config key: seed)")
     p.add_argument("--runs-dir", help="where run directories are created (default: runs/)")
     p.add_argument("--run-dir", type=Path, metavar="RUN_DIR",
@@ -24,6 +27,8 @@ def add_common_train_args(p: argparse.ArgumentParser, budget_flags: list[str]) -
     p.add_argument("--resume", type=Path, metavar="RUN_DIR",
                    help="continue an interrupted run from its last checkpoint")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bar and no progress lines; errors and the summary only")
     for flag in budget_flags:
         p.add_argument(f"--{flag}", type=int, help=f"training budget in {flag}")
 

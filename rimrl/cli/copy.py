@@ -14,7 +14,7 @@ FLAGS = {"core": "core.name", "seed": "seed", "updates": "train.updates",
 def register(tasks) -> None:
     p = tasks.add_parser("copy", help="the copying task of thesis section 8.4.1")
     p.add_argument("--core", help="recurrent core: lstm, gru or rims")
-    add_common_train_args(p, ["updates", "timesteps"])
+    add_common_train_args(p, ["updates", "timesteps"], set_example="train.lr=3e-4")
     p.set_defaults(handler=train)
 
 
@@ -32,7 +32,7 @@ def train(args) -> int:
     if args.resume is not None:
         save_config(config, run_dir / "config.yaml")  # the budget may have grown
     print(f"run directory: {run_dir}")
-    summary = train_copy(config, run_dir, state, progress=not args.no_progress)
+    summary = train_copy(config, run_dir, state, progress=not (args.no_progress or args.quiet))
     print_summary(summary)
     return 0
 

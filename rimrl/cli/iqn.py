@@ -20,7 +20,7 @@ def register(tasks) -> None:
     p.add_argument("--encoder",
                    help="image encoder: nature, resnet, nfm-resnet, resnet18, nfm-resnet18")
     p.add_argument("--n-envs", type=int, help="parallel environments")
-    add_common_train_args(p, ["timesteps"])
+    add_common_train_args(p, ["timesteps"], set_example="iqn.learning_rate=1e-4")
     p.set_defaults(handler=train)
 
 

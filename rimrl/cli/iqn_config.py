@@ -102,9 +102,6 @@ class IQNRunConfig:
             "policy.embedding_dim": self.policy.embedding_dim,
             "policy.hidden_size": self.policy.hidden_size,
             "policy.n_policy_quantiles": self.policy.n_policy_quantiles,
-            "train.timesteps": self.train.timesteps,
-            "train.checkpoint_every": self.train.checkpoint_every,
-            "train.keep_checkpoints": self.train.keep_checkpoints,
         })
         if not 0 < q.gamma <= 1:
             raise UserError(f"iqn.gamma must be in (0, 1], got {q.gamma}")

@@ -19,7 +19,7 @@ def register(tasks) -> None:
     p.add_argument("--encoder", help="observation encoder: auto, nature, resnet, nfm-resnet, "
                                      "mlp, flatten, combined, grid, grid-set, ...")
     p.add_argument("--n-envs", type=int, help="parallel environments")
-    add_common_train_args(p, ["timesteps"])
+    add_common_train_args(p, ["timesteps"], set_example="ppo.learning_rate=3e-4")
     p.set_defaults(handler=train)
 
 

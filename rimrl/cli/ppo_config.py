@@ -84,14 +84,28 @@ class PolicyConfig:
 
 @dataclass
 class TrainConfig:
-    """Budget and bookkeeping: ``timesteps`` (env steps over all envs, ``--timesteps``),
-    ``checkpoint_every`` env steps, ``keep_checkpoints`` newest kept, ``log_interval`` in
-    rollouts."""
+    """Budget and bookkeeping.
 
-    timesteps: int = 20_000
-    checkpoint_every: int = 10_000
+    Args:
+        timesteps: env steps over all envs (``--timesteps``).
+        checkpoint_every: env steps between checkpoints.
+        checkpoint_minutes: wall-clock minutes between checkpoints, whichever comes first.
+        keep_checkpoints: newest checkpoints kept.
+        log_interval: rollouts (PPO) or episodes (IQN) between logged rows.
+        print_interval: logged rows between progress lines on stdout.
+    """
+
+    timesteps: int = 50_000
+    checkpoint_every: int = 5_000
+    checkpoint_minutes: float = 10.0
     keep_checkpoints: int = 3
     log_interval: int = 1
+    print_interval: int = 4
+
+    def __post_init__(self):
+        require_positive({f"train.{key}": getattr(self, key) for key in (
+            "timesteps", "checkpoint_every", "checkpoint_minutes", "keep_checkpoints",
+            "log_interval", "print_interval")})
 
 
 @dataclass
@@ -112,9 +126,6 @@ class PPORunConfig:
             "env.n_envs": self.env.n_envs, "env.frame_stack": self.env.frame_stack,
             "ppo.n_steps": self.ppo.n_steps, "ppo.batch_size": self.ppo.batch_size,
             "ppo.n_epochs": self.ppo.n_epochs, "ppo.chunk_length": self.ppo.chunk_length,
-            "train.timesteps": self.train.timesteps,
-            "train.checkpoint_every": self.train.checkpoint_every,
-            "train.keep_checkpoints": self.train.keep_checkpoints,
             "policy.features_dim": self.policy.features_dim,
             "ppo.learning_rate": self.ppo.learning_rate, "ppo.clip_range": self.ppo.clip_range,
         })

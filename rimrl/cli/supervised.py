@@ -15,7 +15,7 @@ def register(tasks) -> None:
     p.add_argument("--dataset", help="two-moons, spirals or digits")
     p.add_argument("--labels-per-class", type=int, help="keep only this many labels per class")
     p.add_argument("--alpha", type=float, help="mixing coefficient lam ~ Beta(alpha, alpha)")
-    add_common_train_args(p, ["updates"])
+    add_common_train_args(p, ["updates"], set_example="train.lr=3e-4")
     p.set_defaults(handler=train)
 
 

@@ -4,6 +4,10 @@ budget left after a resume, the final model and the run summary."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -15,13 +19,18 @@ def learn_and_save(model, env, cfg, run_dir: Path, args, tags: dict, extra_callb
     """Train ``model`` up to ``cfg.train.timesteps`` env steps (what a resumed run has done
     counts), checkpointing atomically; then write ``model.zip`` and ``train_summary.json``.
 
+    While it runs: a progress bar (unless ``--no-progress``/``--quiet``) and one line every
+    ``train.print_interval`` log dumps (unless ``--quiet``). Ctrl-C stops after the current
+    step, saves a checkpoint, prints the resume command and returns 130; a second Ctrl-C
+    exits at once.
+
     Args:
         model: an SB3 model, fresh or loaded from the run's latest checkpoint.
         env: its env (closed at the end).
         cfg: the run config (``train`` section: timesteps, checkpoint_every,
-            keep_checkpoints, log_interval).
+            checkpoint_minutes, keep_checkpoints, log_interval, print_interval).
         run_dir: the run directory.
-        args: the command's flags (``--no-progress``).
+        args: the command's flags (``task``, ``--no-progress``, ``--quiet``).
         tags: fields naming the model in the summary, e.g. ``{"core": "rims"}``.
         extra_callbacks: more SB3 callbacks (e.g. RIM activity logging).
         save_replay: checkpoints also write the replay memory (off-policy learners).
@@ -30,32 +39,81 @@ def learn_and_save(model, env, cfg, run_dir: Path, args, tags: dict, extra_callb
     from stable_baselines3.common.callbacks import CallbackList
     from stable_baselines3.common.logger import configure
 
-    from rimrl.agents.callbacks import CheckpointCallback, save_model_atomically
+    from rimrl.agents.callbacks import (CheckpointCallback, ProgressLines, TrainingProgress,
+                                        save_model_atomically)
 
-    model.set_logger(configure(str(run_dir / "tb"), ["tensorboard", "csv"]))
+    t = cfg.train
+    quiet = getattr(args, "quiet", False)
+    logger = configure(str(run_dir / "tb"), ["tensorboard", "csv"])
+    if not quiet:
+        logger.output_formats.append(
+            ProgressLines(t.timesteps, lambda: len(model.ep_info_buffer or ()),
+                          every=t.print_interval))
+    model.set_logger(logger)
     done = model.num_timesteps
-    remaining = cfg.train.timesteps - done
-    print(f"run directory: {run_dir}" + (f" (resuming at {done} steps)" if done else ""))
-    checkpoints = CheckpointCallback(run_dir, cfg.train.checkpoint_every,
-                                     cfg.train.keep_checkpoints, save_replay=save_replay)
+    remaining = t.timesteps - done
+    print(f"run directory: {run_dir}" + (f" (resuming at {done} steps)" if done else ""),
+          flush=True)
+    checkpoints = CheckpointCallback(run_dir, t.checkpoint_every, t.keep_checkpoints,
+                                     save_replay=save_replay, minutes=t.checkpoint_minutes)
     start = time.perf_counter()
-    if remaining > 0:
-        model.learn(remaining, callback=CallbackList([checkpoints, *extra_callbacks]),
-                    log_interval=cfg.train.log_interval, reset_num_timesteps=done == 0,
-                    progress_bar=not args.no_progress)
-        checkpoints.save()
+    with StopOnInterrupt() as interrupt:
+        progress = TrainingProgress(t.timesteps, show_bar=not (args.no_progress or quiet),
+                                    stop_requested=lambda: interrupt.requested)
+        if remaining > 0:
+            model.learn(remaining, callback=CallbackList([checkpoints, progress,
+                                                          *extra_callbacks]),
+                        log_interval=t.log_interval, reset_num_timesteps=done == 0)
+        path = checkpoints.save()
+        if interrupt.requested:
+            logger.close()
+            env.close()
+            print(f"interrupted at {model.num_timesteps} steps; checkpoint saved: {path}\n"
+                  f"continue with: rimrl train {args.task} --resume {run_dir}", flush=True)
+            return 130
     save_model_atomically(model, run_dir / "model.zip")
+    logger.close()
     env.close()
     scores = [float(e["r"]) for e in model.ep_info_buffer]
     summary = {"timesteps": int(model.num_timesteps), "env": cfg.env.id, **tags,
                "seconds": round(time.perf_counter() - start, 1),
                "recent_episode_scores": scores}
     (run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    mean = f"{np.mean(scores):.1f} over the last {len(scores)} episodes" if scores else "n/a"
+    mean = (f"{np.mean(scores):.1f} over the last {len(scores)} games" if scores
+            else "n/a (no game finished; raise --timesteps)")
     label = ", ".join(f"{k} {v}" for k, v in tags.items())
-    print(f"trained on {cfg.env.id} ({label}) to {model.num_timesteps} steps; "
-          f"raw score {mean}; model: {run_dir / 'model.zip'}")
+    print(f"trained on {cfg.env.id} ({label}) to {model.num_timesteps} steps in "
+          f"{summary['seconds']:.0f} s; raw score {mean}; model: {run_dir / 'model.zip'}")
     return 0
+
+
+class StopOnInterrupt:
+    """While active, the first Ctrl-C (SIGINT) only sets ``requested`` so that training can
+    stop cleanly after the current step; a second one ends the process at once.
+
+    Outside the main thread (e.g. a Ray worker) signals cannot be caught: it does nothing.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            # the user asked twice: no cleanup, no waiting on threads or worker pools
+            os._exit(130)
+        self.requested = True
+        print("\nrimrl: stopping after this step to save a checkpoint "
+              "(Ctrl-C again to quit at once)", file=sys.stderr, flush=True)
+
+    def __enter__(self) -> "StopOnInterrupt":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 def load_sb3_model(cls, label: str, path: Path, env=None, device: str = "cpu"):

@@ -1,0 +1,31 @@
+"""What long commands show while they work: a tqdm progress bar and progress lines.
+
+Every long command (training, evaluation, compare, sweep) reports through these two helpers,
+so ``--quiet`` and ``--no-progress`` mean the same everywhere. Lines go through
+``tqdm.write`` so that they print above a live bar instead of breaking it.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+
+def bar(total: Optional[int], desc: str, unit: str = "it", enabled: bool = True,
+        initial: int = 0):
+    """A tqdm bar on stderr (stdout stays clean for results); ``enabled=False`` gives a bar
+    that draws nothing but still counts, so callers need no branches."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, initial=initial, disable=not enabled,
+                file=sys.stderr, dynamic_ncols=True, leave=False,
+                unit_scale=unit == "step")
+
+
+def say(text: str, enabled: bool = True) -> None:
+    """Print one progress line on stdout, above any live bar."""
+    if enabled:
+        from tqdm import tqdm
+
+        tqdm.write(text, file=sys.stdout)
+        sys.stdout.flush()

@@ -1,8 +1,10 @@
 """What long commands show while they work: a tqdm progress bar and progress lines.
 
 Every long command (training, evaluation, compare, sweep) reports through these two helpers,
-so ``--quiet`` and ``--no-progress`` mean the same everywhere. Lines go through
-``tqdm.write`` so that they print above a live bar instead of breaking it.
+so ``--quiet`` and ``--no-progress`` mean the same everywhere. Bars are drawn on a terminal
+only: in a log file (``nohup``, sweeps, CI) their carriage returns would be noise, and the
+progress lines say the same. Lines go through ``tqdm.write`` so that they print above a
+live bar instead of breaking it.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from typing import Optional
 
 def bar(total: Optional[int], desc: str, unit: str = "it", enabled: bool = True,
         initial: int = 0):
-    """A tqdm bar on stderr (stdout stays clean for results); ``enabled=False`` gives a bar
-    that draws nothing but still counts, so callers need no branches."""
+    """A tqdm bar on stderr (stdout stays clean for results), drawn when ``enabled`` and
+    stderr is a terminal; otherwise a bar that draws nothing, so callers need no
+    branches."""
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit=unit, initial=initial, disable=not enabled,
+    draw = enabled and sys.stderr.isatty()
+    return tqdm(total=total, desc=desc, unit=unit, initial=initial, disable=not draw,
                 file=sys.stderr, dynamic_ncols=True, leave=False,
                 unit_scale=unit == "step")
 

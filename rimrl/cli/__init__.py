@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 from rimrl.cli import compare, copy, iqn, ppo, supervised, sweep
-from rimrl.cli.common import read_meta
+from rimrl.cli.common import add_progress_args, read_meta
 from rimrl.errors import UserError
 
 EVALUATORS = {"copy": copy.evaluate, "ppo": ppo.evaluate, "iqn": iqn.evaluate}
@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--distractors", nargs="+", metavar="SPLIT",
                           help="PPO: evaluate per distractor split (names, or 'all')")
     evaluate.add_argument("--gaps", type=int, nargs="+", help="copying task: gaps to test")
+    add_progress_args(evaluate)
     evaluate.set_defaults(handler=_evaluate)
     compare.register(commands)
     sweep.register(commands)

@@ -26,11 +26,21 @@ def add_common_train_args(p: argparse.ArgumentParser, budget_flags: list[str],
     p.add_argument("--device", help="torch device, e.g. cpu or cuda")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR",
                    help="continue an interrupted run from its last checkpoint")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p.add_argument("-q", "--quiet", action="store_true",
-                   help="no progress bar and no progress lines; errors and the summary only")
+    add_progress_args(p)
     for flag in budget_flags:
         p.add_argument(f"--{flag}", type=int, help=f"training budget in {flag}")
+
+
+def add_progress_args(p: argparse.ArgumentParser) -> None:
+    """``--no-progress`` and ``--quiet``, the same for every long command."""
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bar and no progress lines; errors and results only")
+
+
+def shows_bar(args: argparse.Namespace) -> bool:
+    """Whether a command draws progress bars (not with ``--no-progress`` or ``--quiet``)."""
+    return not (getattr(args, "no_progress", False) or getattr(args, "quiet", False))
 
 
 def flag_overrides(args: argparse.Namespace, flags: dict[str, str]) -> list[str]:

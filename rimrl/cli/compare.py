@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from rimrl.cli.common import add_progress_args, shows_bar
 from rimrl.errors import UserError
 
 
@@ -21,6 +22,7 @@ def register(commands) -> None:
     p.add_argument("--baseline", default="lstm", help="its baseline")
     p.add_argument("--points", type=int, default=50, help="grid points per learning curve")
     p.add_argument("--reps", type=int, default=2000, help="bootstrap replicates")
+    add_progress_args(p)
     p.set_defaults(handler=run)
 
 
@@ -51,7 +53,7 @@ def run(args) -> int:
 
     if args.points < 2 or args.reps < 1:
         raise UserError("--points must be at least 2 and --reps at least 1")
-    runs = find_runs(args.runs_dir, args.by)
+    runs = find_runs(args.runs_dir, args.by, show=shows_bar(args))
     out = args.out or args.runs_dir / "report"
     frames, reference = env_references(sorted({r.env for r in runs}))
     report = build_report(runs, frames, reference, args.method, args.baseline, args.points,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rimrl.cli.common import add_common_train_args, prepare_run
+from rimrl.cli.common import add_common_train_args, prepare_run, shows_bar
 from rimrl.errors import UserError
 
 FLAGS = {"core": "core.name", "seed": "seed", "updates": "train.updates",
@@ -32,7 +32,7 @@ def train(args) -> int:
     if args.resume is not None:
         save_config(config, run_dir / "config.yaml")  # the budget may have grown
     print(f"run directory: {run_dir}")
-    summary = train_copy(config, run_dir, state, progress=not (args.no_progress or args.quiet))
+    summary = train_copy(config, run_dir, state, progress=shows_bar(args))
     print_summary(summary)
     return 0
 

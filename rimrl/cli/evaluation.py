@@ -9,8 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from rimrl.cli.common import shows_bar
 from rimrl.cli.environments import make_env
 from rimrl.errors import UserError
+from rimrl.progress import bar, say
 
 
 def evaluate_run(args, run_dir: Path, config_cls, load: Callable, describe: Callable) -> int:
@@ -65,7 +67,7 @@ def _evaluate_plain(args, run_dir, cfg, model, path, seed, tags) -> int:
     env = make_env(cfg, n_envs=1, seed=seed, training=False,
                    render_mode="rgb_array" if args.video else None)
     episodes, frames = play(model, env, args.episodes, deterministic=args.deterministic,
-                            record=args.video)
+                            record=args.video, label=cfg.env.id, show=shows_bar(args))
     env.close()
     scores = [r for r, _ in episodes]
     result = {"env": cfg.env.id, **tags, "checkpoint": str(path.name), "episodes": len(scores),
@@ -95,16 +97,21 @@ def _evaluate_splits(args, run_dir, cfg, model, path, splits, seed, tags) -> int
     atari = env_family(cfg.env.id) == "atari"
     rows = (["clean"] if atari else []) + splits
     n_envs = min(cfg.env.n_envs, args.episodes)
+    say(f"evaluating {len(rows)} settings ({', '.join(rows)}) x {args.episodes} episodes = "
+        f"{len(rows) * args.episodes} episodes", enabled=not args.quiet)
     table = {}
     for split in rows:
         env = make_env(cfg, n_envs=n_envs, seed=seed, training=False,
                        distractors=None if split == "clean" else split)
-        episodes, _ = play(model, env, args.episodes, deterministic=args.deterministic)
+        episodes, _ = play(model, env, args.episodes, deterministic=args.deterministic,
+                           label=split, show=shows_bar(args))
         env.close()
         returns = [r for r, _ in episodes]
         wins = sum(bool(s) for _, s in episodes)
         mean, lo, hi = mean_ci(returns)
         rate, rlo, rhi = wilson_ci(wins, len(episodes))
+        say(f"  {split}: {len(episodes)} episodes, return {mean:.3g}, success {rate:.3f}",
+            enabled=not args.quiet)
         table[split] = {"episodes": len(episodes), "return_mean": mean, "return_ci95": [lo, hi],
                         "success_rate": rate, "success_ci95": [rlo, rhi], "returns": returns}
     if atari:
@@ -150,13 +157,15 @@ def _label(tags: dict) -> str:
 
 
 def play(model, env, episodes: int, deterministic: bool = False, record: bool = False,
-         max_frames: int = 4000):
+         max_frames: int = 4000, label: str = "episodes", show: bool = False):
     """Run ``episodes`` whole episodes spread evenly over the env's copies (so short episodes
     are not over-counted). Returns [(return, success)] and the frames of the first episode
     when ``record``. The return is Monitor's (the raw game score over all lives for Atari);
-    success is the env's ``info["success"]`` where it reports one, else return > 0."""
+    success is the env's ``info["success"]`` where it reports one, else return > 0.
+    ``show``: a progress bar named ``label`` with the running mean return."""
     import numpy as np
 
+    progress = bar(episodes, label, unit="ep", enabled=show)
     n = env.num_envs
     targets = [(episodes + i) // n for i in range(n)]
     counts = [0] * n
@@ -175,6 +184,9 @@ def play(model, env, episodes: int, deterministic: bool = False, record: bool = 
                 score = float(info["episode"]["r"])
                 results.append((score, bool(info.get("success", score > 0))))
                 counts[i] += 1
+                progress.update(1)
+                progress.set_postfix(mean=f"{np.mean([r for r, _ in results]):.3g}")
+    progress.close()
     return results, frames
 
 

@@ -15,7 +15,9 @@ import json
 import sys
 from pathlib import Path
 
+from rimrl.cli.common import add_progress_args
 from rimrl.errors import UserError
+from rimrl.progress import say
 
 
 def register(commands) -> None:
@@ -27,6 +29,7 @@ def register(commands) -> None:
     p.add_argument("--num-gpus", type=int, help="local Ray: GPUs to use (default: all)")
     p.add_argument("--dry-run", action="store_true",
                    help="list the trials and what each needs, run nothing")
+    add_progress_args(p)
     p.set_defaults(handler=run)
 
 
@@ -138,6 +141,7 @@ def run(args) -> int:
         run_config=tune.RunConfig(name=sweep.name, storage_path=str(root / "ray"),
                                   failure_config=tune.FailureConfig(max_failures=0,
                                                                     fail_fast=False),
+                                  callbacks=[_progress_lines(tune, len(todo), not args.quiet)],
                                   verbose=0),
     )
     errors = {}
@@ -162,6 +166,35 @@ def run(args) -> int:
               "them", file=sys.stderr)
         return 1
     return 0
+
+
+def _progress_lines(tune, total: int, enabled: bool):
+    """A Tune callback printing one line whenever a trial starts, finishes or fails, with
+    the counts of trials done, running and failed."""
+
+    class SweepProgress(tune.Callback):
+        def __init__(self):
+            self.running, self.done, self.failed = set(), 0, 0
+
+        def _line(self, trial, event: str) -> None:
+            say(f"  {_trial_label(trial)}: {event} ({self.done} done, {len(self.running)} "
+                f"running, {self.failed} failed, of {total})", enabled=enabled)
+
+        def on_trial_start(self, iteration, trials, trial, **info):
+            self.running.add(trial.trial_id)
+            self._line(trial, "started")
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            self.running.discard(trial.trial_id)
+            self.done += 1
+            self._line(trial, "finished")
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            self.running.discard(trial.trial_id)
+            self.failed += 1
+            self._line(trial, "FAILED")
+
+    return SweepProgress()
 
 
 def _trial_label(trial) -> str:

@@ -39,13 +39,13 @@ def learn_and_save(model, env, cfg, run_dir: Path, args, tags: dict, extra_callb
     from stable_baselines3.common.callbacks import CallbackList
     from stable_baselines3.common.logger import configure
 
+    from rimrl.cli.common import shows_bar
     from rimrl.agents.callbacks import (CheckpointCallback, ProgressLines, TrainingProgress,
                                         save_model_atomically)
 
     t = cfg.train
-    quiet = getattr(args, "quiet", False)
     logger = configure(str(run_dir / "tb"), ["tensorboard", "csv"])
-    if not quiet:
+    if not args.quiet:
         logger.output_formats.append(
             ProgressLines(t.timesteps, lambda: len(model.ep_info_buffer or ()),
                           every=t.print_interval))
@@ -58,7 +58,7 @@ def learn_and_save(model, env, cfg, run_dir: Path, args, tags: dict, extra_callb
                                      save_replay=save_replay, minutes=t.checkpoint_minutes)
     start = time.perf_counter()
     with StopOnInterrupt() as interrupt:
-        progress = TrainingProgress(t.timesteps, show_bar=not (args.no_progress or quiet),
+        progress = TrainingProgress(t.timesteps, show_bar=shows_bar(args),
                                     stop_requested=lambda: interrupt.requested)
         if remaining > 0:
             model.learn(remaining, callback=CallbackList([checkpoints, progress,

@@ -14,6 +14,7 @@ import numpy as np
 import yaml
 
 from rimrl.errors import UserError
+from rimrl.progress import bar
 
 STEP_COLUMN = "time/total_timesteps"
 SCORE_COLUMN = "rollout/ep_rew_mean"
@@ -63,20 +64,23 @@ def config_value(config: dict, key: str) -> Any:
     return node
 
 
-def find_runs(root: Path, by: Optional[str] = None) -> list[Run]:
+def find_runs(root: Path, by: Optional[str] = None, show: bool = False) -> list[Run]:
     """Every PPO or IQN run directory under ``root`` (``root`` itself may be one) that has
     logged at least one score. ``by``: the config key naming a run's method (default: the
-    core for PPO, the encoder for IQN)."""
+    core for PPO, the encoder for IQN); ``show``: a progress bar over the runs read."""
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"{root} is not a directory; give a run directory or a folder of runs "
                         "(e.g. a sweep directory)")
     metas = sorted(root.rglob("run.json"))
     runs = []
+    progress = bar(len(metas), "reading runs", unit="run", enabled=show)
     for meta in metas:
         run = read_run(meta.parent, by)
         if run is not None:
             runs.append(run)
+        progress.update(1)
+    progress.close()
     if not runs:
         raise UserError(f"no PPO or IQN runs with logged scores under {root}; train some with "
                         "'rimrl train ppo' or 'rimrl sweep'")

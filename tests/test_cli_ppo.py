@@ -74,6 +74,32 @@ def test_resume_continues_from_last_checkpoint(tmp_path):
     assert "timesteps: 384" in (run / "config.yaml").read_text()
 
 
+def csv_rows(run):
+    import csv
+    with open(run / "tb" / "progress.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_resume_keeps_the_learning_curve(tmp_path):
+    """After a crash past the 128-step checkpoint, the resumed run's progress.csv holds the
+    original rows up to 128 unchanged and every later step exactly once."""
+    args = ["train", "ppo", "--env", "rimrl/CueVector-v0", "--core", "gru",
+            "--runs-dir", str(tmp_path)] + TINY[:-1] + ["--set", "train.checkpoint_every=64"]
+    assert main(args + ["--timesteps", "256"]) == 0
+    run = only_run(tmp_path)
+    before = csv_rows(run)
+    assert [int(r["time/total_timesteps"]) for r in before] == [64, 128, 192, 256]
+    for path in list_checkpoints(run)[-2:]:  # the crash came after the 128-step checkpoint
+        path.unlink()
+    (run / "model.zip").unlink()
+    assert main(["train", "ppo", "--resume", str(run), "--timesteps", "320", "--quiet"]) == 0
+    after = csv_rows(run)
+    assert [int(r["time/total_timesteps"]) for r in after] == [64, 128, 192, 256, 320]
+    for old, new in zip(before[:2], after[:2]):
+        assert {k: v for k, v in new.items() if k in old} == old
+    assert after[2]["time/iterations"] == "1"  # 192 comes from the resumed process
+
+
 @pytest.mark.slow
 def test_kill_9_then_resume(tmp_path):
     cmd = [sys.executable, "-m", "rimrl", "train", "ppo", "--env", "rimrl/CueVector-v0",

@@ -162,3 +162,74 @@ def test_stepwise_cores_equal_torch_with_resets(core_cls):
             pieces.append(o)
         assert torch.allclose(out[:, b:b + 1], torch.cat(pieces), atol=1e-5)
         assert torch.allclose(h[:, b:b + 1], hb, atol=1e-5)
+
+
+def test_partial_core_dict_updates_the_policy_class_defaults():
+    """The README's example: core=dict(k_active=5) keeps CnnRIMsPolicy's 510 units and GRU."""
+    model = RecurrentPPO(CnnRIMsPolicy, vec_env("rimrl/CueImage-v0"), n_steps=8, batch_size=8,
+                         policy_kwargs=dict(core=dict(k_active=5),
+                                            features_extractor_kwargs=dict(features_dim=16)))
+    cfg = model.policy.core_config
+    assert (cfg.name, cfg.hidden_size, cfg.num_units, cfg.k_active, cfg.dynamics) == \
+        ("rims", 510, 6, 5, "gru")
+    assert model.policy.lstm_actor.hidden_size == 510
+
+
+def test_mlp_core_policy_defaults_to_an_lstm_as_documented():
+    env = vec_env()
+    default = RecurrentPPO(MlpCorePolicy, env, n_steps=8, batch_size=8)
+    assert isinstance(default.policy.lstm_actor, LSTMCore)
+    assert default.policy.core_config.hidden_size == 256
+    sized = RecurrentPPO(MlpCorePolicy, env, n_steps=8, batch_size=8,
+                         policy_kwargs=dict(core=dict(hidden_size=64)))
+    assert isinstance(sized.policy.lstm_actor, LSTMCore)
+    assert sized.policy.core_config.hidden_size == 64
+
+
+def test_models_saved_under_the_old_top_level_package_names_still_load(tmp_path, monkeypatch):
+    """Round 1 saved class paths such as agents.ppo.policies.MlpCorePolicy; the CLI's loader
+    still reads them (plain SB3 loading cannot: the name is gone)."""
+    import base64
+    import io
+    import json
+    import sys
+    import zipfile
+    from pathlib import Path
+
+    import cloudpickle
+
+    from rimrl.cli.training import load_sb3_model
+
+    # as installed: the repository root (where agents/ also sits) is not on the path
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if Path(p or ".").resolve() != root])
+
+    model = ChunkedRecurrentPPO(MlpCorePolicy, vec_env(), n_steps=8, batch_size=8,
+                                chunk_length=8, policy_kwargs=dict(core=dict(hidden_size=8)))
+    path = tmp_path / "old.zip"
+    model.save(path)
+    parts = ["agents", "agents.ppo", "agents.ppo.policies"]
+    for name in parts:
+        sys.modules[name] = sys.modules["rimrl." + name]
+    MlpCorePolicy.__module__ = "agents.ppo.policies"
+    try:
+        blob = cloudpickle.dumps(MlpCorePolicy)
+    finally:
+        MlpCorePolicy.__module__ = "rimrl.agents.ppo.policies"
+        for name in parts:
+            del sys.modules[name]
+    assert b"agents.ppo.policies" in blob and b"rimrl.agents" not in blob
+    with zipfile.ZipFile(path) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    data = json.loads(files["data"])
+    data["policy_class"][":serialized:"] = base64.b64encode(blob).decode()
+    files["data"] = json.dumps(data).encode()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    path.write_bytes(buffer.getvalue())
+    with pytest.raises(ModuleNotFoundError):
+        ChunkedRecurrentPPO.load(path)
+    loaded = load_sb3_model(ChunkedRecurrentPPO, "PPO", path)
+    assert type(loaded.policy) is MlpCorePolicy and "agents" not in sys.modules

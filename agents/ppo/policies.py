@@ -9,8 +9,9 @@
     model = RecurrentPPO(CnnRIMsPolicy, env, policy_kwargs=dict(core=dict(k_active=5)))
 
 ``core`` is a dict of :class:`rimrl.nn.cores.CoreConfig` fields (name, hidden_size,
-num_units, k_active, dynamics, ...); ``lstm_hidden_size`` is ignored in favour of
-``core["hidden_size"]``.
+num_units, k_active, dynamics, ...) that *updates* the policy class's ``default_core``: above,
+the paper's Atari RIMs (510 units, GRU dynamics) with k_A = 5. ``lstm_hidden_size`` is
+ignored in favour of ``core["hidden_size"]``.
 """
 
 from __future__ import annotations
@@ -32,15 +33,18 @@ class RecurrentCorePolicy(RecurrentActorCriticPolicy):
     """sb3-contrib's recurrent actor-critic with a named recurrent core (thesis ch. 8.4.3).
 
     Args:
-        core: :class:`~rimrl.nn.cores.CoreConfig` fields as a dict (or a CoreConfig). The
-            actor core, and the critic core when ``enable_critic_lstm``, are built from it.
+        core: :class:`~rimrl.nn.cores.CoreConfig` fields as a dict, merged over the class's
+            ``default_core`` (fields not given keep the class's value, then CoreConfig's), or
+            a complete CoreConfig. The actor core, and the critic core when
+            ``enable_critic_lstm``, are built from it.
         *args, **kwargs: as for ``RecurrentActorCriticPolicy``.
     """
 
+    #: the core this class builds when ``core`` does not say otherwise: an LSTM of 256
     default_core: dict = {"name": "lstm", "hidden_size": 256}
 
     def __init__(self, *args, core: Optional[Any] = None, **kwargs):
-        cfg = _core_config(core if core is not None else self.default_core)
+        cfg = _core_config(self.default_core, core)
         kwargs["lstm_hidden_size"] = cfg.hidden_size
         kwargs.setdefault("n_lstm_layers", 1)
         if kwargs["n_lstm_layers"] != 1:
@@ -82,14 +86,15 @@ class RecurrentCorePolicy(RecurrentActorCriticPolicy):
         return torch.flatten(output.transpose(0, 1), start_dim=0, end_dim=1), states
 
 
-def _core_config(core: Any) -> CoreConfig:
+def _core_config(defaults: dict, core: Any) -> CoreConfig:
+    """``core`` (a CoreConfig, a dict of some of its fields, or None) over ``defaults``."""
     if isinstance(core, CoreConfig):
         return core
-    return CoreConfig(**dict(core))
+    return CoreConfig(**{**defaults, **dict(core or {})})
 
 
 class MlpCorePolicy(RecurrentCorePolicy):
-    """Vector observations, LSTM core by default."""
+    """Vector observations (flattened), LSTM core of 256 by default."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("features_extractor_class", FlattenExtractor)
@@ -97,7 +102,7 @@ class MlpCorePolicy(RecurrentCorePolicy):
 
 
 class CnnCorePolicy(RecurrentCorePolicy):
-    """Image observations with the Nature CNN, LSTM core by default."""
+    """Image observations with the Nature CNN, LSTM core of 256 by default."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("features_extractor_class", NatureCNN)
@@ -105,7 +110,7 @@ class CnnCorePolicy(RecurrentCorePolicy):
 
 
 class MultiInputCorePolicy(RecurrentCorePolicy):
-    """Dict observations (SB3's CombinedExtractor), LSTM core by default."""
+    """Dict observations (SB3's CombinedExtractor), LSTM core of 256 by default."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("features_extractor_class", CombinedExtractor)
@@ -113,18 +118,21 @@ class MultiInputCorePolicy(RecurrentCorePolicy):
 
 
 class MlpRIMsPolicy(MlpCorePolicy):
-    """Vector observations with a RIMs core (paper's Atari RIMs settings by default)."""
+    """Vector observations with a RIMs core; defaults: the paper's Atari RIMs (6 RIMs of 85
+    units, 4 active, GRU dynamics)."""
 
     default_core = ATARI_RIMS
 
 
 class CnnRIMsPolicy(CnnCorePolicy):
-    """Nature CNN + RIMs core: the RIMs paper's Atari PPO policy (6 RIMs, 4 active, GRU)."""
+    """Nature CNN + RIMs core: the RIMs paper's Atari PPO policy; defaults: 6 RIMs of 85 units
+    (510), 4 active, GRU dynamics (thesis 8.4.3)."""
 
     default_core = ATARI_RIMS
 
 
 class MultiInputRIMsPolicy(MultiInputCorePolicy):
-    """Dict observations with a RIMs core."""
+    """Dict observations with a RIMs core; defaults: the paper's Atari RIMs (6 RIMs of 85
+    units, 4 active, GRU dynamics)."""
 
     default_core = ATARI_RIMS

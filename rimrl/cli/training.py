@@ -3,6 +3,7 @@ budget left after a resume, the final model and the run summary."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -37,20 +38,21 @@ def learn_and_save(model, env, cfg, run_dir: Path, args, tags: dict, extra_callb
     """
     import numpy as np
     from stable_baselines3.common.callbacks import CallbackList
-    from stable_baselines3.common.logger import configure
 
+    from rimrl.agents.logs import run_logger
     from rimrl.cli.common import shows_bar
     from rimrl.agents.callbacks import (CheckpointCallback, ProgressLines, TrainingProgress,
                                         save_model_atomically)
 
     t = cfg.train
-    logger = configure(str(run_dir / "tb"), ["tensorboard", "csv"])
+    done = model.num_timesteps
+    # a resumed run continues the curve: rows after its checkpoint are dropped, not doubled
+    logger = run_logger(run_dir / "tb", resume_step=done or None)
     if not args.quiet:
         logger.output_formats.append(
             ProgressLines(t.timesteps, lambda: len(model.ep_info_buffer or ()),
                           every=t.print_interval))
     model.set_logger(logger)
-    done = model.num_timesteps
     remaining = t.timesteps - done
     print(f"run directory: {run_dir}" + (f" (resuming at {done} steps)" if done else ""),
           flush=True)
@@ -117,15 +119,46 @@ class StopOnInterrupt:
 
 
 def load_sb3_model(cls, label: str, path: Path, env=None, device: str = "cpu"):
-    """``cls.load(path)``; a one-line error for a missing or corrupt file."""
+    """``cls.load(path)``; a one-line error for a missing or corrupt file. Models saved
+    before ``agents`` and ``envs`` moved under ``rimrl`` load too."""
     if not path.is_file():
         raise UserError(f"model file {path} does not exist")
     try:
-        return cls.load(path, env=env, device=device)
+        with legacy_module_names():
+            return cls.load(path, env=env, device=device)
     except Exception as exc:  # zip, pickle and torch errors of many types
         raise UserError(f"{path} is corrupt or not a rimrl {label} model "
                         f"({type(exc).__name__}); delete it to resume from an earlier "
                         "checkpoint") from None
+
+
+# top-level names under which rimrl 0.1.0's first models pickled their classes
+LEGACY_PACKAGES = {"agents": "rimrl.agents", "envs": "rimrl.envs"}
+
+
+@contextlib.contextmanager
+def legacy_module_names():
+    """While active, ``agents.*`` and ``envs.*`` name the modules of ``rimrl.agents`` and
+    ``rimrl.envs``, so that pickles of class paths written before the move resolve. Names a
+    process already imported (a user's own ``agents`` package) are left alone."""
+    import importlib
+    import pkgutil
+
+    added = []
+    for old, new in LEGACY_PACKAGES.items():
+        if old in sys.modules:
+            continue
+        package = importlib.import_module(new)
+        names = [new] + [m.name for m in pkgutil.walk_packages(package.__path__, new + ".")]
+        for name in names:
+            alias = old + name[len(new):]
+            sys.modules[alias] = importlib.import_module(name)
+            added.append(alias)
+    try:
+        yield
+    finally:
+        for alias in added:
+            sys.modules.pop(alias, None)
 
 
 def short_env_name(env_id: str) -> str:

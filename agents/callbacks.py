@@ -15,14 +15,32 @@ from rimrl.progress import bar, say
 from rimrl.runs import atomic_write, checkpoint_path, prune_checkpoints
 
 
+def non_finite_parameter(module) -> str | None:
+    """The name of the first parameter of ``module`` holding a NaN or infinity, or None."""
+    import torch
+
+    for name, param in module.named_parameters():
+        if not torch.isfinite(param).all():
+            return name
+    return None
+
+
 def save_model_atomically(model, path: Path) -> None:
-    """``model.save`` to a temporary file, then rename: a kill never leaves half a zip."""
+    """``model.save`` to a temporary file, then rename: a kill never leaves half a zip.
+    Raises :class:`NonFiniteModel` instead of writing a model with NaN or infinite weights."""
+    bad = non_finite_parameter(model.policy)
+    if bad is not None:
+        raise NonFiniteModel(f"parameter '{bad}' is not finite")
     def write(tmp: str) -> None:
         # an open file, not a path: SB3 would append ".zip" to the temporary name
         with open(tmp, "wb") as handle:
             model.save(handle)
 
     atomic_write(path, write)
+
+
+class NonFiniteModel(RuntimeError):
+    """A model with NaN or infinite weights: never saved."""
 
 
 def replay_path(run_dir: Path) -> Path:
@@ -72,9 +90,14 @@ class CheckpointCallback(BaseCallback):
             self.save()
         return True
 
-    def save(self) -> Path:
+    def save(self) -> Path | None:
+        """Write a checkpoint now; None (nothing written, nothing pruned) when the model is
+        not finite: the newest checkpoint then stays the last finite one."""
         path = checkpoint_path(self.run_dir, self.num_timesteps, suffix="zip")
-        save_model_atomically(self.model, path)
+        try:
+            save_model_atomically(self.model, path)
+        except NonFiniteModel:
+            return None
         if self.save_replay:
             save_replay_atomically(self.model, replay_path(self.run_dir))
         prune_checkpoints(self.run_dir, self.keep)
@@ -118,6 +141,43 @@ class TrainingProgress(BaseCallback):
 
     def _on_training_end(self) -> None:
         self._bar.close()
+
+
+class DivergenceGuard(BaseCallback):
+    """Stop training when it diverges: a non-finite logged loss or a non-finite parameter
+    after an update (checked when the next rollout starts, i.e. after every PPO update and
+    every IQN training round).
+
+    ``diverged`` then names the step and the quantity; the caller saves nothing more, so the
+    run's newest checkpoint stays its last finite one.
+    """
+
+    LOSSES = ("train/loss", "train/value_loss", "train/policy_gradient_loss")
+
+    def __init__(self):
+        super().__init__()
+        self.diverged: str | None = None
+
+    def _on_rollout_start(self) -> None:
+        self.check()
+
+    def check(self) -> str | None:
+        """Look for divergence now (also after training ends: the last update comes after
+        the last rollout); returns what diverged, or None."""
+        if self.diverged is not None:
+            return self.diverged
+        logged = self.logger.name_to_value
+        for key in self.LOSSES:
+            if key in logged and not np.isfinite(logged[key]):
+                self.diverged = f"{key} = {logged[key]} at step {self.num_timesteps}"
+                return self.diverged
+        bad = non_finite_parameter(self.model.policy)
+        if bad is not None:
+            self.diverged = f"parameter '{bad}' is not finite at step {self.num_timesteps}"
+        return self.diverged
+
+    def _on_step(self) -> bool:
+        return self.diverged is None
 
 
 class ProgressLines(KVWriter):

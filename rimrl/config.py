@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import re
 import types
@@ -152,6 +153,8 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         raise ConfigError(f"config key '{key}' must be an integer, got {value!r}")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):  # YAML reads .inf and .nan as floats
+                raise ConfigError(f"config key '{key}' must be a finite number, got {value!r}")
             return float(value)
         raise ConfigError(f"config key '{key}' must be a number, got {value!r}")
     if tp is str:

@@ -4,7 +4,9 @@ Layout of one run::
 
     RUN_DIR/
       config.yaml          the resolved config (every default and override)
-      checkpoints/         ckpt_<step>.pt, written atomically, the newest few kept
+      .lock                the writer's lock (see RunLock); holds its PID
+      checkpoints/         ckpt_<step>.zip (SB3 learners) or .pt (copy task), written
+                           atomically, the newest few kept
       tb/                  TensorBoard event files
       *.json               results (evaluations, final metrics)
 """
@@ -39,6 +41,49 @@ def new_run_dir(runs_dir: Union[str, Path], name: str) -> Path:
         except FileExistsError:
             continue
     raise UserError(f"could not create a new run directory under {root}")
+
+
+class RunLock:
+    """The exclusive right to write a run directory, held by one process at a time.
+
+    An OS file lock (``flock``) on ``RUN_DIR/.lock``, which holds the owner's PID: the OS
+    releases it when the process ends in any way, kill -9 included, so no stale lock is ever
+    left. ``rimrl train`` (new and resumed) holds it for its whole life.
+    """
+
+    def __init__(self, run_dir: Union[str, Path]):
+        self.run_dir = Path(run_dir)
+        self._handle = None
+
+    def acquire(self) -> "RunLock":
+        import fcntl
+
+        handle = open(self.run_dir / ".lock", "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            pid = handle.read().strip() or "unknown"
+            handle.close()
+            raise UserError(f"{self.run_dir} is being trained by another process (PID {pid}); "
+                            "wait for it to finish or stop it first") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._handle = handle
+        return self
+
+    def release(self) -> None:
+        if self._handle is not None:
+            self._handle.close()  # closing the descriptor releases the flock
+            self._handle = None
+
+    def __enter__(self) -> "RunLock":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
 
 
 def atomic_write(path: Union[str, Path], write: Callable[[str], None]) -> None:

@@ -100,3 +100,45 @@ def test_run_dir_names_the_run_and_is_never_reused(tmp_path, capsys):
     assert main(args) == 2
     assert "already holds a run; continue it with --resume" in capsys.readouterr().err
     assert (run / "model.zip").stat().st_mtime_ns == before
+
+
+def test_divergence_stops_with_the_last_finite_checkpoint(tmp_path, capsys):
+    """The reliability report's case: lr 1e12 turns the weights to NaN. Training stops with
+    exit 3 and one line naming the step; no non-finite model or checkpoint is written; the
+    finite checkpoint before it is kept; evaluate runs on that one."""
+    import torch
+
+    from rimrl.agents.callbacks import non_finite_parameter
+    from rimrl.agents.iqn import IQN
+
+    code = main(["train", "iqn", "--env", "rimrl/CueImage-v0", "--timesteps", "400",
+                 "--runs-dir", str(tmp_path), "--set", "iqn.prioritized=false",
+                 "--set", "iqn.learning_rate=1e12"] + TINY
+                + ["--set", "train.checkpoint_every=20"])  # checkpoints before it diverges
+    assert code == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "training diverged" in err[0] and "at step" in err[0]
+    run = only_run(tmp_path)
+    assert not (run / "model.zip").exists()
+    summary = json.loads((run / "train_summary.json").read_text())
+    checkpoints = list_checkpoints(run)
+    assert checkpoints and "diverged" in summary and summary["last_finite_checkpoint"] == checkpoints[-1].name
+    for path in checkpoints:
+        assert non_finite_parameter(IQN.load(path, device="cpu").policy) is None
+    assert main(["evaluate", str(run), "--episodes", "2"]) == 0
+    # a NaN model written by an older version is refused in one line
+    model = IQN.load(checkpoints[-1], device="cpu")
+    with torch.no_grad():
+        next(model.policy.parameters()).fill_(float("nan"))
+    model.save(run / "model.zip")
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--episodes", "2"]) == 2
+    assert "non-finite weights" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", [".inf", ".nan", "-.inf"])
+def test_non_finite_numbers_are_refused(tmp_path, capsys, value):
+    assert main(["train", "iqn", "--env", "rimrl/CueImage-v0", "--runs-dir", str(tmp_path),
+                 "--set", f"iqn.learning_rate={value}"]) == 2
+    assert "must be a finite number" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())

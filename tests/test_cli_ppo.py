@@ -168,3 +168,34 @@ def test_nfm_resnet_encoder_plugs_into_ppo(tmp_path):
                  "--set", "policy.encoder_kwargs={channels: [4, 4], passes: 2}"] + TINY) == 0
     text = (only_run(tmp_path) / "config.yaml").read_text()
     assert "encoder: nfm-resnet" in text and "passes: 2" in text
+
+
+def test_one_writer_per_run_directory(tmp_path, capsys):
+    """While a process holds a run (here: this test, through the same lock rimrl train
+    takes), a resume or a new training into it is refused in one line naming the PID, and
+    nothing in it changes; once released, resume works."""
+    from rimrl.runs import RunLock
+
+    args = ["train", "ppo", "--env", "rimrl/CueVector-v0", "--core", "lstm",
+            "--run-dir", str(tmp_path / "run")] + TINY
+    assert main(args + ["--timesteps", "64"]) == 0
+    run = tmp_path / "run"
+    before = {p: p.stat().st_mtime_ns for p in run.rglob("*") if p.name != ".lock"}
+    capsys.readouterr()
+    with RunLock(run).acquire():
+        assert main(["train", "ppo", "--resume", str(run), "--timesteps", "128"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"PID {os.getpid()}" in err[0]
+        assert main(args + ["--timesteps", "64"]) == 2
+        assert f"PID {os.getpid()}" in capsys.readouterr().err
+    assert {p: p.stat().st_mtime_ns for p in run.rglob("*") if p.name != ".lock"} == before
+    assert main(args + ["--timesteps", "64"]) == 2  # not locked, but already a run
+    assert "already holds a run" in capsys.readouterr().err
+    assert main(["train", "ppo", "--resume", str(run), "--timesteps", "128", "--quiet"]) == 0
+
+
+def test_run_dir_that_is_a_file_is_named_as_such(tmp_path, capsys):
+    target = tmp_path / "file"
+    target.write_text("x")
+    assert main(["train", "ppo", "--env", "rimrl/CueVector-v0", "--run-dir", str(target)]) == 2
+    assert "is a file, not a directory" in capsys.readouterr().err

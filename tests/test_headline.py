@@ -159,7 +159,8 @@ def test_help_set_example_is_accepted(tmp_path, command, example):
     assert example in " ".join(help_text.split())
     budget = {"ppo": ["--timesteps", "64"], "iqn": ["--timesteps", "64"],
               "copy": ["--updates", "1"], "supervised": ["--updates", "1"]}[command]
-    env = ["--env", "rimrl/CueVector-v0"] if command in ("ppo", "iqn") else []
+    env = {"ppo": ["--env", "rimrl/CueVector-v0"], "iqn": ["--env", "rimrl/CueImage-v0"]}.get(
+        command, [])
     done = rimrl("train", command, *env, *budget, "--set", example, "--quiet",
                  "--runs-dir", str(tmp_path), cwd=tmp_path)
     assert "did you mean" not in done.stderr and done.returncode == 0, done.stderr

@@ -58,11 +58,13 @@ def prepare_run(args, config_cls, defaults_file: str, kind: str,
                 resume_flags: tuple[str, ...] = (), section: str | None = None):
     """Resolve the config and the run directory; find the checkpoint when resuming.
 
-    Returns (config, run_dir, checkpoint path or None). Everything is validated before a
-    directory is created or a file written, so bad input leaves nothing behind.
+    Returns (config, run_dir, checkpoint path or None, lock): ``lock`` is the run's
+    :class:`~rimrl.runs.RunLock`, already held; use it as ``with lock:`` around the training.
+    Everything is validated before a directory is created or a file written, so bad input
+    leaves nothing behind; a run another process is writing is refused.
     """
     from rimrl.config import config_dir, load_config, save_config
-    from rimrl.runs import latest_checkpoint, new_run_dir, require_run_dir
+    from rimrl.runs import RunLock, latest_checkpoint, new_run_dir, require_run_dir
 
     if args.resume is not None:
         run_dir = require_run_dir(args.resume)
@@ -78,7 +80,8 @@ def prepare_run(args, config_cls, defaults_file: str, kind: str,
                     f"it (only the budget can: {', '.join('--' + f for f in resume_flags)})"
                 )
         config = load_config(config_cls, [run_dir / "config.yaml"], overrides)
-        return config, run_dir, latest_checkpoint(run_dir)
+        lock = RunLock(run_dir).acquire()
+        return config, run_dir, latest_checkpoint(run_dir), lock
 
     files = [config_dir() / defaults_file] + ([args.config] if args.config else [])
     config = load_config(config_cls, files, flag_overrides(args, flags), section=section)
@@ -86,15 +89,21 @@ def prepare_run(args, config_cls, defaults_file: str, kind: str,
         config.validate()
     if getattr(args, "run_dir", None) is not None:
         run_dir = Path(args.run_dir)
-        if (run_dir / "run.json").exists() or (run_dir.exists() and not run_dir.is_dir()):
+        if run_dir.exists() and not run_dir.is_dir():
+            raise UserError(f"--run-dir {run_dir} is a file, not a directory; choose another "
+                            "--run-dir")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        lock = RunLock(run_dir).acquire()
+        if (run_dir / "run.json").exists():  # checked under the lock: no race
+            lock.release()
             raise UserError(f"{run_dir} already holds a run; continue it with "
                             f"--resume {run_dir} or choose another --run-dir")
-        run_dir.mkdir(parents=True, exist_ok=True)
     else:
-        run_dir = new_run_dir(config.runs_dir, name(config))
+        run_dir = new_run_dir(config.runs_dir, name(config))  # atomic mkdir
+        lock = RunLock(run_dir).acquire()
     save_config(config, run_dir / "config.yaml")
     (run_dir / "run.json").write_text(json.dumps({"kind": kind, "argv": sys.argv[1:]}) + "\n")
-    return config, run_dir, None
+    return config, run_dir, None, lock
 
 
 def read_meta(run_dir: Path) -> dict:

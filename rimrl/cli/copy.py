@@ -23,18 +23,19 @@ def train(args) -> int:
     from rimrl.runs import load_checkpoint
     from rimrl.tasks.copying import CopyConfig, train_copy
 
-    config, run_dir, ckpt = prepare_run(
+    config, run_dir, ckpt, lock = prepare_run(
         args, CopyConfig, "copy.yaml", "copy",
         name=lambda c: f"copy-{c.core.name}-s{c.seed}", flags=FLAGS,
         resume_flags=("updates", "timesteps"),
     )
-    state = load_checkpoint(ckpt) if ckpt is not None else None
-    if args.resume is not None:
-        save_config(config, run_dir / "config.yaml")  # the budget may have grown
-    print(f"run directory: {run_dir}")
-    summary = train_copy(config, run_dir, state, progress=shows_bar(args))
-    print_summary(summary)
-    return 0
+    with lock:  # this process is the run's only writer until it ends
+        state = load_checkpoint(ckpt) if ckpt is not None else None
+        if args.resume is not None:
+            save_config(config, run_dir / "config.yaml")  # the budget may have grown
+        print(f"run directory: {run_dir}")
+        summary = train_copy(config, run_dir, state, progress=shows_bar(args))
+        print_summary(summary)
+        return 0
 
 
 def print_summary(summary: dict) -> None:

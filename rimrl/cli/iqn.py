@@ -73,28 +73,29 @@ def train(args) -> int:
         if section == "grid":
             raise UserError(f"IQN takes image or vector observations; '{env_id}' gives "
                             "MiniGrid dicts (mission, image): train it with 'rimrl train ppo'")
-    cfg, run_dir, ckpt = prepare_run(
+    cfg, run_dir, ckpt, lock = prepare_run(
         args, IQNRunConfig, "iqn.yaml", "iqn",
         name=lambda c: f"iqn-{short_env_name(c.env.id)}-{c.policy.encoder}-s{c.seed}",
         flags=FLAGS, resume_flags=("timesteps",), section=section,
     )
-    env = make_env(cfg)
-    if ckpt is None:  # a run interrupted before its first checkpoint starts over
-        model = build_model(cfg, env)
-    else:
-        model = load_model(ckpt, env, cfg.device)
-        replay = replay_path(run_dir)
-        if cfg.train.save_replay and replay.is_file():
-            try:
-                model.load_replay_buffer(replay)
-            except Exception as exc:  # a torn or foreign pickle
-                raise UserError(f"{replay} is corrupt ({type(exc).__name__}); delete it to "
-                                "resume with an empty replay memory") from None
-            print(f"replay memory restored: {model.replay_buffer.size()} steps per env")
-    if args.resume is not None:
-        save_config(cfg, run_dir / "config.yaml")
-    return learn_and_save(model, env, cfg, run_dir, args, {"encoder": cfg.policy.encoder},
-                          save_replay=cfg.train.save_replay)
+    with lock:  # this process is the run's only writer until it ends
+        env = make_env(cfg)
+        if ckpt is None:  # a run interrupted before its first checkpoint starts over
+            model = build_model(cfg, env)
+        else:
+            model = load_model(ckpt, env, cfg.device)
+            replay = replay_path(run_dir)
+            if cfg.train.save_replay and replay.is_file():
+                try:
+                    model.load_replay_buffer(replay)
+                except Exception as exc:  # a torn or foreign pickle
+                    raise UserError(f"{replay} is corrupt ({type(exc).__name__}); delete it to "
+                                    "resume with an empty replay memory") from None
+                print(f"replay memory restored: {model.replay_buffer.size()} steps per env")
+        if args.resume is not None:
+            save_config(cfg, run_dir / "config.yaml")
+        return learn_and_save(model, env, cfg, run_dir, args, {"encoder": cfg.policy.encoder},
+                              save_replay=cfg.train.save_replay)
 
 
 def evaluate(args, run_dir: Path) -> int:

@@ -82,18 +82,19 @@ def train(args) -> int:
     section = None
     if args.resume is None:
         section = env_family(requested_value(args, args.env, "env.id", "ppo.yaml"))
-    cfg, run_dir, ckpt = prepare_run(
+    cfg, run_dir, ckpt, lock = prepare_run(
         args, PPORunConfig, "ppo.yaml", "ppo",
         name=lambda c: f"ppo-{short_env_name(c.env.id)}-{c.core.name}-s{c.seed}", flags=FLAGS,
         resume_flags=("timesteps",), section=section,
     )
-    env = make_env(cfg)
-    # a run interrupted before its first checkpoint starts over
-    model = load_model(ckpt, env, cfg.device) if ckpt is not None else build_model(cfg, env)
-    if args.resume is not None:
-        save_config(cfg, run_dir / "config.yaml")
-    return learn_and_save(model, env, cfg, run_dir, args, {"core": cfg.core.name},
-                          extra_callbacks=[CoreActivityCallback(run_dir)])
+    with lock:  # this process is the run's only writer until it ends
+        env = make_env(cfg)
+        # a run interrupted before its first checkpoint starts over
+        model = load_model(ckpt, env, cfg.device) if ckpt is not None else build_model(cfg, env)
+        if args.resume is not None:
+            save_config(cfg, run_dir / "config.yaml")
+        return learn_and_save(model, env, cfg, run_dir, args, {"core": cfg.core.name},
+                              extra_callbacks=[CoreActivityCallback(run_dir)])
 
 
 # -------------------------------------------------------------------------------- evaluate

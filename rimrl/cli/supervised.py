@@ -32,28 +32,29 @@ def train(args) -> int:
     if args.resume is not None:
         raise UserError("supervised runs take seconds to minutes and do not resume; "
                         "start a new run instead")
-    cfg, run_dir, _ = prepare_run(
+    cfg, run_dir, _, lock = prepare_run(
         args, SupervisedConfig, "supervised.yaml", "supervised",
         name=lambda c: f"sup-{c.data.name}-{c.method.name}-s{c.seed}", flags=FLAGS,
         section=requested_value(args, args.dataset, "data.name", "supervised.yaml"))
-    print(f"run directory: {run_dir}")
-    out = train_supervised(cfg, run_dir)
-    result = out["result"]
-    if out["data"].x_train.shape[1] == 2:
-        path = run_dir / "decision_boundary.png"
-        plot_decision_boundary(out["model"], out["data"], path,
-                               f"{cfg.method.name} on {cfg.data.name} "
-                               f"({result['labeled']} labels)")
-        result["decision_boundary"] = str(path)
-    torch.save(out["model"].state_dict(), run_dir / "model.pt")
-    write_json(run_dir / "results.json", result)
-    test = result["test"]
-    print(f"{cfg.method.name} on {cfg.data.name}, {result['labeled']} labelled examples, "
-          f"{cfg.train.updates} updates: test accuracy {test['accuracy']:.3f}, "
-          f"NLL {test['nll']:.3f}, ECE {test['ece']:.3f}")
-    if "test_teacher" in result:
-        t = result["test_teacher"]
-        print(f"mean teacher: accuracy {t['accuracy']:.3f}, NLL {t['nll']:.3f}, "
-              f"ECE {t['ece']:.3f}")
-    print(json.dumps({"results": str(run_dir / "results.json")}))
-    return 0
+    with lock:  # this process is the run's only writer until it ends
+        print(f"run directory: {run_dir}")
+        out = train_supervised(cfg, run_dir)
+        result = out["result"]
+        if out["data"].x_train.shape[1] == 2:
+            path = run_dir / "decision_boundary.png"
+            plot_decision_boundary(out["model"], out["data"], path,
+                                   f"{cfg.method.name} on {cfg.data.name} "
+                                   f"({result['labeled']} labels)")
+            result["decision_boundary"] = str(path)
+        torch.save(out["model"].state_dict(), run_dir / "model.pt")
+        write_json(run_dir / "results.json", result)
+        test = result["test"]
+        print(f"{cfg.method.name} on {cfg.data.name}, {result['labeled']} labelled examples, "
+              f"{cfg.train.updates} updates: test accuracy {test['accuracy']:.3f}, "
+              f"NLL {test['nll']:.3f}, ECE {test['ece']:.3f}")
+        if "test_teacher" in result:
+            t = result["test_teacher"]
+            print(f"mean teacher: accuracy {t['accuracy']:.3f}, NLL {t['nll']:.3f}, "
+                  f"ECE {t['ece']:.3f}")
+        print(json.dumps({"results": str(run_dir / "results.json")}))
+        return 0

@@ -14,6 +14,9 @@ from pathlib import Path
 
 from rimrl.errors import UserError
 
+#: exit code of a training run that diverged (non-finite loss or weights)
+DIVERGED = 3
+
 
 def learn_and_save(model, env, cfg, run_dir: Path, args, tags: dict, extra_callbacks=(),
                    save_replay: bool = False) -> int:
@@ -41,8 +44,8 @@ def learn_and_save(model, env, cfg, run_dir: Path, args, tags: dict, extra_callb
 
     from rimrl.agents.logs import run_logger
     from rimrl.cli.common import shows_bar
-    from rimrl.agents.callbacks import (CheckpointCallback, ProgressLines, TrainingProgress,
-                                        save_model_atomically)
+    from rimrl.agents.callbacks import (CheckpointCallback, DivergenceGuard, ProgressLines,
+                                        TrainingProgress, save_model_atomically)
 
     t = cfg.train
     done = model.num_timesteps
@@ -58,14 +61,17 @@ def learn_and_save(model, env, cfg, run_dir: Path, args, tags: dict, extra_callb
           flush=True)
     checkpoints = CheckpointCallback(run_dir, t.checkpoint_every, t.keep_checkpoints,
                                      save_replay=save_replay, minutes=t.checkpoint_minutes)
+    guard = DivergenceGuard()
     start = time.perf_counter()
     with StopOnInterrupt() as interrupt:
         progress = TrainingProgress(t.timesteps, show_bar=shows_bar(args),
                                     stop_requested=lambda: interrupt.requested)
         if remaining > 0:
-            model.learn(remaining, callback=CallbackList([checkpoints, progress,
+            model.learn(remaining, callback=CallbackList([guard, checkpoints, progress,
                                                           *extra_callbacks]),
                         log_interval=t.log_interval, reset_num_timesteps=done == 0)
+            if guard.check() is not None:
+                return _diverged(model, env, logger, run_dir, guard.diverged, tags, cfg)
         path = checkpoints.save()
         if interrupt.requested:
             logger.close()
@@ -87,6 +93,23 @@ def learn_and_save(model, env, cfg, run_dir: Path, args, tags: dict, extra_callb
     print(f"trained on {cfg.env.id} ({label}) to {model.num_timesteps} steps in "
           f"{summary['seconds']:.0f} s; raw score {mean}; model: {run_dir / 'model.zip'}")
     return 0
+
+
+def _diverged(model, env, logger, run_dir: Path, what: str, tags: dict, cfg) -> int:
+    """Training produced NaN/inf: record it, keep the last finite checkpoint, exit 3."""
+    from rimrl.runs import latest_checkpoint, write_json
+
+    logger.close()
+    env.close()
+    last = latest_checkpoint(run_dir)
+    write_json(run_dir / "train_summary.json", {
+        "timesteps": int(model.num_timesteps), "env": cfg.env.id, **tags, "diverged": what,
+        "last_finite_checkpoint": last.name if last else None})
+    keep = (f"the newest checkpoint, {last.name}, is the last finite one" if last
+            else "no finite checkpoint was written")
+    print(f"rimrl: error: training diverged: {what}; {keep}; lower the learning rate "
+          "(or raise max_grad_norm's clipping) and start again", file=sys.stderr)
+    return DIVERGED
 
 
 class StopOnInterrupt:
@@ -123,13 +146,20 @@ def load_sb3_model(cls, label: str, path: Path, env=None, device: str = "cpu"):
     before ``agents`` and ``envs`` moved under ``rimrl`` load too."""
     if not path.is_file():
         raise UserError(f"model file {path} does not exist")
+    from rimrl.agents.callbacks import non_finite_parameter
+
     try:
         with legacy_module_names():
-            return cls.load(path, env=env, device=device)
+            model = cls.load(path, env=env, device=device)
     except Exception as exc:  # zip, pickle and torch errors of many types
         raise UserError(f"{path} is corrupt or not a rimrl {label} model "
                         f"({type(exc).__name__}); delete it to resume from an earlier "
                         "checkpoint") from None
+    bad = non_finite_parameter(model.policy)
+    if bad is not None:
+        raise UserError(f"{path} holds non-finite weights ('{bad}'): its run diverged; use "
+                        "an earlier checkpoint (delete this file) or train again")
+    return model
 
 
 # top-level names under which rimrl 0.1.0's first models pickled their classes

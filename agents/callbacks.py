@@ -12,7 +12,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Image, KVWriter
 
 from rimrl.progress import bar, say
-from rimrl.runs import atomic_write, checkpoint_path, prune_checkpoints
+from rimrl.runs import atomic_write, checkpoint_path, prune_checkpoints, record_checksum
 
 
 def non_finite_parameter(module) -> str | None:
@@ -44,13 +44,13 @@ class NonFiniteModel(RuntimeError):
 
 
 def replay_path(run_dir: Path) -> Path:
-    return Path(run_dir) / "checkpoints" / "replay.pkl"
+    return Path(run_dir) / "checkpoints" / "replay.npz"
 
 
 def save_replay_atomically(model, path: Path) -> None:
     """``model.save_replay_buffer`` through a temporary file and a rename."""
     def write(tmp: str) -> None:
-        with open(tmp, "wb") as handle:  # a handle: SB3 would append ".pkl" to a path
+        with open(tmp, "wb") as handle:  # a handle: numpy would append ".npz" to a path
             model.save_replay_buffer(handle)
 
     atomic_write(path, write)
@@ -65,7 +65,7 @@ class CheckpointCallback(BaseCallback):
         every: environment steps between checkpoints (counted over all envs).
         keep: newest checkpoints kept.
         save_replay: off-policy learners: also write the replay memory to
-            ``checkpoints/replay.pkl`` (one file, replaced atomically after each checkpoint).
+            ``checkpoints/replay.npz`` (one file, replaced atomically after each checkpoint).
         minutes: wall-clock minutes between checkpoints (a slow run still gets them early).
     """
 
@@ -98,6 +98,7 @@ class CheckpointCallback(BaseCallback):
             save_model_atomically(self.model, path)
         except NonFiniteModel:
             return None
+        record_checksum(self.run_dir, path)
         if self.save_replay:
             save_replay_atomically(self.model, replay_path(self.run_dir))
         prune_checkpoints(self.run_dir, self.keep)

@@ -102,6 +102,17 @@ def atomic_write(path: Union[str, Path], write: Callable[[str], None]) -> None:
             os.unlink(tmp)
 
 
+def remove_torn_files(run_dir: Union[str, Path]) -> list[Path]:
+    """Delete the temporary files that :func:`atomic_write` leaves when a process dies in the
+    middle of a write (a torn replay memory can be GBs). Call it only while holding the
+    run's :class:`RunLock`: then no other writer has a write in progress."""
+    torn = [p for folder in (Path(run_dir), Path(run_dir) / "checkpoints")
+            if folder.is_dir() for p in folder.glob(".*.tmp") if p.is_file()]
+    for path in torn:
+        path.unlink(missing_ok=True)
+    return torn
+
+
 def write_json(path: Union[str, Path], data: Any) -> None:
     """Atomically write ``data`` as indented JSON."""
     def write(tmp: str) -> None:
@@ -125,9 +136,69 @@ def list_checkpoints(run_dir: Union[str, Path]) -> list[Path]:
 
 
 def prune_checkpoints(run_dir: Union[str, Path], keep: int) -> None:
-    """Delete all but the newest ``keep`` checkpoints."""
-    for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
-        old.unlink(missing_ok=True)
+    """Delete all but the newest ``keep`` checkpoints (and their recorded checksums)."""
+    old = list_checkpoints(run_dir)[:-keep] if keep > 0 else []
+    for path in old:
+        path.unlink(missing_ok=True)
+    if old and checksums_path(run_dir).is_file():
+        _update_checksums(run_dir, {path: None for path in old})
+
+
+# ------------------------------------------------------------------------------- checksums
+CHECKSUMS = "checksums.json"
+
+
+def checksums_path(run_dir: Union[str, Path]) -> Path:
+    return Path(run_dir) / CHECKSUMS
+
+
+def sha256(path: Union[str, Path]) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _update_checksums(run_dir: Union[str, Path], changes: dict) -> None:
+    run_dir = Path(run_dir)
+    path = checksums_path(run_dir)
+    try:
+        known = json.loads(path.read_text()) if path.is_file() else {}
+    except ValueError:
+        known = {}
+    for file, value in changes.items():
+        key = Path(file).resolve().relative_to(run_dir.resolve()).as_posix()
+        if value is None:
+            known.pop(key, None)
+        else:
+            known[key] = value
+    write_json(path, known)
+
+
+def record_checksum(run_dir: Union[str, Path], file: Union[str, Path]) -> None:
+    """Remember ``file``'s SHA-256 in ``RUN_DIR/checksums.json`` (after rimrl wrote it)."""
+    _update_checksums(run_dir, {file: sha256(file)})
+
+
+def verify_checksum(run_dir: Union[str, Path], file: Union[str, Path],
+                    trust: bool = False) -> None:
+    """Refuse to load a model file that is not the one rimrl wrote into this run: SB3's zip
+    models embed pickles, which run code when loaded. ``trust`` (``--trust``) skips it."""
+    if trust:
+        return
+    run_dir, file = Path(run_dir), Path(file)
+    try:
+        known = json.loads(checksums_path(run_dir).read_text())
+    except (OSError, ValueError):
+        known = {}
+    key = file.resolve().relative_to(run_dir.resolve()).as_posix()
+    if known.get(key) != sha256(file):
+        why = "differs from the file rimrl wrote" if key in known else "has no recorded checksum"
+        raise UserError(f"{file} {why}; model files embed pickles that run code when loaded, so "
+                        "load it only if you trust its source: add --trust")
 
 
 def save_checkpoint(run_dir: Union[str, Path], step: int, state: dict, keep: int = 3) -> Path:
@@ -138,18 +209,25 @@ def save_checkpoint(run_dir: Union[str, Path], step: int, state: dict, keep: int
     return path
 
 
-def load_checkpoint(path: Union[str, Path]) -> dict:
-    """Load a torch checkpoint, or raise a one-line :class:`UserError` if missing or corrupt."""
+def load_checkpoint(path: Union[str, Path], required: tuple[str, ...] = ()) -> dict:
+    """Load a torch checkpoint (tensors, numbers, containers) without running code: a file
+    with pickled objects of any other kind is refused, never executed. A one-line
+    :class:`UserError` if it is missing, corrupt, or lacks one of the ``required`` keys."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # torch raises many types for truncated or foreign files
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for truncated, foreign or unsafe files
         raise UserError(
             f"checkpoint {path} is corrupt or not a rimrl checkpoint "
             f"({type(exc).__name__}); delete it to resume from an earlier one"
         ) from None
+    missing = [key for key in required if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise UserError(f"checkpoint {path} lacks {', '.join(missing)}: not a rimrl "
+                        "checkpoint of this kind; delete it to resume from an earlier one")
+    return state
 
 
 def require_run_dir(path: Union[str, Path]) -> Path:

@@ -97,3 +97,42 @@ def test_console_script_help_and_usage_errors():
                          text=True)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     assert "Traceback" not in bad.stderr
+
+
+def test_resume_removes_torn_temporary_files(tmp_path, capsys):
+    """A kill during an atomic write leaves '.<name>.<random>.tmp'; resume deletes it."""
+    assert main(["train", "copy", "--updates", "2", "--run-dir", str(tmp_path / "r"),
+                 "--no-progress"] + TINY) == 0
+    torn = [tmp_path / "r" / "checkpoints" / ".ckpt_000000000004.pt.abc123.tmp",
+            tmp_path / "r" / ".model.pt.x1.tmp"]
+    for path in torn:
+        path.write_bytes(b"half a file")
+    assert main(["train", "copy", "--resume", str(tmp_path / "r"), "--updates", "3",
+                 "--no-progress"]) == 0
+    assert not any(path.exists() for path in torn)
+    assert "removed 2 torn temporary file(s)" in capsys.readouterr().out
+
+
+def test_checkpoints_load_without_running_code(tmp_path, capsys):
+    """A crafted pickle in a checkpoint (or a checkpoint without the expected keys) is a
+    one-line error; its code never runs."""
+    import pickle
+
+    assert main(["train", "copy", "--updates", "2", "--run-dir", str(tmp_path / "r"),
+                 "--no-progress"] + TINY) == 0
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    ckpt = list_checkpoints(tmp_path / "r")[-1]
+    import torch
+    torch.save({"model": Exploit()}, ckpt, pickle_module=pickle)
+    capsys.readouterr()
+    assert main(["train", "copy", "--resume", str(tmp_path / "r"), "--updates", "3"]) == 2
+    assert "corrupt or not a rimrl checkpoint" in capsys.readouterr().err
+    assert not marker.exists()
+    torch.save({"weights": {}}, ckpt)
+    assert main(["train", "copy", "--resume", str(tmp_path / "r"), "--updates", "3"]) == 2
+    assert "lacks model" in capsys.readouterr().err

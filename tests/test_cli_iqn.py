@@ -28,7 +28,7 @@ def test_train_resume_with_replay_and_evaluate(tmp_path, capsys):
     assert json.loads((run / "run.json").read_text())["kind"] == "iqn"
     assert [p.name for p in list_checkpoints(run)] == ["ckpt_000000000100.zip",
                                                       "ckpt_000000000200.zip"]
-    assert (run / "checkpoints" / "replay.pkl").is_file()
+    assert (run / "checkpoints" / "replay.npz").is_file()
     assert "train/loss" in (run / "tb" / "progress.csv").read_text()
     capsys.readouterr()
     assert main(["train", "iqn", "--resume", str(run), "--timesteps", "300",
@@ -86,6 +86,9 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path, capsys):
     capsys.readouterr()
     assert main(["train", "iqn", "--resume", str(run), "--timesteps", "200",
                  "--no-progress"]) == 2
+    assert "differs from the file rimrl wrote" in capsys.readouterr().err
+    assert main(["train", "iqn", "--resume", str(run), "--timesteps", "200",
+                 "--no-progress", "--trust"]) == 2
     assert "is corrupt or not a rimrl IQN model" in capsys.readouterr().err
 
 
@@ -132,7 +135,7 @@ def test_divergence_stops_with_the_last_finite_checkpoint(tmp_path, capsys):
         next(model.policy.parameters()).fill_(float("nan"))
     model.save(run / "model.zip")
     capsys.readouterr()
-    assert main(["evaluate", str(run), "--episodes", "2"]) == 2
+    assert main(["evaluate", str(run), "--episodes", "2", "--trust"]) == 2
     assert "non-finite weights" in capsys.readouterr().err
 
 

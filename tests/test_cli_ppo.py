@@ -147,10 +147,49 @@ def test_corrupt_checkpoint_on_resume(tmp_path, capsys):
     ckpt = list_checkpoints(run)[-1]
     ckpt.write_bytes(b"garbage")
     model_before = (run / "model.zip").read_bytes()
-    assert main(["train", "ppo", "--resume", str(run), "--timesteps", "256"]) == 2
+    assert main(["train", "ppo", "--resume", str(run), "--timesteps", "256", "--trust"]) == 2
     err = capsys.readouterr().err.strip()
     assert "corrupt" in err and len(err.splitlines()) == 1
     assert (run / "model.zip").read_bytes() == model_before
+
+
+def test_a_model_file_rimrl_did_not_write_is_not_loaded(tmp_path, capsys):
+    """SB3 zips embed pickles: a model.zip or checkpoint replaced after rimrl wrote it (here:
+    one whose pickled entry would create a file) is refused on evaluate and resume unless
+    --trust; the pickle never runs."""
+    import base64
+    import io
+    import pickle
+    import zipfile
+
+    assert main(["train", "ppo", "--env", "rimrl/CueVector-v0", "--core", "lstm", "--timesteps",
+                 "128", "--runs-dir", str(tmp_path / "runs")] + TINY) == 0
+    run = only_run(tmp_path / "runs")
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    for target in (run / "model.zip", list_checkpoints(run)[-1]):
+        with zipfile.ZipFile(target) as archive:
+            files = {name: archive.read(name) for name in archive.namelist()}
+        data = json.loads(files["data"])
+        data["lr_schedule"][":serialized:"] = base64.b64encode(
+            pickle.dumps(Exploit())).decode()
+        files["data"] = json.dumps(data).encode()
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            for name, content in files.items():
+                archive.writestr(name, content)
+        target.write_bytes(buffer.getvalue())
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--episodes", "1"]) == 2
+    assert main(["train", "ppo", "--resume", str(run), "--timesteps", "256"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all("differs from the file rimrl wrote" in e for e in err)
+    assert "--trust" in err[0]
+    assert not marker.exists()
 
 
 def test_evaluate_without_model(tmp_path, capsys):

@@ -1,5 +1,5 @@
 """Every ``rimrl`` command in README.md and docs/*.md runs, as written, with only its budget
-lowered (``--timesteps``, ``--updates``, ``--episodes``; a training command without one gets
+lowered (marker ``docs``: ~8 minutes, so CI runs it after the default suite) (``--timesteps``, ``--updates``, ``--episodes``; a training command without one gets
 one). The pages are run in one folder, in the order below, so an ``evaluate`` finds the run
 that an earlier command trained with ``--run-dir``."""
 
@@ -66,6 +66,7 @@ def test_the_pages_have_commands_and_the_exceptions_exist():
     assert commands("README.md")[0] == "rimrl train ppo --env DemonAttack --core rims"
 
 
+@pytest.mark.docs
 def test_every_documented_command_runs(tmp_path):
     (tmp_path / "configs").symlink_to(ROOT / "configs")  # paths as written in the docs
     for page in PAGES:

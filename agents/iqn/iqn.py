@@ -232,14 +232,16 @@ class IQN(OffPolicyAlgorithm):
         return super().learn(total_timesteps, callback, log_interval, tb_log_name,
                              reset_num_timesteps, progress_bar)
 
-    def load_replay_buffer(self, path, truncate_last_traj: bool = True) -> None:
-        from stable_baselines3.common.save_util import load_from_pkl
+    def save_replay_buffer(self, path) -> None:
+        """The replay memory as an ``.npz`` of plain arrays: loading it runs no code (SB3
+        pickles the buffer object). ``path``: a file name or an open binary file."""
+        np.savez(path, **self.replay_buffer.state_arrays())
 
-        buffer = load_from_pkl(path, self.verbose)
-        if not isinstance(buffer, FrameReplayBuffer):
-            raise TypeError(f"{path} does not hold a FrameReplayBuffer")
-        buffer.device = self.device
-        self.replay_buffer = buffer
+    def load_replay_buffer(self, path, truncate_last_traj: bool = True) -> None:
+        """Restore :meth:`save_replay_buffer`'s arrays into this model's memory (same size
+        and observation shape); pickled objects are refused, never run."""
+        with np.load(path, allow_pickle=False) as state:
+            self.replay_buffer.load_state_arrays(state)
 
     def _excluded_save_params(self) -> list[str]:
         return super()._excluded_save_params() + ["q_net", "q_net_target"]

@@ -10,6 +10,7 @@ does the same). Transitions become sampleable once their n-step window is comple
 
 from __future__ import annotations
 
+import json
 from typing import Any, NamedTuple, Optional
 
 import numpy as np
@@ -199,6 +200,36 @@ class FrameReplayBuffer(BaseBuffer):
             frames.append(np.where(cut.reshape(-1, *[1] * (frame.ndim - 1)), 0, frame))
             cut |= self.starts[slot, e]
         return np.concatenate(frames[::-1], axis=1)
+
+    # --------------------------------------------------------------------------- save, load
+    _ARRAYS = ("frames", "actions", "rewards", "terminal", "ends", "starts", "_next_start")
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The whole memory as plain arrays (no pickled objects), for ``np.savez``."""
+        state = {name.strip("_"): getattr(self, name) for name in self._ARRAYS}
+        state["tree_nodes"] = self.tree.nodes
+        state["counters"] = np.array([self.pos, int(self.full), self.tree.nonzero],
+                                     dtype=np.int64)
+        state["max_priority"] = np.array(self.max_priority, dtype=np.float64)
+        # the generator's state holds 128-bit integers: JSON text keeps them exact
+        state["rng"] = np.array(json.dumps(self.rng.bit_generator.state))
+        return state
+
+    def load_state_arrays(self, state) -> None:
+        """Restore :meth:`state_arrays` output; ValueError if it does not fit this memory."""
+        for name in self._ARRAYS:
+            array = state[name.strip("_")]
+            if array.shape != getattr(self, name).shape:
+                raise ValueError(f"replay array '{name}' has shape {array.shape}, "
+                                 f"expected {getattr(self, name).shape}")
+            getattr(self, name)[...] = array
+        if state["tree_nodes"].shape != self.tree.nodes.shape:
+            raise ValueError("replay priorities do not fit this memory")
+        self.tree.nodes[...] = state["tree_nodes"]
+        self.pos, full, self.tree.nonzero = (int(v) for v in state["counters"])
+        self.full = bool(full)
+        self.max_priority = float(state["max_priority"])
+        self.rng.bit_generator.state = json.loads(str(state["rng"]))
 
     def bytes_per_transition(self) -> float:
         """Memory of every array (priority tree included) divided by the capacity."""

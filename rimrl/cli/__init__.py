@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 from rimrl.cli import compare, copy, iqn, ppo, supervised, sweep
-from rimrl.cli.common import add_progress_args, read_meta
+from rimrl.cli.common import add_progress_args, add_trust_arg, read_meta
 from rimrl.errors import UserError
 
 EVALUATORS = {"copy": copy.evaluate, "ppo": ppo.evaluate, "iqn": iqn.evaluate}
@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="PPO: evaluate per distractor split (names, or 'all')")
     evaluate.add_argument("--gaps", type=int, nargs="+", help="copying task: gaps to test")
     add_progress_args(evaluate)
+    add_trust_arg(evaluate)
     evaluate.set_defaults(handler=_evaluate)
     compare.register(commands)
     sweep.register(commands)

@@ -26,9 +26,17 @@ def add_common_train_args(p: argparse.ArgumentParser, budget_flags: list[str],
     p.add_argument("--device", help="torch device, e.g. cpu or cuda")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR",
                    help="continue an interrupted run from its last checkpoint")
+    add_trust_arg(p)
     add_progress_args(p)
     for flag in budget_flags:
         p.add_argument(f"--{flag}", type=int, help=f"training budget in {flag}")
+
+
+def add_trust_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--trust", action="store_true",
+                   help="load model files whose checksum differs from the one rimrl recorded "
+                        "(only for run directories from a source you trust: SB3 models "
+                        "embed pickles, which run code when loaded)")
 
 
 def add_progress_args(p: argparse.ArgumentParser) -> None:
@@ -64,7 +72,8 @@ def prepare_run(args, config_cls, defaults_file: str, kind: str,
     leaves nothing behind; a run another process is writing is refused.
     """
     from rimrl.config import config_dir, load_config, save_config
-    from rimrl.runs import RunLock, latest_checkpoint, new_run_dir, require_run_dir
+    from rimrl.runs import (RunLock, latest_checkpoint, new_run_dir, remove_torn_files,
+                            require_run_dir)
 
     if args.resume is not None:
         run_dir = require_run_dir(args.resume)
@@ -81,6 +90,9 @@ def prepare_run(args, config_cls, defaults_file: str, kind: str,
                 )
         config = load_config(config_cls, [run_dir / "config.yaml"], overrides)
         lock = RunLock(run_dir).acquire()
+        torn = remove_torn_files(run_dir)  # left by a kill during a checkpoint write
+        if torn:
+            print(f"removed {len(torn)} torn temporary file(s) of an interrupted write")
         return config, run_dir, latest_checkpoint(run_dir), lock
 
     files = [config_dir() / defaults_file] + ([args.config] if args.config else [])

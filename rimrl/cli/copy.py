@@ -21,7 +21,7 @@ def register(tasks) -> None:
 def train(args) -> int:
     from rimrl.config import save_config
     from rimrl.runs import load_checkpoint
-    from rimrl.tasks.copying import CopyConfig, train_copy
+    from rimrl.tasks.copying import CHECKPOINT_KEYS, CopyConfig, train_copy
 
     config, run_dir, ckpt, lock = prepare_run(
         args, CopyConfig, "copy.yaml", "copy",
@@ -29,7 +29,8 @@ def train(args) -> int:
         resume_flags=("updates", "timesteps"),
     )
     with lock:  # this process is the run's only writer until it ends
-        state = load_checkpoint(ckpt) if ckpt is not None else None
+        state = (load_checkpoint(ckpt, required=CHECKPOINT_KEYS) if ckpt is not None
+                 else None)
         if args.resume is not None:
             save_config(config, run_dir / "config.yaml")  # the budget may have grown
         print(f"run directory: {run_dir}")
@@ -61,7 +62,7 @@ def evaluate(args, run_dir: Path) -> int:
         ckpt = latest_checkpoint(run_dir)
         if ckpt is None:
             raise UserError(f"{run_dir} has no model.pt and no checkpoint to evaluate")
-        state = load_checkpoint(ckpt)["model"]
+        state = load_checkpoint(ckpt, required=("model",))["model"]
     try:
         model.load_state_dict(state)
     except (RuntimeError, KeyError, TypeError) as exc:

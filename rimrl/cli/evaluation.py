@@ -27,7 +27,7 @@ def evaluate_run(args, run_dir: Path, config_cls, load: Callable, describe: Call
         describe: config -> the fields naming the model in results, e.g. ``{"core": "rims"}``.
     """
     from rimrl.config import load_config
-    from rimrl.runs import latest_checkpoint
+    from rimrl.runs import latest_checkpoint, verify_checksum
 
     if args.episodes < 1:
         raise UserError(f"--episodes must be positive, got {args.episodes}")
@@ -38,6 +38,7 @@ def evaluate_run(args, run_dir: Path, config_cls, load: Callable, describe: Call
         path = latest_checkpoint(run_dir)
         if path is None:
             raise UserError(f"{run_dir} has no model.zip and no checkpoint to evaluate")
+    verify_checksum(run_dir, path, trust=args.trust)
     model = load(path, device="cpu")
     seed = cfg.seed + 10_000 if args.seed is None else args.seed
     tags = describe(cfg)

@@ -65,6 +65,7 @@ def train(args) -> int:
     from rimrl.cli.iqn_config import IQNRunConfig
     from rimrl.cli.training import learn_and_save, short_env_name
     from rimrl.config import save_config
+    from rimrl.runs import verify_checksum
 
     section = None
     if args.resume is None:
@@ -83,6 +84,7 @@ def train(args) -> int:
         if ckpt is None:  # a run interrupted before its first checkpoint starts over
             model = build_model(cfg, env)
         else:
+            verify_checksum(run_dir, ckpt, trust=args.trust)
             model = load_model(ckpt, env, cfg.device)
             replay = replay_path(run_dir)
             if cfg.train.save_replay and replay.is_file():

@@ -70,7 +70,7 @@ class IQNHyperparameters:
 @dataclass
 class IQNTrainConfig(TrainConfig):
     """Budget and bookkeeping; ``save_replay`` also checkpoints the replay memory
-    (``replay.pkl``, up to ~7 GB at 1M Atari transitions) so a resumed run keeps it."""
+    (``replay.npz``, up to ~7 GB at 1M Atari transitions) so a resumed run keeps it."""
 
     save_replay: bool = False
 

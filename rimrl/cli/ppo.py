@@ -78,6 +78,7 @@ def train(args) -> int:
     from rimrl.cli.ppo_config import PPORunConfig
     from rimrl.cli.training import learn_and_save, short_env_name
     from rimrl.config import save_config
+    from rimrl.runs import verify_checksum
 
     section = None
     if args.resume is None:
@@ -90,6 +91,8 @@ def train(args) -> int:
     with lock:  # this process is the run's only writer until it ends
         env = make_env(cfg)
         # a run interrupted before its first checkpoint starts over
+        if ckpt is not None:
+            verify_checksum(run_dir, ckpt, trust=args.trust)
         model = load_model(ckpt, env, cfg.device) if ckpt is not None else build_model(cfg, env)
         if args.resume is not None:
             save_config(cfg, run_dir / "config.yaml")

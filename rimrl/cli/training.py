@@ -43,6 +43,7 @@ def learn_and_save(model, env, cfg, run_dir: Path, args, tags: dict, extra_callb
     from stable_baselines3.common.callbacks import CallbackList
 
     from rimrl.agents.logs import run_logger
+    from rimrl.runs import record_checksum
     from rimrl.cli.common import shows_bar
     from rimrl.agents.callbacks import (CheckpointCallback, DivergenceGuard, ProgressLines,
                                         TrainingProgress, save_model_atomically)
@@ -80,6 +81,7 @@ def learn_and_save(model, env, cfg, run_dir: Path, args, tags: dict, extra_callb
                   f"continue with: rimrl train {args.task} --resume {run_dir}", flush=True)
             return 130
     save_model_atomically(model, run_dir / "model.zip")
+    record_checksum(run_dir, run_dir / "model.zip")
     logger.close()
     env.close()
     scores = [float(e["r"]) for e in model.ep_info_buffer]

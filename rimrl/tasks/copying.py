@@ -161,6 +161,10 @@ def evaluate_copy(model: CopyModel, task: CopyTaskConfig, gaps: list[int], batch
     return results
 
 
+#: what a copy-task checkpoint holds (resuming needs every one)
+CHECKPOINT_KEYS = ("model", "optimizer", "data_rng", "torch_rng", "update")
+
+
 def train_copy(config: CopyConfig, run_dir, resume_state: dict | None = None,
                progress: bool = True) -> dict:
     """Train on the copying task, checkpointing into ``run_dir``; return the final evaluation.
@@ -187,7 +191,7 @@ def train_copy(config: CopyConfig, run_dir, resume_state: dict | None = None,
         start = resume_state["update"]
 
     def checkpoint(update: int) -> None:
-        save_checkpoint(run_dir, update, {
+        save_checkpoint(run_dir, update, {  # the keys of CHECKPOINT_KEYS
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "data_rng": data_rng.get_state(), "torch_rng": torch.get_rng_state(),
             "update": update,

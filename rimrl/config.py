@@ -54,6 +54,10 @@ def read_yaml(path: Union[str, Path]) -> dict:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a directory, not a YAML file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not a text file; give a YAML file") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {_first_line(exc)}") from None
     if data is None:
@@ -65,6 +69,15 @@ def read_yaml(path: Union[str, Path]) -> dict:
 
 def _first_line(exc: Exception) -> str:
     return " ".join(str(exc).split())
+
+
+def override_text(key: str, value: Any) -> str:
+    """``key=value`` with the value written as YAML, so that :func:`parse_override` reads it
+    back exactly (non-finite floats included: they are then refused like any other)."""
+    text = yaml.safe_dump(value, default_flow_style=True, width=2**31).strip()
+    if text.endswith("\n..."):  # the end marker YAML adds after a plain scalar
+        text = text[:-4].rstrip()
+    return f"{key}={text}"
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

@@ -31,7 +31,11 @@ CHECKPOINT_RE = re.compile(r"^ckpt_(\d+)\.(pt|zip)$")
 def new_run_dir(runs_dir: Union[str, Path], name: str) -> Path:
     """Create a fresh, uniquely named run directory ``runs_dir/name-YYYYmmdd-HHMMSS[-n]``."""
     root = Path(runs_dir)
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UserError(f"runs directory {root} is a file (or lies under one); choose another "
+                        "--runs-dir") from None
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for n in range(1000):
         path = root / (f"{name}-{stamp}" + (f"-{n}" if n else ""))
@@ -233,6 +237,9 @@ def load_checkpoint(path: Union[str, Path], required: tuple[str, ...] = ()) -> d
 def require_run_dir(path: Union[str, Path]) -> Path:
     """A run directory that exists and holds a config.yaml, or a clear error."""
     path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{path} is a file; give a run directory (the folder rimrl train "
+                        "made)")
     if not path.is_dir():
         raise UserError(f"run directory {path} does not exist")
     if not (path / "config.yaml").is_file():

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from rimrl.config import ConfigError, from_dict, read_yaml
+from rimrl.config import ConfigError, from_dict, override_text, read_yaml
 from rimrl.errors import UserError
 
 COMMANDS = ("ppo", "iqn")
@@ -86,6 +86,9 @@ class SweepConfig:
             raise UserError("the sweep's grid is empty; give at least one key with a list of "
                             "values, e.g. grid: {seed: [0, 1, 2]}")
         for key, values in self.grid.items():
+            if not isinstance(values, list):
+                raise UserError(f"grid key '{key}' must be a list of values, e.g. "
+                                f"{key}: [{values}]")
             if not values:
                 raise UserError(f"grid key '{key}' has no values")
         if self.resources.cpu < 0 or self.resources.gpu < 0 or self.max_concurrent < 0:
@@ -111,12 +114,12 @@ class Trial:
     name: str
     values: dict[str, Any]
     run_dir: Path
-    status: str = "new"  # new | interrupted | trained | done
+    status: str = "new"  # new | failed | interrupted | trained | done
 
     def overrides(self, sweep: SweepConfig) -> list[str]:
-        """``key=value`` strings (values as JSON, which YAML reads back exactly)."""
+        """``key=value`` strings, read back by the same parser as ``--set``."""
         merged = {**sweep.overrides, **self.values}
-        return [f"{k}={json.dumps(v)}" for k, v in merged.items()]
+        return [override_text(k, v) for k, v in merged.items()]
 
 
 def trial_name(values: dict[str, Any]) -> str:
@@ -137,9 +140,15 @@ def plan_trials(sweep: SweepConfig) -> list[Trial]:
     return trials
 
 
+#: written into a trial's run directory when its last attempt failed (holds the reason)
+FAILED_MARKER = "trial_failed.txt"
+
+
 def trial_status(run_dir: Path, evaluation: Optional[SweepEvaluation]) -> str:
-    """``new`` (no run yet), ``interrupted`` (started, not finished), ``trained`` (finished,
-    evaluation pending) or ``done``."""
+    """``new`` (no run yet), ``failed`` (the last attempt failed), ``interrupted`` (started,
+    not finished), ``trained`` (finished, evaluation pending) or ``done``."""
+    if (run_dir / FAILED_MARKER).is_file():
+        return "failed"
     if not (run_dir / "run.json").is_file():
         return "new"
     if not finished(run_dir):
@@ -169,12 +178,13 @@ def evaluation_file(evaluation: SweepEvaluation) -> str:
 def trial_commands(trial: Trial, sweep: SweepConfig) -> list[list[str]]:
     """The ``rimrl`` command lines that bring a trial to ``done``."""
     commands = []
-    if trial.status == "new":
+    started = (trial.run_dir / "run.json").is_file()
+    if trial.status == "new" or (trial.status == "failed" and not started):
         argv = ["train", sweep.command, "--run-dir", str(trial.run_dir), "--no-progress"]
         for text in trial.overrides(sweep):
             argv += ["--set", text]
         commands.append(argv)
-    elif trial.status == "interrupted":
+    elif trial.status in ("interrupted", "failed"):
         commands.append(["train", sweep.command, "--resume", str(trial.run_dir),
                          "--no-progress"])
     if sweep.evaluate is not None and trial.status != "done":

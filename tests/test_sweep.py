@@ -2,6 +2,8 @@
 trial, resuming an interrupted sweep, the missing-extra message."""
 
 import json
+import os
+import subprocess
 import sys
 
 import pytest
@@ -36,7 +38,7 @@ def test_trials_are_the_grid_product_with_named_run_dirs(tmp_path):
     assert trials[0].run_dir == (tmp_path / "sweeps" / "t" / "core.name=lstm,seed=0").resolve()
     train, evaluate = trial_commands(trials[4], sweep)
     assert train[:4] == ["train", "ppo", "--run-dir", str(trials[4].run_dir)]
-    assert "core.name=\"rims\"" in train and "seed=1" in train  # grid values win
+    assert "core.name=rims" in train and "seed=1" in train  # grid values win
     assert evaluate == ["evaluate", str(trials[4].run_dir), "--episodes", "2"]
 
 
@@ -54,13 +56,22 @@ def test_example_sweep_reproduces_the_thesis_design():
     ({"command": "dqn"}, "sweep command 'dqn' is not one of: ppo, iqn"),
     ({"grid": {"core.name": ["lstm", "rnn"]}}, "trial core.name=rnn: unknown core 'rnn'"),
     ({"grid": {"ppo.batch": [8]}}, "did you mean 'ppo.batch_size'"),
+    ({"grid": {"seed": 3}}, "grid key 'seed' must be a list of values"),
+    ({"grid": {"ppo.learning_rate": [float("inf")]}}, "must be a finite number"),
+    # what rimrl train would refuse, --dry-run refuses too
+    ({"grid": {"policy.encoder": ["nature"]}}, "cannot read rimrl/CueVector-v0's observations"),
+    ({"grid": {"core.hidden_size": [10_000_000]}}, "core.hidden_size 10000000 needs"),
+    ({"grid": {"device": ["tpu"]}}, "device 'tpu'"),
+    ({"evaluate": {"episodes": 2, "distractors": ["bogus"]}}, "rimrl/CueVector-v0"),
 ])
 def test_bad_sweep_files_one_line_exit_2_and_nothing_written(tmp_path, capsys, changes,
                                                              message):
-    assert main(["sweep", str(sweep_file(tmp_path, **changes))]) == 2
-    err = capsys.readouterr().err
-    assert message in err and len(err.strip().splitlines()) == 1
-    assert not (tmp_path / "sweeps").exists()
+    for dry in ([], ["--dry-run"]):
+        assert main(["sweep", str(sweep_file(tmp_path, **changes))] + dry) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1
+        assert "Traceback" not in err
+        assert not (tmp_path / "sweeps").exists()
 
 
 def test_missing_ray_is_a_one_line_message(tmp_path, capsys, monkeypatch):
@@ -71,40 +82,45 @@ def test_missing_ray_is_a_one_line_message(tmp_path, capsys, monkeypatch):
 
 def test_local_sweep_failure_isolation_and_resume(tmp_path, capsys):
     pytest.importorskip("ray")
-    # 'nature' (an image CNN) fails at model build on a vector env: at run time, in the worker
-    path = sweep_file(tmp_path, grid={"policy.encoder": ["mlp", "nature", "flatten"]})
+    # a learning rate of 1e12 diverges at run time, in the worker (exit 3)
+    path = sweep_file(tmp_path, grid={"ppo.learning_rate": [0.0003, 1e12, 0.001]})
     assert main(["sweep", str(path), "--num-cpus", "2"]) == 1
     out = capsys.readouterr()
     root = tmp_path / "sweeps" / "t"
     status = {t["name"]: t for t in json.loads((root / "sweep.json").read_text())["trials"]}
-    assert status["policy.encoder=mlp"]["status"] == "done"
-    assert status["policy.encoder=flatten"]["status"] == "done"
-    assert status["policy.encoder=nature"]["status"] == "interrupted"  # started, then failed
-    assert "error" in status["policy.encoder=nature"]
-    assert "policy.encoder=nature: interrupted FAILED" in out.out
+    assert status["ppo.learning_rate=0.0003"]["status"] == "done"
+    assert status["ppo.learning_rate=0.001"]["status"] == "done"
+    assert status["ppo.learning_rate=1000000000000.0"]["status"] == "failed"
+    reason = status["ppo.learning_rate=1000000000000.0"]["error"]
+    assert reason.startswith("rimrl: error: training diverged")
+    assert f"ppo.learning_rate=1000000000000.0: failed FAILED: {reason}" in out.out
     assert "1 of 3 trials failed" in out.err
-    for name in ("mlp", "flatten"):
-        run = root / f"policy.encoder={name}"
+    log = (root / "ppo.learning_rate=1000000000000.0" / "trial.log").read_text()
+    assert "$ rimrl train ppo" in log and "run directory:" in log  # the whole output
+    assert log.strip().splitlines()[-1].strip()[:300] == reason
+    for name in ("0.0003", "0.001"):
+        run = root / f"ppo.learning_rate={name}"
         assert (run / "evaluation.json").is_file() and (run / "model.zip").is_file()
 
     # interrupt the mlp trial after its first checkpoint: the later files never got written
-    mlp = root / "policy.encoder=mlp"
+    mlp = root / "ppo.learning_rate=0.0003"
     for name in ("model.zip", "train_summary.json", "evaluation.json",
                  "checkpoints/ckpt_000000000128.zip"):
         (mlp / name).unlink()
-    flatten_model = (root / "policy.encoder=flatten" / "model.zip").stat().st_mtime_ns
+    flatten_model = (root / "ppo.learning_rate=0.001" / "model.zip").stat().st_mtime_ns
     sweep = load_sweep(path)
-    assert [t.status for t in plan_trials(sweep)] == ["interrupted", "interrupted", "done"]
-    assert main(["sweep", str(path), "--num-cpus", "2"]) == 1  # nature fails again
+    assert [t.status for t in plan_trials(sweep)] == ["interrupted", "failed", "done"]
+    assert main(["sweep", str(path), "--num-cpus", "2"]) == 1  # 1e12 diverges again
     log = (mlp / "trial.log").read_text()
     assert f"$ rimrl train ppo --resume {mlp.resolve()}" in log
     assert "resuming at 64 steps" in log
     assert json.loads((mlp / "train_summary.json").read_text())["timesteps"] == 128
-    assert (root / "policy.encoder=flatten" / "model.zip").stat().st_mtime_ns == flatten_model
+    assert (root / "ppo.learning_rate=0.001" / "model.zip").stat().st_mtime_ns == flatten_model
     # the sweep's runs are ordinary run directories: compare reads them
     capsys.readouterr()
     assert main(["compare", str(root), "--reps", "20"]) == 0
-    assert "2 runs" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "2 runs" in out and "left out 1 diverged run(s): ppo.learning_rate=1000000000000.0" in out
 
 
 @pytest.mark.slow
@@ -122,3 +138,25 @@ def test_sweep_joins_an_existing_ray_cluster(tmp_path, capsys):
     root = tmp_path / "sweeps" / "t"
     trials = json.loads((root / "sweep.json").read_text())["trials"]
     assert [t["status"] for t in trials] == ["done", "done"]
+
+
+def test_orphaned_ray_processes_of_a_killed_driver_are_stopped(tmp_path):
+    """A re-run after kill -9 of the driver stops the Ray processes it left (raylet, GCS);
+    while the recorded driver still runs, nothing is touched."""
+    from rimrl.cli.sweep import RAY_PROCESSES, stop_orphaned_ray
+
+    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)  # raylet"])
+    driver = subprocess.Popen([sys.executable, "-c", "pass"])
+    driver.wait()  # a driver that died
+    try:
+        alive_driver = os.getpid()
+        (tmp_path / RAY_PROCESSES).write_text(
+            json.dumps({"driver": alive_driver, "pids": [orphan.pid]}))
+        assert stop_orphaned_ray(tmp_path) == [] and orphan.poll() is None
+        (tmp_path / RAY_PROCESSES).write_text(
+            json.dumps({"driver": driver.pid, "pids": [orphan.pid]}))
+        assert stop_orphaned_ray(tmp_path) == [orphan.pid]
+        assert orphan.wait(timeout=10) is not None
+        assert not (tmp_path / RAY_PROCESSES).exists()
+    finally:
+        orphan.kill()

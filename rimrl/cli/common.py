@@ -53,23 +53,27 @@ def shows_bar(args: argparse.Namespace) -> bool:
 
 def flag_overrides(args: argparse.Namespace, flags: dict[str, str]) -> list[str]:
     """``--set`` values followed by command-line flags written as ``key=value`` overrides."""
+    from rimrl.config import override_text
+
     out = []
     for dest, key in flags.items():
         value = getattr(args, dest, None)
-        if value is not None:
-            out.append(f"{key}={value if isinstance(value, str) else json.dumps(value)}")
+        if value is not None:  # a string flag as typed; numbers through the one YAML parser
+            out.append(f"{key}={value}" if isinstance(value, str) else override_text(key, value))
     return list(args.overrides) + out
 
 
 def prepare_run(args, config_cls, defaults_file: str, kind: str,
                 name: Callable[[object], str], flags: dict[str, str],
-                resume_flags: tuple[str, ...] = (), section: str | None = None):
+                resume_flags: tuple[str, ...] = (), section: str | None = None,
+                check: Callable[[object], None] | None = None):
     """Resolve the config and the run directory; find the checkpoint when resuming.
 
     Returns (config, run_dir, checkpoint path or None, lock): ``lock`` is the run's
     :class:`~rimrl.runs.RunLock`, already held; use it as ``with lock:`` around the training.
     Everything is validated before a directory is created or a file written, so bad input
-    leaves nothing behind; a run another process is writing is refused.
+    leaves nothing behind; a run another process is writing is refused. ``check(config)``:
+    the learner's checks of a new run that need more than the config (env, memory).
     """
     from rimrl.config import config_dir, load_config, save_config
     from rimrl.runs import (RunLock, latest_checkpoint, new_run_dir, remove_torn_files,
@@ -99,6 +103,8 @@ def prepare_run(args, config_cls, defaults_file: str, kind: str,
     config = load_config(config_cls, files, flag_overrides(args, flags), section=section)
     if hasattr(config, "validate"):
         config.validate()
+    if check is not None:
+        check(config)
     if getattr(args, "run_dir", None) is not None:
         run_dir = Path(args.run_dir)
         if run_dir.exists() and not run_dir.is_dir():

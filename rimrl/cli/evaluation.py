@@ -32,7 +32,7 @@ def evaluate_run(args, run_dir: Path, config_cls, load: Callable, describe: Call
     if args.episodes < 1:
         raise UserError(f"--episodes must be positive, got {args.episodes}")
     cfg = load_config(config_cls, [run_dir / "config.yaml"])
-    splits = _requested_splits(cfg.env.id, args.distractors)
+    splits = requested_splits(cfg.env.id, args.distractors)
     path = run_dir / "model.zip"
     if not path.is_file():
         path = latest_checkpoint(run_dir)
@@ -47,7 +47,9 @@ def evaluate_run(args, run_dir: Path, config_cls, load: Callable, describe: Call
     return _evaluate_plain(args, run_dir, cfg, model, path, seed, tags)
 
 
-def _requested_splits(env_id: str, requested) -> list[str]:
+def requested_splits(env_id: str, requested) -> list[str]:
+    """The split names ``--distractors`` asks for (``all``: every split of the env); a
+    one-line error for a split the env does not have."""
     from rimrl.cli.environments import check_split, distractor_splits
 
     if not requested:

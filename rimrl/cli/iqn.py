@@ -29,12 +29,13 @@ def build_model(cfg, env):
     import torch
 
     from rimrl.agents.iqn import IQN, IQNPolicy
-    from rimrl.nn.encoders import encoder_class
+    from rimrl.nn.encoders import encoder_arguments
 
     p, q = cfg.policy, cfg.iqn
     policy_kwargs = dict(
-        features_extractor_class=encoder_class(p.encoder),
-        features_extractor_kwargs=dict(p.encoder_kwargs, features_dim=p.features_dim),
+        features_extractor_class=encoder_of(cfg, env.observation_space),
+        features_extractor_kwargs=encoder_arguments(encoder_of(cfg, env.observation_space),
+                                                    p.encoder_kwargs, p.features_dim),
         # fused Adam: one kernel for all parameters, ~7x faster steps on CPU than the default
         optimizer_class=torch.optim.Adam, optimizer_kwargs=dict(eps=q.adam_eps, fused=True),
         embedding_dim=p.embedding_dim, hidden_size=p.hidden_size, dueling=p.dueling,
@@ -50,6 +51,25 @@ def build_model(cfg, env):
                exploration_final_eps=q.exploration_final_eps,
                exploration_steps=q.exploration_steps, max_grad_norm=q.max_grad_norm,
                policy_kwargs=policy_kwargs, seed=cfg.seed, device=cfg.device)
+
+
+def check(cfg) -> None:
+    """What a new IQN run needs beyond its config: see :mod:`rimrl.cli.checks`."""
+    from rimrl.cli.checks import check_run, observation_bytes
+
+    # the replay memory stores one frame of each stacked observation
+    def stored(space) -> int:
+        return cfg.iqn.buffer_size // cfg.env.n_envs * observation_bytes(space) \
+            // cfg.env.frame_stack
+
+    check_run(cfg, encoder_of, stored)
+
+
+def encoder_of(cfg, observation_space):
+    """The encoder class an IQN run config names."""
+    from rimrl.nn.encoders import encoder_class
+
+    return encoder_class(cfg.policy.encoder)
 
 
 def load_model(path: Path, env=None, device: str = "cpu"):
@@ -77,7 +97,7 @@ def train(args) -> int:
     cfg, run_dir, ckpt, lock = prepare_run(
         args, IQNRunConfig, "iqn.yaml", "iqn",
         name=lambda c: f"iqn-{short_env_name(c.env.id)}-{c.policy.encoder}-s{c.seed}",
-        flags=FLAGS, resume_flags=("timesteps",), section=section,
+        flags=FLAGS, resume_flags=("timesteps",), section=section, check=check,
     )
     with lock:  # this process is the run's only writer until it ends
         env = make_env(cfg)

@@ -27,19 +27,15 @@ def register(tasks) -> None:
 def build_model(cfg, env, tensorboard: Path | None = None):
     """A fresh :class:`rimrl.agents.ppo.ChunkedRecurrentPPO` from a run config."""
     import dataclasses
-    import inspect
 
     from stable_baselines3.common.utils import LinearSchedule
 
     from rimrl.agents.ppo import ChunkedRecurrentPPO, RecurrentCorePolicy
-    from rimrl.nn.encoders import encoder_class, encoder_for_space
+    from rimrl.nn.encoders import encoder_arguments
 
-    name = cfg.policy.encoder
-    extractor = (encoder_for_space(env.observation_space, cfg.core.name) if name == "auto"
-                 else encoder_class(name))
-    extractor_kwargs = dict(cfg.policy.encoder_kwargs)
-    if "features_dim" in inspect.signature(extractor.__init__).parameters:
-        extractor_kwargs["features_dim"] = cfg.policy.features_dim
+    extractor = encoder_of(cfg, env.observation_space)
+    extractor_kwargs = encoder_arguments(extractor, cfg.policy.encoder_kwargs,
+                                         cfg.policy.features_dim)
     p = cfg.ppo
 
     def schedule(value: float, kind: str):
@@ -64,6 +60,24 @@ def build_model(cfg, env, tensorboard: Path | None = None):
     )
 
 
+def check(cfg) -> None:
+    """What a new PPO run needs beyond its config: see :mod:`rimrl.cli.checks`."""
+    from rimrl.cli.checks import check_run, observation_bytes
+
+    # SB3's rollout buffer keeps n_steps float32 observations per env
+    check_run(cfg, encoder_of, lambda space: cfg.ppo.n_steps * observation_bytes(space, 4),
+              core_hidden=cfg.core.hidden_size)
+
+
+def encoder_of(cfg, observation_space):
+    """The encoder class a PPO run config names (``auto``: chosen by the space and core)."""
+    from rimrl.nn.encoders import encoder_class, encoder_for_space
+
+    name = cfg.policy.encoder
+    return (encoder_for_space(observation_space, cfg.core.name) if name == "auto"
+            else encoder_class(name))
+
+
 def load_model(path: Path, env=None, device: str = "cpu"):
     """Load a saved ChunkedRecurrentPPO; a one-line error for a missing or corrupt file."""
     from rimrl.agents.ppo import ChunkedRecurrentPPO
@@ -86,7 +100,7 @@ def train(args) -> int:
     cfg, run_dir, ckpt, lock = prepare_run(
         args, PPORunConfig, "ppo.yaml", "ppo",
         name=lambda c: f"ppo-{short_env_name(c.env.id)}-{c.core.name}-s{c.seed}", flags=FLAGS,
-        resume_flags=("timesteps",), section=section,
+        resume_flags=("timesteps",), section=section, check=check,
     )
     with lock:  # this process is the run's only writer until it ends
         env = make_env(cfg)

@@ -40,6 +40,8 @@ def require_ray():
     # rimrl prints its own per-trial summary; Tune's live tables and per-trial tracebacks
     # would bury it (they stay in the trial logs and RUN_DIR/trial.log)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # no usage reports leave the machine unless the user opts in
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
     try:
         import ray
@@ -58,7 +60,11 @@ def validate_trials(trials, sweep) -> None:
     from rimrl.cli.ppo_config import PPORunConfig
     from rimrl.config import config_dir, load_config, read_yaml
 
+    from rimrl.cli import iqn, ppo
+    from rimrl.cli.evaluation import requested_splits
+
     cls = {"ppo": PPORunConfig, "iqn": IQNRunConfig}[sweep.command]
+    check = {"ppo": ppo.check, "iqn": iqn.check}[sweep.command]
     defaults = config_dir() / f"{sweep.command}.yaml"
     default_env = read_yaml(defaults).get("default", {}).get("env", {}).get("id")
     for trial in trials:
@@ -70,28 +76,43 @@ def validate_trials(trials, sweep) -> None:
                               section=env_family(str(env_id)))
             if hasattr(cfg, "validate"):
                 cfg.validate()
+            check(cfg)  # what rimrl train checks before it creates the run
+            if sweep.evaluate is not None:
+                requested_splits(cfg.env.id, sweep.evaluate.distractors)
         except UserError as exc:
             raise UserError(f"trial {trial.name}: {exc}") from None
 
 
 def run_trial(config: dict) -> None:
-    """A Ray Tune function trainable: run a trial's ``rimrl`` commands in this worker, output
-    appended to ``RUN_DIR/trial.log``; a failing command fails the trial."""
+    """A Ray Tune function trainable: run a trial's ``rimrl`` commands in this worker, their
+    whole output (tracebacks included) appended to ``RUN_DIR/trial.log``; a failing command
+    fails the trial and leaves its reason in ``RUN_DIR/trial_failed.txt``."""
+    import traceback
+
     from ray import tune
 
     from rimrl.cli import main
+    from rimrl.sweeps import FAILED_MARKER
 
     spec = config["trial"]
     run_dir = Path(spec["run_dir"])
     run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / FAILED_MARKER).unlink(missing_ok=True)  # a new attempt
     for argv in spec["commands"]:
         with open(run_dir / "trial.log", "a") as log, contextlib.redirect_stdout(log), \
                 contextlib.redirect_stderr(log):
             print(f"$ rimrl {' '.join(argv)}", flush=True)
-            code = main(argv)
+            try:
+                code = main(argv)
+            except SystemExit as exc:  # argparse
+                code = exc.code if isinstance(exc.code, int) else 2
+            except Exception:  # a bug: its traceback belongs in the trial's log
+                traceback.print_exc()
+                code = 1
         if code != 0:
-            raise RuntimeError(f"'rimrl {' '.join(argv[:2])}' exited with {code}; "
-                               f"see {run_dir / 'trial.log'}")
+            reason = last_line(run_dir / "trial.log")
+            (run_dir / FAILED_MARKER).write_text(reason + "\n")
+            raise RuntimeError(f"'rimrl {' '.join(argv[:2])}' exited with {code}: {reason}")
     summary = json.loads((run_dir / "train_summary.json").read_text())
     scores = summary.get("recent_episode_scores") or [float("nan")]
     tune.report({"timesteps": summary["timesteps"],
@@ -99,7 +120,7 @@ def run_trial(config: dict) -> None:
 
 
 def run(args) -> int:
-    from rimrl.sweeps import load_sweep, plan_trials, trial_commands
+    from rimrl.sweeps import FAILED_MARKER, load_sweep, plan_trials, trial_commands
 
     sweep = load_sweep(args.sweep_file)
     trials = plan_trials(sweep)
@@ -108,7 +129,7 @@ def run(args) -> int:
     todo = [t for t in trials if t.status != "done"]
     print(f"sweep {sweep.name}: {len(trials)} trials in {root}; "
           + ", ".join(f"{sum(t.status == s for t in trials)} {s}"
-                      for s in ("new", "interrupted", "trained", "done")))
+                      for s in ("new", "failed", "interrupted", "trained", "done")))
     if args.dry_run:
         for t in trials:
             steps = "; ".join("rimrl " + " ".join(c[:2]) for c in trial_commands(t, sweep))
@@ -124,11 +145,15 @@ def run(args) -> int:
         init["address"] = args.address
     else:
         init.update(num_cpus=args.num_cpus, num_gpus=args.num_gpus)
+    if not args.address:
+        stop_orphaned_ray(root)
     try:
         ray.init(**init)
     except Exception as exc:  # connection errors come in many types
         raise UserError(f"could not start or join Ray ({type(exc).__name__}: "
                         f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    if not args.address:
+        record_ray_processes(root)
     specs = [{"name": t.name, "run_dir": str(t.run_dir), "commands": trial_commands(t, sweep)}
              for t in todo]
     resources = {"cpu": sweep.resources.cpu, "gpu": sweep.resources.gpu}
@@ -149,10 +174,13 @@ def run(args) -> int:
         results = tuner.fit()
         for result in results:
             if result.error is not None:
-                name = result.config["trial"]["name"]
-                errors[name] = str(result.error).strip().splitlines()[-1][:300]
+                spec = result.config["trial"]
+                marker = Path(spec["run_dir"]) / FAILED_MARKER
+                errors[spec["name"]] = (marker.read_text().strip() if marker.is_file() else
+                                        str(result.error).strip().splitlines()[-1][:300])
     finally:
         ray.shutdown()
+        (root / RAY_PROCESSES).unlink(missing_ok=True)
     trials = plan_trials(sweep)  # re-read what the trials left behind
     _write_status(root, trials, errors)
     for t in trials:
@@ -166,6 +194,63 @@ def run(args) -> int:
               "them", file=sys.stderr)
         return 1
     return 0
+
+
+# the local Ray processes a sweep driver started, so that a re-run after the driver was
+# killed (kill -9 leaves raylet and the GCS server running) can stop them
+RAY_PROCESSES = "ray_processes.json"
+
+
+def record_ray_processes(root: Path) -> None:
+    import os
+
+    try:  # Ray's node object is private API: if it moves, only the clean-up is lost
+        from ray._private import worker
+        node = worker._global_node
+        pids = [info.process.pid for infos in node.all_processes.values() for info in infos]
+    except Exception:
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    (root / RAY_PROCESSES).write_text(json.dumps({"driver": os.getpid(), "pids": pids}))
+
+
+def stop_orphaned_ray(root: Path) -> list[int]:
+    """Stop the Ray processes of an earlier driver of this sweep that died without shutting
+    them down; returns the PIDs stopped. Only processes still running Ray are touched."""
+    import os
+    import signal
+    import time
+
+    path = root / RAY_PROCESSES
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+
+    def alive(pid: int) -> bool:
+        try:
+            return "ray" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            return False
+
+    if Path(f"/proc/{record.get('driver', -1)}").exists():
+        return []  # that driver is still running: not orphans
+    stopped = [pid for pid in record.get("pids", []) if alive(pid)]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in [p for p in stopped if alive(p)]:
+            with contextlib.suppress(OSError):
+                os.kill(pid, sig)
+        time.sleep(1)
+    path.unlink(missing_ok=True)
+    if stopped:
+        say(f"stopped {len(stopped)} Ray processes left by an earlier, killed sweep driver")
+    return stopped
+
+
+def last_line(path: Path) -> str:
+    """The last non-empty line of a log (a trial's error), at most 300 characters."""
+    lines = [line.strip() for line in path.read_text(errors="replace").splitlines()]
+    return next((line for line in reversed(lines) if line), "")[:300]
 
 
 def _progress_lines(tune, total: int, enabled: bool):

@@ -68,9 +68,17 @@ def learn_and_save(model, env, cfg, run_dir: Path, args, tags: dict, extra_callb
         progress = TrainingProgress(t.timesteps, show_bar=shows_bar(args),
                                     stop_requested=lambda: interrupt.requested)
         if remaining > 0:
-            model.learn(remaining, callback=CallbackList([guard, checkpoints, progress,
-                                                          *extra_callbacks]),
-                        log_interval=t.log_interval, reset_num_timesteps=done == 0)
+            try:
+                model.learn(remaining, callback=CallbackList([guard, checkpoints, progress,
+                                                              *extra_callbacks]),
+                            log_interval=t.log_interval, reset_num_timesteps=done == 0)
+            except ValueError as exc:
+                # overflowing weights fail inside an update (torch refuses a distribution
+                # with NaN logits) before the guard's next look: divergence, not a bug
+                if guard.check() is None and "invalid values" not in str(exc):
+                    raise
+                guard.diverged = guard.diverged or (
+                    f"non-finite policy outputs at step {model.num_timesteps}")
             if guard.check() is not None:
                 return _diverged(model, env, logger, run_dir, guard.diverged, tags, cfg)
         path = checkpoints.save()
@@ -110,7 +118,7 @@ def _diverged(model, env, logger, run_dir: Path, what: str, tags: dict, cfg) -> 
     keep = (f"the newest checkpoint, {last.name}, is the last finite one" if last
             else "no finite checkpoint was written")
     print(f"rimrl: error: training diverged: {what}; {keep}; lower the learning rate "
-          "(or raise max_grad_norm's clipping) and start again", file=sys.stderr)
+          "(or max_grad_norm) and start again", file=sys.stderr)
     return DIVERGED
 
 

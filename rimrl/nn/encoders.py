@@ -87,6 +87,14 @@ def check_encoder_kwargs(cls: type, kwargs: dict, key: str) -> None:
                             f"{', '.join(sorted(accepted))}")
 
 
+def encoder_arguments(cls: type, kwargs: dict, features_dim: int) -> dict:
+    """``kwargs`` plus ``features_dim`` where ``cls`` takes one (``flatten`` does not)."""
+    import inspect
+
+    takes = "features_dim" in inspect.signature(cls.__init__).parameters
+    return dict(kwargs, features_dim=features_dim) if takes else dict(kwargs)
+
+
 def register_encoder(name: str, cls: type[BaseFeaturesExtractor]) -> None:
     """Add an encoder under ``name`` (used by encoder modules of later chapters)."""
     ENCODERS[name] = cls

@@ -14,7 +14,7 @@ import numpy as np
 import yaml
 
 from rimrl.errors import UserError
-from rimrl.progress import bar
+from rimrl.progress import bar, say
 
 STEP_COLUMN = "time/total_timesteps"
 SCORE_COLUMN = "rollout/ep_rew_mean"
@@ -66,7 +66,7 @@ def config_value(config: dict, key: str) -> Any:
 
 def find_runs(root: Path, by: Optional[str] = None, show: bool = False) -> list[Run]:
     """Every PPO or IQN run directory under ``root`` (``root`` itself may be one) that has
-    logged at least one score. ``by``: the config key naming a run's method (default: the
+    logged at least one score and did not diverge. ``by``: the config key naming a run's method (default: the
     core for PPO, the encoder for IQN); ``show``: a progress bar over the runs read."""
     root = Path(root)
     if not root.is_dir():
@@ -81,6 +81,9 @@ def find_runs(root: Path, by: Optional[str] = None, show: bool = False) -> list[
             runs.append(run)
         progress.update(1)
     progress.close()
+    skipped = [meta.parent.name for meta in metas if diverged(meta.parent)]
+    if skipped:
+        say(f"left out {len(skipped)} diverged run(s): {', '.join(skipped)}")
     if not runs:
         raise UserError(f"no PPO or IQN runs with logged scores under {root}; train some with "
                         "'rimrl train ppo' or 'rimrl sweep'")
@@ -94,7 +97,7 @@ def read_run(path: Path, by: Optional[str] = None) -> Optional[Run]:
         config = yaml.safe_load((path / "config.yaml").read_text())
     except (OSError, ValueError, yaml.YAMLError):
         return None
-    if kind not in DEFAULT_GROUPING or not isinstance(config, dict):
+    if kind not in DEFAULT_GROUPING or not isinstance(config, dict) or diverged(path):
         return None
     key = by or DEFAULT_GROUPING[kind]
     try:
@@ -114,6 +117,15 @@ def read_run(path: Path, by: Optional[str] = None) -> Optional[Run]:
     return Run(path=path, kind=kind, env=str(config_value(config, "env.id")), method=method,
                seed=int(config.get("seed", 0)), steps=steps, scores=scores,
                distractors=distractors, activation=activation, episode_ends=episode_ends)
+
+
+def diverged(path: Path) -> bool:
+    """The run stopped because training diverged (its scores end in a collapse that says
+    nothing about the method): ``train_summary.json`` has a ``diverged`` entry."""
+    try:
+        return "diverged" in json.loads((path / "train_summary.json").read_text())
+    except (OSError, ValueError):
+        return False
 
 
 def read_curve(path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -110,14 +110,27 @@ class SupervisedConfig:
 
 
     def validate(self) -> None:
-        """Checks that need the data (e.g. enough examples per class for the labels asked)."""
+        """Checks that need the data (enough examples per class for the labels asked) and
+        the model (Manifold Mixup's layer names), made before a run directory exists."""
         try:
-            load_dataset(self.data.name, self.seed, self.data.n_train, self.data.n_test,
-                         self.data.noise, self.data.labels_per_class)
+            data = load_dataset(self.data.name, self.seed, self.data.n_train, self.data.n_test,
+                                self.data.noise, self.data.labels_per_class)
         except ValueError as exc:
             raise UserError(str(exc)) from None
         if self.model.kind == "cnn" and self.data.name != "digits":
             raise UserError("model.kind cnn needs image data (dataset digits); use mlp")
+        mixing_layers(self, build_model(self.model, data)[1])
+
+
+def mixing_layers(cfg: "SupervisedConfig", eligible: list[str]) -> list[str]:
+    """Manifold Mixup's layers (``method.layers``, default: the input and every eligible
+    hidden layer); a one-line error for a name the model does not have."""
+    layers = cfg.method.layers if cfg.method.layers is not None else ["input"] + eligible
+    unknown = sorted(set(layers) - set(eligible) - {"input"})
+    if unknown or not layers:
+        raise UserError(f"method.layers {unknown or layers} not eligible; choose from "
+                        f"{['input'] + eligible}")
+    return layers
 
 
 # ------------------------------------------------------------------------------------ models
@@ -227,11 +240,7 @@ def train_supervised(cfg: SupervisedConfig, run_dir=None, progress: bool = False
     model, eligible = build_model(cfg.model, data)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr,
                                  weight_decay=cfg.train.weight_decay)
-    layers = cfg.method.layers if cfg.method.layers is not None else ["input"] + eligible
-    unknown = sorted(set(layers) - set(eligible) - {"input"})
-    if unknown or not layers:
-        raise UserError(f"method.layers {unknown or layers} not eligible; choose from "
-                        f"{['input'] + eligible}")
+    layers = mixing_layers(cfg, eligible)
     mixer = ManifoldMixup(model, [n for n in layers if n != "input"], cfg.method.alpha,
                           include_input="input" in layers, generator=generator)
     teacher = EMATeacher(model, cfg.method.ema_decay) if cfg.method.name == "ict" else None

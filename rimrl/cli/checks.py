@@ -1,0 +1,136 @@
+"""Checks that ``rimrl train ppo|iqn`` (and ``rimrl sweep`` for each trial) make before
+anything is created: the device, the env (and its distractor split), whether the encoder can
+read the env's observations, and whether the run fits in this machine's memory. Each failure
+is a one-line :class:`~rimrl.errors.UserError`."""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+from rimrl.errors import UserError
+
+# memory one environment copy holds besides its rollout storage (an ALE emulator with its
+# wrappers is the largest seen: a few MB); a generous bound
+ENV_BYTES = 32 * 2**20
+
+
+def check_run(cfg, encoder_of: Callable, stored_bytes: Callable, core_hidden: int = 0) -> None:
+    """Every check below, for a PPO or IQN run config.
+
+    Args:
+        cfg: the run config (``env``, ``policy``, ``device``).
+        encoder_of: ``(cfg, observation_space) -> encoder class`` of the learner.
+        stored_bytes: ``observation_space -> bytes`` the learner stores per env (PPO's
+            rollout, IQN's share of the replay memory).
+        core_hidden: the recurrent core's total hidden size (0 for none).
+    """
+    check_device(cfg.device)
+    space = observation_space(cfg)
+    check_encoder(cfg, space, encoder_of)
+    check_memory(cfg, stored_bytes(space), core_hidden)
+
+
+def check_device(name: str) -> None:
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"unknown device '{name}'; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device '{name}': torch sees no CUDA GPU on this machine; "
+                        "use --device cpu")
+    if device.type not in ("cpu", "cuda"):
+        raise UserError(f"device '{name}' is not supported; use cpu, cuda or cuda:N")
+
+
+def observation_space(cfg):
+    """The observation space of the run's env (one copy built and closed again; an unknown
+    env or distractor split fails here)."""
+    from rimrl.cli.environments import make_env
+
+    env = make_env(cfg, n_envs=1)
+    try:
+        return as_sb3_sees_it(env.observation_space)
+    finally:
+        env.close()
+
+
+def as_sb3_sees_it(space):
+    """The space the model is built on: SB3 wraps envs whose images are channel-last in
+    ``VecTransposeImage`` (channel-first), image by image for dict spaces."""
+    import gymnasium as gym
+    from stable_baselines3.common.preprocessing import (is_image_space,
+                                                        is_image_space_channels_first)
+    from stable_baselines3.common.vec_env import VecTransposeImage
+
+    if isinstance(space, gym.spaces.Dict):
+        return gym.spaces.Dict({k: as_sb3_sees_it(v) for k, v in space.spaces.items()})
+    if is_image_space(space) and not is_image_space_channels_first(space):
+        return VecTransposeImage.transpose_space(space)
+    return space
+
+
+def check_encoder(cfg, space, encoder_of: Callable) -> None:
+    """Build the encoder on the env's observation space, as training will."""
+    from rimrl.nn.encoders import encoder_arguments
+
+    cls = encoder_of(cfg, space)
+    kwargs = encoder_arguments(cls, cfg.policy.encoder_kwargs, cfg.policy.features_dim)
+    try:
+        cls(space, **kwargs)
+    except UserError:
+        raise
+    except Exception as exc:  # SB3 asserts, shape errors: any means "cannot read this"
+        reason = " ".join(str(exc).split()).split(". ")[0][:160] or type(exc).__name__
+        raise UserError(f"encoder '{cfg.policy.encoder}' ({cls.__name__}) cannot read "
+                        f"{cfg.env.id}'s observations ({describe(space)}): {reason}; "
+                        "choose another --encoder") from None
+
+
+def describe(space) -> str:
+    import gymnasium as gym
+
+    if isinstance(space, gym.spaces.Dict):
+        return "a dict of " + ", ".join(space.spaces)
+    return f"{type(space).__name__} of shape {tuple(space.shape)}"
+
+
+def machine_memory() -> int:
+    """Physical memory of this machine in bytes."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def observation_bytes(space, itemsize: int | None = None) -> int:
+    """Bytes of one observation (``itemsize``: as stored, e.g. 4 for float32 copies)."""
+    import numpy as np
+
+    return sum(int(np.prod(s.shape)) * (itemsize or np.dtype(s.dtype).itemsize)
+               for s in _leaves(space))
+
+
+def check_memory(cfg, stored_per_env: int, core_hidden: int) -> None:
+    """Refuse settings whose envs and stored observations, or whose core's parameters with
+    their gradients and Adam moments, could not fit in this machine's memory."""
+    ram = machine_memory()
+    gib = 2**30
+    envs = cfg.env.n_envs * (ENV_BYTES + stored_per_env)
+    if envs > ram:
+        raise UserError(f"env.n_envs {cfg.env.n_envs} needs ~{envs / gib:.0f} GiB for the envs "
+                        f"and their stored observations; this machine has {ram / gib:.0f} GiB: "
+                        "use fewer envs")
+    # gate-based cores: about 4 H (F + H) weights; x4 for gradients and Adam's two moments
+    core = 4 * core_hidden * (cfg.policy.features_dim + core_hidden) * 4 * 4
+    if core > ram:
+        raise UserError(f"core.hidden_size {core_hidden} needs ~{core / gib:.0f} GiB for the "
+                        f"core's weights, gradients and optimizer state; this machine has "
+                        f"{ram / gib:.0f} GiB: use a smaller core")
+
+
+def _leaves(space):
+    import gymnasium as gym
+
+    if isinstance(space, gym.spaces.Dict):
+        return [leaf for sub in space.spaces.values() for leaf in _leaves(sub)]
+    return [space]

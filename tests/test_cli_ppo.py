@@ -157,10 +157,9 @@ def test_a_model_file_rimrl_did_not_write_is_not_loaded(tmp_path, capsys):
     """SB3 zips embed pickles: a model.zip or checkpoint replaced after rimrl wrote it (here:
     one whose pickled entry would create a file) is refused on evaluate and resume unless
     --trust; the pickle never runs."""
-    import base64
-    import io
     import pickle
-    import zipfile
+
+    from sb3_files import replace_serialized
 
     assert main(["train", "ppo", "--env", "rimrl/CueVector-v0", "--core", "lstm", "--timesteps",
                  "128", "--runs-dir", str(tmp_path / "runs")] + TINY) == 0
@@ -172,17 +171,7 @@ def test_a_model_file_rimrl_did_not_write_is_not_loaded(tmp_path, capsys):
             return (open, (str(marker), "w"))
 
     for target in (run / "model.zip", list_checkpoints(run)[-1]):
-        with zipfile.ZipFile(target) as archive:
-            files = {name: archive.read(name) for name in archive.namelist()}
-        data = json.loads(files["data"])
-        data["lr_schedule"][":serialized:"] = base64.b64encode(
-            pickle.dumps(Exploit())).decode()
-        files["data"] = json.dumps(data).encode()
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w") as archive:
-            for name, content in files.items():
-                archive.writestr(name, content)
-        target.write_bytes(buffer.getvalue())
+        replace_serialized(target, "lr_schedule", pickle.dumps(Exploit()))
     capsys.readouterr()
     assert main(["evaluate", str(run), "--episodes", "1"]) == 2
     assert main(["train", "ppo", "--resume", str(run), "--timesteps", "256"]) == 2

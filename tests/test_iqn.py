@@ -96,6 +96,29 @@ def test_short_run_trains_and_round_trips(tmp_path, switches):
         assert torch.equal(p, q)
 
 
+@pytest.mark.parametrize("double_q", [True, False])
+def test_double_q_picks_the_next_action_with_the_online_network(double_q):
+    """On a crafted batch where the online and target networks disagree about the best next
+    action, the target uses the online network's choice exactly when double_q is on."""
+    model = IQN(IQNPolicy, _env(1), buffer_size=100, seed=0, double_q=double_q,
+                policy_kwargs=dict(features_extractor_kwargs=dict(features_dim=16)))
+    policy = model.policy
+    with torch.no_grad():  # target head: action 1 best everywhere; online head: action 0
+        for net, best in ((policy.q_net_target, 1), (policy.q_net, 0)):
+            last = [m for m in net.modules() if isinstance(m, torch.nn.Linear)][-1]
+            last.weight.zero_()
+            last.bias.copy_(torch.arange(last.bias.numel(), dtype=torch.float32) == best)
+    obs = torch.as_tensor(np.stack([_env(1).reset()[0]] * 4)).permute(0, 3, 1, 2).float()
+    target_features = policy.features(policy.q_net_target, obs)
+    with torch.no_grad():
+        next_q = model.next_action_values(obs, target_features)
+    assert next_q.argmax(1).tolist() == [0 if double_q else 1] * 4
+    # and the target samples follow that choice: Z_target(s', a*) with a* from next_q
+    next_z = torch.stack([torch.zeros(4, 3), torch.ones(4, 3)], dim=2)  # (B, N', A=2)
+    target = iqn_target(next_z, next_q, torch.zeros(4), torch.ones(4), torch.zeros(4))
+    assert torch.equal(target, torch.full((4, 3), 0.0 if double_q else 1.0))
+
+
 def test_noisy_nets_turn_off_epsilon():
     model = IQN(IQNPolicy, _env(1), learning_starts=10, buffer_size=100, seed=0,
                 policy_kwargs=dict(noisy=True, features_extractor_kwargs=dict(features_dim=16)))

@@ -189,14 +189,11 @@ def test_mlp_core_policy_defaults_to_an_lstm_as_documented():
 def test_models_saved_under_the_old_top_level_package_names_still_load(tmp_path, monkeypatch):
     """Round 1 saved class paths such as agents.ppo.policies.MlpCorePolicy; the CLI's loader
     still reads them (plain SB3 loading cannot: the name is gone)."""
-    import base64
-    import io
-    import json
     import sys
-    import zipfile
     from pathlib import Path
 
     import cloudpickle
+    from sb3_files import replace_serialized
 
     from rimrl.cli.training import load_sb3_model
 
@@ -219,16 +216,7 @@ def test_models_saved_under_the_old_top_level_package_names_still_load(tmp_path,
         for name in parts:
             del sys.modules[name]
     assert b"agents.ppo.policies" in blob and b"rimrl.agents" not in blob
-    with zipfile.ZipFile(path) as archive:
-        files = {name: archive.read(name) for name in archive.namelist()}
-    data = json.loads(files["data"])
-    data["policy_class"][":serialized:"] = base64.b64encode(blob).decode()
-    files["data"] = json.dumps(data).encode()
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, content in files.items():
-            archive.writestr(name, content)
-    path.write_bytes(buffer.getvalue())
+    replace_serialized(path, "policy_class", blob)
     with pytest.raises(ModuleNotFoundError):
         ChunkedRecurrentPPO.load(path)
     loaded = load_sb3_model(ChunkedRecurrentPPO, "PPO", path)

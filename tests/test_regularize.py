@@ -137,3 +137,36 @@ def test_ece_and_singular_spread_hand_values():
     assert singular_value_spread(rank_one, labels) == pytest.approx(0.0, abs=1e-5)
     square = torch.eye(2)
     assert singular_value_spread(square, torch.zeros(2, dtype=torch.long)) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("method,supervised_mixup", [
+    ("erm", False), ("mixup", False), ("manifold-mixup", False), ("ict", True), ("ict", False)])
+def test_training_loss_of_each_method_hand_computed(monkeypatch, method, supervised_mixup):
+    """The labelled loss ``rimrl train supervised`` optimises, per method, on a mock model
+    (logits [x, -x]) and a fixed mixing plan (lam 0.3, pairs swapped): the mixing branches
+    give the mixed cross entropy, ERM (and ICT without supervised mixup) the plain one."""
+    import rimrl.regularize.manifold as manifold_module
+    import rimrl.tasks.supervised as supervised
+    from rimrl.tasks.supervised import MethodConfig, SupervisedConfig, batch_loss
+
+    plan = MixPlan(0.3, torch.tensor([1, 0]))
+    monkeypatch.setattr(supervised, "plan_mix", lambda *a, **k: plan)
+    monkeypatch.setattr(manifold_module, "plan_mix", lambda *a, **k: plan)
+    model = nn.Linear(1, 2)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[1.0], [-1.0]]))
+        model.bias.zero_()
+    x, y = torch.tensor([[0.0], [2.0]]), torch.tensor([0, 1])
+    cfg = SupervisedConfig(method=MethodConfig(name=method, supervised_mixup=supervised_mixup))
+    mixer = ManifoldMixup(model, [], alpha=1.0, include_input=True)
+
+    def ce(a, label):  # cross entropy of logits [a, -a]
+        return math.log1p(math.exp(-2 * a)) if label == 0 else math.log1p(math.exp(2 * a))
+
+    if method in ("mixup", "manifold-mixup") or supervised_mixup:
+        # mixed inputs 0.3 x + 0.7 x[perm] = [1.4, 0.6]; targets 0.3 y + 0.7 y[perm]
+        expected = (0.3 * ce(1.4, 0) + 0.7 * ce(1.4, 1) + 0.3 * ce(0.6, 1) + 0.7 * ce(0.6, 0)) / 2
+    else:
+        expected = (ce(0.0, 0) + ce(2.0, 1)) / 2
+    loss = batch_loss(cfg, model, x, y, 2, mixer, torch.Generator().manual_seed(0))
+    assert loss.item() == pytest.approx(expected, rel=1e-6)

@@ -188,11 +188,7 @@ class IQN(OffPolicyAlgorithm):
                 # one target-encoder pass on s' serves both the chosen action (without double
                 # Q) and the target samples
                 target_features = policy.features(policy.q_net_target, batch.next_observations)
-                if self.double_q:
-                    online_next = policy.features(policy.q_net, batch.next_observations)
-                    next_q = policy.q_values(policy.q_net, online_next)
-                else:
-                    next_q = policy.q_values(policy.q_net_target, target_features)
+                next_q = self.next_action_values(batch.next_observations, target_features)
                 next_taus = torch.rand(batch_size, self.n_target_quantiles, device=self.device)
                 next_z = policy.q_net_target(target_features, next_taus)
                 target = iqn_target(next_z, next_q, batch.returns, batch.discounts, batch.dones)
@@ -212,6 +208,17 @@ class IQN(OffPolicyAlgorithm):
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         self.logger.record("train/loss", float(np.mean(losses)))
         self.logger.record("train/beta", beta)
+
+    def next_action_values(self, next_observations: torch.Tensor,
+                           target_features: torch.Tensor) -> torch.Tensor:
+        """Q(s', .) that picks the target's action a*: the online network with double Q
+        (van Hasselt et al., 2016; a Rainbow component), else the target network, whose
+        features of s' the caller already has."""
+        policy = self.policy
+        if self.double_q:
+            online = policy.features(policy.q_net, next_observations)
+            return policy.q_values(policy.q_net, online)
+        return policy.q_values(policy.q_net_target, target_features)
 
     def _setup_learn(self, total_timesteps, callback=None, reset_num_timesteps=True,
                      tb_log_name="run", progress_bar=False):

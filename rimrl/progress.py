@@ -21,9 +21,22 @@ def bar(total: Optional[int], desc: str, unit: str = "it", enabled: bool = True,
     from tqdm import tqdm
 
     draw = enabled and sys.stderr.isatty()
+    # follow the terminal's size; one that reports 0 x 0 (some ptys) would get no bar at
+    # all from tqdm, so it gets 80 x 24
+    sized = draw and _columns() > 0
     return tqdm(total=total, desc=desc, unit=unit, initial=initial, disable=not draw,
-                file=sys.stderr, dynamic_ncols=True, leave=False,
-                unit_scale=unit == "step")
+                file=sys.stderr, dynamic_ncols=sized, ncols=None if sized else 80,
+                nrows=None if sized else 24,
+                leave=False, unit_scale=unit == "step")
+
+
+def _columns() -> int:
+    import os
+
+    try:
+        return os.get_terminal_size(sys.stderr.fileno()).columns
+    except (OSError, ValueError):
+        return 0
 
 
 def say(text: str, enabled: bool = True) -> None:

@@ -164,3 +164,32 @@ def test_help_set_example_is_accepted(tmp_path, command, example):
     done = rimrl("train", command, *env, *budget, "--set", example, "--quiet",
                  "--runs-dir", str(tmp_path), cwd=tmp_path)
     assert "did you mean" not in done.stderr and done.returncode == 0, done.stderr
+
+
+def test_progress_bar_draws_on_a_terminal_and_not_in_a_log(monkeypatch, capsys):
+    """Bars go to stderr when it is a terminal (80 columns when it reports none), never into
+    a log file; --no-progress/--quiet pass enabled=False."""
+    import io
+    import sys
+
+    from rimrl.progress import bar
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+        def fileno(self):
+            raise OSError("no size")  # a pty reporting no width
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    b = bar(10, "training", unit="step")
+    b.update(5)
+    b.refresh()
+    assert "training:  50%" in terminal.getvalue() and b.ncols == 80
+    b.close()
+    quiet = bar(10, "training", unit="step", enabled=False)
+    assert quiet.disable
+    log = io.StringIO()  # not a terminal
+    monkeypatch.setattr(sys, "stderr", log)
+    assert bar(10, "training").disable and log.getvalue() == ""

@@ -9,7 +9,6 @@ nearest valid key.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import os
 import re
@@ -20,7 +19,7 @@ from typing import Any, Optional, TypeVar, Union
 
 import yaml
 
-from rimrl.errors import UserError
+from rimrl.errors import UserError, closest
 
 T = TypeVar("T")
 _SCIENTIFIC = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
@@ -128,7 +127,7 @@ def from_dict(cls: type[T], data: dict, prefix: str = "") -> T:
 
 
 def _unknown_key(key: str, valid: list[str]) -> str:
-    near = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    near = closest(key, valid)
     hint = f"; did you mean '{near[0]}'?" if near else f"; valid keys: {', '.join(valid)}"
     return f"unknown config key '{key}'{hint}"
 

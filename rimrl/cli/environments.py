@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
 
-from rimrl.errors import UserError
+from rimrl.errors import UserError, closest
 
 
 def env_family(env_id: str) -> str:
@@ -21,7 +20,7 @@ def env_family(env_id: str) -> str:
     if env_id in gym.registry:
         return "grid" if is_minigrid(env_id) else "gym"
     candidates = list(ale_games()) + [k for k in gym.registry if "/" in k or "-v" in k]
-    near = difflib.get_close_matches(env_id, candidates, n=3, cutoff=0.6)
+    near = closest(env_id, candidates, n=3, cutoff=0.6)
     hint = f"; closest: {', '.join(near)}" if near else ""
     raise UserError(f"unknown env '{env_id}'{hint} (Atari short names or gymnasium ids)")
 
@@ -60,7 +59,7 @@ def check_split(env_id: str, split: str) -> str:
     if split in set(OVERLAY) | set(PICKUP):
         raise UserError(f"split '{split}' does not apply to {env_id}; choose from: "
                         f"{', '.join(valid)}")
-    near = difflib.get_close_matches(split, valid, n=1)
+    near = closest(split, valid, cutoff=0.6)
     hint = f"did you mean '{near[0]}'? " if near else ""
     raise UserError(f"unknown distractor split '{split}'; {hint}choose from: {', '.join(valid)}")
 

@@ -40,7 +40,8 @@ class IQNPolicyConfig:
 
 @dataclass
 class IQNHyperparameters:
-    """IQN hyperparameters (Dopamine's names where they exist). Rainbow components:
+    """IQN hyperparameters (SB3's names where SB3 has them; Dopamine's default values).
+    Rainbow components:
     ``n_steps`` (1 = off), ``prioritized``, ``double_q``; ``alpha``/``beta`` belong to
     prioritized replay (beta annealed to 1 over the run)."""
 

@@ -24,7 +24,7 @@ def register(tasks) -> None:
 
 
 # ----------------------------------------------------------------------------------- model
-def build_model(cfg, env, tensorboard: Path | None = None):
+def build_model(cfg, env):
     """A fresh :class:`rimrl.agents.ppo.ChunkedRecurrentPPO` from a run config."""
     import dataclasses
 

@@ -8,14 +8,13 @@ two-tensor state each (1, B, H), output (T, B, H)) plus an optional ``episode_st
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Callable, Optional
 
 import torch
 from torch import nn
 
-from rimrl.errors import UserError
+from rimrl.errors import UserError, unknown_name
 from rimrl.nn.rims import RIMs
 
 
@@ -74,13 +73,6 @@ class CoreConfig:
                 )
             if self.dynamics not in ("lstm", "gru"):
                 raise UserError(f"unknown RIM dynamics {self.dynamics!r}; choose lstm or gru")
-
-
-def unknown_name(kind: str, name: str, choices) -> str:
-    """One line: the unknown name, the nearest valid one and all valid ones."""
-    near = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=0.4)
-    hint = f"did you mean '{near[0]}'? " if near else ""
-    return f"unknown {kind} '{name}'; {hint}choose one of: {', '.join(sorted(choices))}"
 
 
 class LSTMCore(nn.LSTM):

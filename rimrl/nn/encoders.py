@@ -25,8 +25,8 @@ from stable_baselines3.common.torch_layers import (BaseFeaturesExtractor, Combin
                                                    FlattenExtractor, NatureCNN)
 from torch import nn
 
-from rimrl.errors import UserError
-from rimrl.nn.cores import READS_SETS, unknown_name
+from rimrl.errors import UserError, unknown_name
+from rimrl.nn.cores import READS_SETS
 from rimrl.nn.grid_encoders import GridEncoder, GridSetEncoder
 from rimrl.nn.resnet import NFMResNet18Encoder, NFMResNetEncoder, ResNet18Encoder, ResNetEncoder
 
@@ -93,11 +93,6 @@ def encoder_arguments(cls: type, kwargs: dict, features_dim: int) -> dict:
 
     takes = "features_dim" in inspect.signature(cls.__init__).parameters
     return dict(kwargs, features_dim=features_dim) if takes else dict(kwargs)
-
-
-def register_encoder(name: str, cls: type[BaseFeaturesExtractor]) -> None:
-    """Add an encoder under ``name`` (used by encoder modules of later chapters)."""
-    ENCODERS[name] = cls
 
 
 def encoder_for_space(space: gym.spaces.Space, core: str = "lstm") -> type[BaseFeaturesExtractor]:

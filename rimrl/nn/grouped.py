@@ -4,7 +4,7 @@ RIMs give every module its own weights (thesis section 8.2.3, "each RIM has its 
 parameters"). Instead of a Python loop over modules, or one dense matrix re-masked into
 block-diagonal form at every step (what made the official code ~40x slower than an LSTM),
 weights are stored as one tensor with a leading module axis and applied with a single
-batched matrix multiply.
+batched matrix multiply (``torch.bmm``/``baddbmm`` in :mod:`rimrl.nn.rims`).
 """
 
 from __future__ import annotations
@@ -25,33 +25,3 @@ def grouped_bias(num_groups: int, fan_in: int, out_features: int) -> nn.Paramete
     """A (num_groups, 1, out_features) bias, broadcast over the batch axis."""
     bound = 1.0 / math.sqrt(fan_in)
     return nn.Parameter(torch.empty(num_groups, 1, out_features).uniform_(-bound, bound))
-
-
-class GroupLinear(nn.Module):
-    """K independent linear maps: input (K, B, in_features) -> output (K, B, out_features).
-
-    Args:
-        num_groups: K, the number of independent maps (one per module).
-        in_features: size of each input vector.
-        out_features: size of each output vector.
-        bias: add a per-group bias.
-    """
-
-    def __init__(self, num_groups: int, in_features: int, out_features: int, bias: bool = True):
-        super().__init__()
-        self.num_groups = num_groups
-        self.in_features = in_features
-        self.out_features = out_features
-        self.weight = grouped_parameter(num_groups, in_features, out_features)
-        self.bias = grouped_bias(num_groups, in_features, out_features) if bias else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.bias is None:
-            return torch.bmm(x, self.weight)
-        return torch.baddbmm(self.bias, x, self.weight)
-
-    def extra_repr(self) -> str:
-        return (
-            f"num_groups={self.num_groups}, in_features={self.in_features}, "
-            f"out_features={self.out_features}, bias={self.bias is not None}"
-        )

@@ -93,7 +93,7 @@ class SupervisedConfig:
     runs_dir: str = "runs"
 
     def __post_init__(self):
-        from rimrl.nn.cores import unknown_name
+        from rimrl.errors import unknown_name
         if self.method.name not in METHODS:
             raise UserError(unknown_name("method", self.method.name, METHODS))
         if self.data.name not in DATASETS:
@@ -227,9 +227,10 @@ def batch_loss(cfg: SupervisedConfig, model: nn.Module, x: torch.Tensor, y: torc
     return F.cross_entropy(model(x), y)
 
 
-def train_supervised(cfg: SupervisedConfig, run_dir=None, progress: bool = False) -> dict:
-    """Train per ``cfg``; log to ``run_dir/tb`` and save ``model.pt`` and ``results.json``
-    when a run directory is given. Returns the final metrics and the trained model."""
+def train_supervised(cfg: SupervisedConfig, run_dir=None) -> dict:
+    """Train per ``cfg``; with a run directory, log to ``run_dir/tb``. Returns the final
+    metrics, the trained model, the data and the eligible layers (``rimrl train supervised``
+    saves ``model.pt``, ``results.json`` and the figure)."""
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     try:

@@ -1,5 +1,5 @@
 """The part of ``rimrl train`` that every SB3 learner shares: logging, checkpoints, the
-budget left after a resume, the final model and the run summary."""
+budget left after a resume, Ctrl-C, divergence, the final model and the run summary."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ def learn_and_save(model, env, cfg, run_dir: Path, args, tags: dict, extra_callb
     While it runs: a progress bar (unless ``--no-progress``/``--quiet``) and one line every
     ``train.print_interval`` log dumps (unless ``--quiet``). Ctrl-C stops after the current
     step, saves a checkpoint, prints the resume command and returns 130; a second Ctrl-C
-    exits at once.
+    exits at once. Training that diverges (non-finite loss, outputs or weights) returns
+    :data:`DIVERGED` and keeps the last finite checkpoint.
 
     Args:
         model: an SB3 model, fresh or loaded from the run's latest checkpoint.

@@ -210,7 +210,7 @@ class ProgressLines(KVWriter):
             say(format_progress_line(key_values, self.total, self.games()))
 
     def close(self) -> None:
-        pass
+        """Nothing to release: lines go to stdout, which this writer does not own."""
 
 
 def format_progress_line(values: dict, total: int, games: int) -> str:

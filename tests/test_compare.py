@@ -144,3 +144,37 @@ def test_bad_input_one_line_exit_2(tmp_path, capsys, setup, message):
 def test_unknown_grouping_key(runs_dir, capsys):
     assert main(["compare", str(runs_dir), "--by", "core.size"]) == 2
     assert "no config key 'core.size'" in capsys.readouterr().err
+
+
+def test_single_runs_get_no_interval_and_a_warning(tmp_path, capsys):
+    """n=1: no interval over seeds, a visible warning, the seeds behind each relative
+    improvement; a single run's distractor cells keep its own episode-level interval."""
+    root = tmp_path / "runs"
+    split = {"success_rate": 0.2, "success_ci95": [0.15, 0.26], "episodes": 200,
+             "return_mean": 0.1, "return_ci95": [0.07, 0.13]}
+    write_run(root, "rimrl/Pickup-v0", "rims", 0, [(50, 0.1), (100, 0.2)],
+              {"splits": {"novel": split}})
+    write_run(root, "rimrl/Pickup-v0", "lstm", 0, [(50, 0.1), (100, 0.25)],
+              {"splits": {"novel": dict(split, success_rate=0.3)}})
+    write_run(root, "rimrl/Pickup-v0", "lstm", 1, [(50, 0.1), (100, 0.35)],
+              {"splits": {"novel": dict(split, success_rate=0.5)}})
+    assert main(["compare", str(root), "--reps", "50", "--points", "3"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: 1 group(s) rest on a single run" in err and "rimrl/Pickup-v0 / rims" in err
+    report = json.loads((root / "report" / "report.json").read_text())
+    finals = report["final_scores"]["rimrl/Pickup-v0"]
+    assert finals["rims"]["ci95"] is None and finals["rims"]["n"] == 1
+    assert finals["lstm"]["ci95"] is not None and finals["lstm"]["n"] == 2
+    assert report["curves"]["rimrl/Pickup-v0"]["rims"]["ci95_low"] is None
+    assert report["relative_improvement"]["seeds"]["rimrl/Pickup-v0"] == {"rims": 1, "lstm": 2}
+    novel = report["distractors"]["rimrl/Pickup-v0"]["novel"]
+    assert novel["rims"]["success_rate"]["sd"] is None
+    assert novel["lstm"]["success_rate"] == pytest.approx(
+        {"mean": 0.4, "sd": np.std([0.3, 0.5], ddof=1), "min": 0.3, "max": 0.5})
+    assert [r["success_ci95"] for r in novel["lstm"]["per_run"]] == [[0.15, 0.26]] * 2
+    md = (root / "report" / "report.md").read_text()
+    assert "**Warning:** 1 group(s) rest on a single run" in md
+    assert "| rimrl/Pickup-v0 | rims | 1 | 0.2 | n=1, no interval |" in md
+    assert "| rims 1, lstm 2 |" in md
+    assert "| rimrl/Pickup-v0 | novel | rims | 1 | 0.2 [0.15, 0.26] | 0.1 [0.07, 0.13] |" in md
+    assert "| rimrl/Pickup-v0 | novel | lstm | 2 | 0.4 ± 0.141 (0.3-0.5) |" in md

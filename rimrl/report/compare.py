@@ -10,7 +10,7 @@ from typing import Optional
 
 import numpy as np
 
-from rimrl.report.runs import Run
+from rimrl.report.collect import Run
 from rimrl.report.stats import (bootstrap_mean_ci, human_normalized, iqm, optimality_gap,
                                 relative_improvement, stratified_bootstrap_ci)
 
@@ -25,22 +25,27 @@ def group(runs: list[Run]) -> dict[str, dict[str, list[Run]]]:
 
 def curve(runs: list[Run], frames_per_step: int, points: int, reps: int) -> dict:
     """Mean learning curve over seeds on a common grid of env frames (the range every seed
-    covers), with a 95% bootstrap band over seeds."""
+    covers), with a 95% bootstrap band over seeds (none for one run: ``None``)."""
     start = max(r.steps[0] for r in runs)
     stop = min(r.steps[-1] for r in runs)
     grid = np.linspace(start, stop, points) if stop > start else np.array([stop])
     values = np.stack([np.interp(grid, r.steps, r.scores) for r in runs])
     mean, low, high = bootstrap_mean_ci(values, reps=reps)
-    return {"frames": (grid * frames_per_step).tolist(), "mean": mean.tolist(),
-            "ci95_low": np.atleast_1d(low).tolist(), "ci95_high": np.atleast_1d(high).tolist(),
+    single = len(runs) == 1
+    return {"frames": (grid * frames_per_step).tolist(), "mean": np.atleast_1d(mean).tolist(),
+            "ci95_low": None if single else np.atleast_1d(low).tolist(),
+            "ci95_high": None if single else np.atleast_1d(high).tolist(),
             "seeds": [r.seed for r in runs]}
 
 
 def final_scores(runs: list[Run], reps: int) -> dict:
+    """Mean final score over seeds with its 95% bootstrap interval over seeds; one run has
+    no interval (``ci95`` is ``None``): a single seed says nothing about the spread."""
     scores = np.array([r.final_score for r in runs])
     mean, low, high = bootstrap_mean_ci(scores, reps=reps)
-    return {"mean": float(mean), "ci95": [float(low), float(high)], "scores": scores.tolist(),
-            "seeds": [r.seed for r in runs]}
+    return {"mean": float(mean), "n": len(runs),
+            "ci95": None if len(runs) == 1 else [float(low), float(high)],
+            "scores": scores.tolist(), "seeds": [r.seed for r in runs]}
 
 
 def build_report(runs: list[Run], frames_per_step: dict[str, int],
@@ -49,7 +54,7 @@ def build_report(runs: list[Run], frames_per_step: dict[str, int],
     """Everything the report shows.
 
     Args:
-        runs: the runs (:func:`rimrl.report.runs.find_runs`).
+        runs: the runs (:func:`rimrl.report.collect.find_runs`).
         frames_per_step: env frames per agent step for each env (4 for Atari's frame skip).
         reference: (random, human) scores per env for human normalization; envs without one
             are aggregated on raw scores.
@@ -70,14 +75,27 @@ def build_report(runs: list[Run], frames_per_step: dict[str, int],
     }
     report["relative_improvement"] = _relative(report["final_scores"], method, baseline)
     report["aggregate"] = _aggregate(grouped, reference, methods, reps)
-    report["distractors"] = _distractors(grouped, reps)
+    report["distractors"] = _distractors(grouped)
+    report["warnings"] = _warnings(grouped)
     return report
 
 
+def _warnings(grouped: dict) -> list[str]:
+    single = [f"{env} / {m}" for env, by in grouped.items() for m, rs in by.items()
+              if len(rs) == 1]
+    if not single:
+        return []
+    return [f"{len(single)} group(s) rest on a single run and have no interval over seeds "
+            f"(n=1): {', '.join(single)}; train more seeds before drawing conclusions"]
+
+
 def _relative(finals: dict, method: str, baseline: str) -> dict:
+    both = {env: by for env, by in finals.items() if method in by and baseline in by}
     per_env = {env: relative_improvement(by[method]["mean"], by[baseline]["mean"])
-               for env, by in finals.items() if method in by and baseline in by}
-    return {"method": method, "baseline": baseline, "per_env": per_env,
+               for env, by in both.items()}
+    seeds = {env: {method: by[method]["n"], baseline: by[baseline]["n"]}
+             for env, by in both.items()}
+    return {"method": method, "baseline": baseline, "per_env": per_env, "seeds": seeds,
             "formula": f"({method} - {baseline}) / |{baseline}| of the mean final score"}
 
 
@@ -101,24 +119,36 @@ def _aggregate(grouped: dict, reference: dict, methods: list[str], reps: int) ->
             "note": "point estimate, 95% stratified-bootstrap interval (low, high)"}
 
 
-def _distractors(grouped: dict, reps: int) -> dict:
-    """Per env, split and method: success rate and return averaged over the runs evaluated
-    per split, with bootstrap intervals over runs."""
+#: per-run quantities of a distractor evaluation, and the key of each one's episode interval
+_SPLIT_VALUES = {"success_rate": "success_ci95", "return_mean": "return_ci95",
+                 "score_drop_fraction": None}
+
+
+def _distractors(grouped: dict) -> dict:
+    """Per env, split and method: each evaluated run with its own episode-level 95% interval
+    (Wilson for success rates, bootstrap over episodes for returns) and, over the runs, the
+    mean with the spread over seeds (sample sd, min, max; none for one run)."""
     out: dict = {}
     for env, by_method in grouped.items():
         table: dict = defaultdict(dict)
         for m, rs in by_method.items():
-            evaluated = [r.distractors for r in rs if r.distractors]
+            evaluated = [(r.seed, r.distractors) for r in rs if r.distractors]
             if not evaluated:
                 continue
-            for split in evaluated[0]["splits"]:
-                rows = [d["splits"][split] for d in evaluated if split in d["splits"]]
-                entry = {"runs": len(rows)}
-                for key in ("success_rate", "return_mean", "score_drop_fraction"):
-                    vals = [row[key] for row in rows if row.get(key) is not None]
-                    if vals:
-                        mean, low, high = bootstrap_mean_ci(np.array(vals), reps=reps)
-                        entry[key] = {"mean": float(mean), "ci95": [float(low), float(high)]}
+            for split in evaluated[0][1]["splits"]:
+                rows = [(seed, d["splits"][split]) for seed, d in evaluated
+                        if split in d["splits"]]
+                entry: dict = {"runs": len(rows), "per_run": [
+                    {"seed": seed, "episodes": row.get("episodes"),
+                     **{k: row.get(k) for k in _SPLIT_VALUES},
+                     **{ci: row.get(ci) for ci in _SPLIT_VALUES.values() if ci}}
+                    for seed, row in rows]}
+                for key in _SPLIT_VALUES:
+                    vals = np.array([row[key] for _, row in rows if row.get(key) is not None])
+                    if len(vals):
+                        entry[key] = {"mean": float(vals.mean()),
+                                      "sd": float(vals.std(ddof=1)) if len(vals) > 1 else None,
+                                      "min": float(vals.min()), "max": float(vals.max())}
                 table[split][m] = entry
         if table:
             out[env] = dict(table)

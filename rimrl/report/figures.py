@@ -22,8 +22,11 @@ def learning_curves(curves: dict, env: str, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 4))
     for method, c in sorted(curves.items()):
         frames = np.array(c["frames"])
-        ax.plot(frames, c["mean"], label=f"{method} ({len(c['seeds'])} seeds)")
-        ax.fill_between(frames, c["ci95_low"], c["ci95_high"], alpha=0.25)
+        n = len(c["seeds"])
+        ax.plot(frames, c["mean"], label=f"{method} ({n} seed{'s' * (n > 1)}"
+                                          f"{', no band' if c['ci95_low'] is None else ''})")
+        if c["ci95_low"] is not None:
+            ax.fill_between(frames, c["ci95_low"], c["ci95_high"], alpha=0.25)
     ax.set(title=env, xlabel="environment frames", ylabel="raw score")
     ax.legend()
     return _save(fig, path)

@@ -13,6 +13,9 @@ def write_markdown(report: dict, figures: dict[str, Path], out_dir: Path) -> Pat
     lines += [f"{len(report['runs'])} runs; methods: {', '.join(report['methods'])}. "
               "Scores are raw episode returns (game scores on Atari), SB3's mean over the last "
               "100 training episodes; intervals are 95% bootstrap intervals over seeds.", ""]
+    lines += [f"**Warning:** {w}" for w in report.get("warnings", [])]
+    if report.get("warnings"):
+        lines.append("")
     lines += ["## Learning curves", ""]
     for env in report["curves"]:
         if ("curve", env) in figures:
@@ -21,13 +24,16 @@ def write_markdown(report: dict, figures: dict[str, Path], out_dir: Path) -> Pat
               "| --- | --- | --- | --- | --- |"]
     for env, by in report["final_scores"].items():
         for m, s in by.items():
-            lines.append(f"| {env} | {m} | {len(s['scores'])} | {f(s['mean'])} | "
-                         f"[{f(s['ci95'][0])}, {f(s['ci95'][1])}] |")
+            ci = ("n=1, no interval" if s["ci95"] is None
+                  else f"[{f(s['ci95'][0])}, {f(s['ci95'][1])}]")
+            lines.append(f"| {env} | {m} | {len(s['scores'])} | {f(s['mean'])} | {ci} |")
     rel = report["relative_improvement"]
     lines += ["", f"## Relative improvement: {rel['formula']}", ""]
     if rel["per_env"]:
-        lines += ["| env | improvement |", "| --- | --- |"]
-        lines += [f"| {env} | {100 * v:.1f}% |" for env, v in rel["per_env"].items()]
+        lines += ["| env | improvement | seeds it rests on |", "| --- | --- | --- |"]
+        lines += [f"| {env} | {100 * v:.1f}% | "
+                  + ", ".join(f"{m} {n}" for m, n in rel["seeds"][env].items()) + " |"
+                  for env, v in rel["per_env"].items()]
         if "relative" in figures:
             lines += ["", f"![relative improvement]({_rel(figures['relative'], out_dir)})"]
     else:
@@ -52,16 +58,16 @@ def write_markdown(report: dict, figures: dict[str, Path], out_dir: Path) -> Pat
         lines.append("No env has runs of every method.")
     if report["distractors"]:
         lines += ["", "## Distractor evaluations", "",
+                  "Several runs: mean over seeds, ± the sample sd over seeds, (min-max). One "
+                  "run: its value and its 95% interval over episodes (Wilson for success, "
+                  "bootstrap for return).", "",
                   "| env | split | method | runs | success | return | score drop |",
                   "| --- | --- | --- | --- | --- | --- | --- |"]
         for env, splits in report["distractors"].items():
             for split, by in splits.items():
                 for m, e in by.items():
-                    cells = []
-                    for key in ("success_rate", "return_mean", "score_drop_fraction"):
-                        v = e.get(key)
-                        cells.append("" if v is None else
-                                     f"{f(v['mean'])} [{f(v['ci95'][0])}, {f(v['ci95'][1])}]")
+                    cells = [_split_cell(e, key) for key in
+                             ("success_rate", "return_mean", "score_drop_fraction")]
                     lines.append(f"| {env} | {split} | {m} | {e['runs']} | " + " | ".join(cells)
                                  + " |")
     activation = [(k, p) for k, p in figures.items() if k[0] == "activation"]
@@ -73,6 +79,17 @@ def write_markdown(report: dict, figures: dict[str, Path], out_dir: Path) -> Pat
     path = out_dir / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _split_cell(entry: dict, key: str) -> str:
+    v = entry.get(key)
+    if v is None:
+        return ""
+    if v["sd"] is not None:
+        return f"{f(v['mean'])} ± {f(v['sd'])} ({f(v['min'])}-{f(v['max'])})"
+    run = entry["per_run"][0]
+    ci = run.get({"success_rate": "success_ci95", "return_mean": "return_ci95"}.get(key, ""))
+    return f"{f(v['mean'])} [{f(ci[0])}, {f(ci[1])}]" if ci else f(v["mean"])
 
 
 def _rel(path: Path, root: Path) -> str:

@@ -93,7 +93,7 @@ def test_ema_update_arithmetic_and_no_teacher_gradient():
     student = nn.Linear(1, 1, bias=False)
     with torch.no_grad():
         student.weight.fill_(1.0)
-    teacher = EMATeacher(student, decay=0.9)
+    teacher = EMATeacher(student, decay=0.9, warmup=False)
     with torch.no_grad():
         student.weight.fill_(3.0)
     teacher.update(student)
@@ -106,6 +106,47 @@ def test_ema_update_arithmetic_and_no_teacher_gradient():
     loss.backward()
     assert all(p.grad is None for p in t.model.parameters())
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+def test_ema_warmup_starts_as_the_running_mean_of_the_student():
+    """Official mean-teacher/ICT warm-up: update t uses min(1 - 1/(t + 1), decay)."""
+    student = nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        student.weight.fill_(0.0)
+    teacher = EMATeacher(student, decay=0.6)
+    assert teacher.current_decay() == pytest.approx(0.5)
+    expected = 0.0
+    for t, value in enumerate([4.0, 1.0, 7.0, 2.0], start=1):
+        with torch.no_grad():
+            student.weight.fill_(value)
+        decay = min(1 - 1 / (t + 1), 0.6)  # 0.5, 0.6 (not 2/3), 0.6, 0.6
+        expected = decay * expected + (1 - decay) * value
+        teacher.update(student)
+        assert teacher.model.weight.item() == pytest.approx(expected)
+    # by hand: 2.0, then 0.6*2.0+0.4*1.0 = 1.6, 0.6*1.6+0.4*7.0 = 3.76, 0.6*3.76+0.4*2.0 = 3.056
+    assert teacher.model.weight.item() == pytest.approx(3.056)
+
+
+@pytest.mark.parametrize("warmup", [True, False])
+def test_ict_training_passes_the_warmup_switch_to_its_teacher(monkeypatch, warmup):
+    import rimrl.tasks.supervised as supervised
+    from rimrl.tasks.supervised import SupervisedConfig
+    from rimrl.config import from_dict
+
+    made = []
+
+    class Recording(EMATeacher):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(supervised, "EMATeacher", Recording)
+    cfg = from_dict(SupervisedConfig, {"method": {"name": "ict", "ema_warmup": warmup},
+                                       "train": {"updates": 3, "eval_every": 3},
+                                       "data": {"n_train": 64, "n_test": 32}})
+    supervised.train_supervised(cfg)
+    assert len(made) == 1 and made[0].warmup is warmup and made[0].updates == 3
+    assert SupervisedConfig().method.ema_warmup and SupervisedConfig().method.supervised_mixup
 
 
 def test_consistency_target_is_mixed_teacher_prediction():

@@ -12,7 +12,8 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Image, KVWriter
 
 from rimrl.progress import bar, say
-from rimrl.runs import atomic_write, checkpoint_path, prune_checkpoints, record_checksum
+from rimrl.runs import (activation_path, atomic_write, checkpoint_path, prune_checkpoints,
+                        record_checksum, replay_path)
 
 
 def non_finite_parameter(module) -> str | None:
@@ -41,10 +42,6 @@ def save_model_atomically(model, path: Path) -> None:
 
 class NonFiniteModel(RuntimeError):
     """A model with NaN or infinite weights: never saved."""
-
-
-def replay_path(run_dir: Path) -> Path:
-    return Path(run_dir) / "checkpoints" / "replay.npz"
 
 
 def save_replay_atomically(model, path: Path) -> None:
@@ -237,7 +234,7 @@ class CoreActivityCallback(BaseCallback):
     steps of the last rollout; ``episode_ends``: the steps after which env 0's episode
     ended) for ``rimrl compare``.
 
-    Reads ``policy.lstm_actor.last_active`` (steps, envs, RIMs) after each environment step;
+    Reads ``policy.core_actor.last_active`` (steps, envs, RIMs) after each environment step;
     does nothing for cores that do not expose it (LSTM, GRU).
     """
 
@@ -250,7 +247,7 @@ class CoreActivityCallback(BaseCallback):
         self._ends: list[bool] = []
 
     def _on_step(self) -> bool:
-        active = getattr(self.model.policy.lstm_actor, "last_active", None)
+        active = getattr(self.model.policy.core_actor, "last_active", None)
         if active is not None:
             frac = active.float().mean(dim=(0, 1)).cpu().numpy()
             self._sum = frac if self._sum is None else self._sum + frac
@@ -277,5 +274,5 @@ class CoreActivityCallback(BaseCallback):
                     with open(tmp, "wb") as handle:  # a handle: numpy would add ".npz"
                         np.savez(handle, active=pattern.astype(np.uint8), episode_ends=ends)
 
-                atomic_write(self.run_dir / "rims_activation.npz", write)
+                atomic_write(activation_path(self.run_dir), write)
         self._sum, self._count, self._pattern, self._ends = None, 0, [], []

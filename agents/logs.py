@@ -15,7 +15,7 @@ from typing import Optional
 from stable_baselines3.common.logger import CSVOutputFormat, Logger, TensorBoardOutputFormat
 from torch.utils.tensorboard import SummaryWriter
 
-from rimrl.runs import atomic_write
+from rimrl.runs import PROGRESS_CSV, atomic_write
 
 STEP_COLUMN = "time/total_timesteps"
 
@@ -31,7 +31,7 @@ def run_logger(folder: Path, resume_step: Optional[int] = None) -> Logger:
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    return Logger(str(folder), [ResumableCSV(folder / "progress.csv", resume_step),
+    return Logger(str(folder), [ResumableCSV(folder / PROGRESS_CSV, resume_step),
                                 ResumableTensorBoard(folder, resume_step)])
 
 

@@ -30,27 +30,24 @@ import time
 import numpy as np
 import torch
 
-from rimrl.cli.environments import make_env
-from rimrl.cli.iqn import build_model
-from rimrl.cli.iqn_config import IQNRunConfig
-from rimrl.config import config_dir, load_config
+from rimrl.learners.environments import make_env
+from rimrl.learners.iqn import LEARNER as IQN_LEARNER
+from rimrl.learners.iqn import build_model
 
 LIKE_QRDQN = ["iqn.prioritized=false", "iqn.n_steps=1", "iqn.double_q=false",
               "policy.dueling=false"]
 
 
 def iqn_model(env_id: str, overrides: list[str], fill: int):
-    cfg = load_config(IQNRunConfig, [config_dir() / "iqn.yaml"],
-                      [f"env.id={env_id}", f"iqn.buffer_size={fill + 10}",
-                       f"iqn.learning_starts={fill}"] + overrides, section="atari")
+    cfg = IQN_LEARNER.load_config([f"env.id={env_id}", f"iqn.buffer_size={fill + 10}",
+                                   f"iqn.learning_starts={fill}"] + overrides)
     return build_model(cfg, make_env(cfg))
 
 
 def qrdqn_model(env_id: str, fill: int):
     from sb3_contrib import QRDQN
 
-    cfg = load_config(IQNRunConfig, [config_dir() / "iqn.yaml"], [f"env.id={env_id}"],
-                      section="atari")
+    cfg = IQN_LEARNER.load_config([f"env.id={env_id}"])
     return QRDQN("CnnPolicy", make_env(cfg), buffer_size=fill + 10, learning_starts=fill,
                  batch_size=32, learning_rate=6.25e-5, seed=0, device="cpu")
 

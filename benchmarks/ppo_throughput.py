@@ -22,9 +22,9 @@ import time
 
 import torch
 
-from rimrl.cli.ppo import build_model, make_env
-from rimrl.cli.ppo_config import PPORunConfig
-from rimrl.config import config_dir, load_config
+from rimrl.learners.environments import make_env
+from rimrl.learners.ppo import LEARNER as PPO_LEARNER
+from rimrl.learners.ppo import build_model
 
 N_ENVS, N_STEPS, BATCH, EPOCHS = 8, 128, 256, 4
 # --extra-variants: the LSTM at RL Zoo's size (the pipeline's own overhead) and shorter chunks
@@ -46,8 +46,7 @@ def interleaved_steps_per_second(models: dict, rounds: int) -> dict:
 
 
 def rimrl_model(env_id: str, core: str, overrides: list[str]):
-    cfg = load_config(PPORunConfig, [config_dir() / "ppo.yaml"],
-                      [f"env.id={env_id}", f"core.name={core}"] + overrides, section="atari")
+    cfg = PPO_LEARNER.load_config([f"env.id={env_id}", f"core.name={core}"] + overrides)
     return build_model(cfg, make_env(cfg))
 
 
@@ -68,8 +67,7 @@ def main() -> None:
     from sb3_contrib import RecurrentPPO
     from stable_baselines3 import PPO
 
-    cfg = load_config(PPORunConfig, [config_dir() / "ppo.yaml"], [f"env.id={args.env}"],
-                      section="atari")
+    cfg = PPO_LEARNER.load_config([f"env.id={args.env}"])
     models = {"SB3 PPO CnnPolicy": PPO("CnnPolicy", make_env(cfg), n_steps=N_STEPS,
                                        batch_size=BATCH, n_epochs=EPOCHS, seed=0, device="cpu")}
     if not args.skip_sb3_contrib:

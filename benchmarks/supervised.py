@@ -17,9 +17,8 @@ import argparse
 import statistics
 import time
 
-from rimrl.config import config_dir, load_config
-from rimrl.tasks.supervised import (SupervisedConfig, hidden_features, singular_value_spread,
-                                    train_supervised)
+from rimrl.learners.supervised import LEARNER
+from rimrl.tasks.supervised import hidden_features, singular_value_spread, train_supervised
 
 ICT_SETTINGS = ["method.alpha=1.0", "train.updates=5000"]
 SPREAD_VARIANTS = {
@@ -33,8 +32,7 @@ SPREAD_VARIANTS = {
 
 
 def run(dataset: str, overrides: list[str], seed: int) -> dict:
-    cfg = load_config(SupervisedConfig, [config_dir() / "supervised.yaml"],
-                      [f"data.name={dataset}", f"seed={seed}"] + overrides, section=dataset)
+    cfg = LEARNER.load_config([f"data.name={dataset}", f"seed={seed}"] + overrides)
     return train_supervised(cfg)
 
 

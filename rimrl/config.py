@@ -8,6 +8,7 @@ nearest valid key.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import os
@@ -15,7 +16,7 @@ import re
 import types
 import typing
 from pathlib import Path
-from typing import Any, Optional, TypeVar, Union
+from typing import Any, Callable, Optional, TypeVar, Union
 
 import yaml
 
@@ -185,20 +186,32 @@ def load_config(
     cls: type[T],
     files: list[Union[str, Path]] = (),
     overrides: list[str] = (),
-    section: Optional[str] = None,
+    section: Union[None, str, Callable[[dict], Optional[str]]] = None,
 ) -> T:
     """Read YAML ``files`` in order (later ones win), then ``overrides``, into ``cls``.
 
     Args:
-        cls: the config dataclass.
-        files: YAML files; a key ``section`` in a file selects that sub-mapping, so one file
-            can hold several env families.
+        cls: the config dataclass: the one home of the defaults; the files and overrides
+            change some of them.
+        files: YAML files; a file with a ``default`` mapping (the learners' defaults files
+            keep it empty) holds family sections beside it (``atari:``, ``grid:``, ...),
+            merged over ``default``.
         overrides: ``key.sub=value`` strings.
-        section: optional name of the sub-mapping to merge on top of the file's ``default``.
+        section: the family section to merge over each file's ``default``: a name, or a
+            function of the requested values (every file's ``default`` with the overrides
+            applied) that returns the name, so a ``--set env.id=...`` picks its family.
     """
-    data: dict = {}
-    for path in files:
-        raw = read_yaml(path)
+    raws = [read_yaml(path) for path in files]
+    defaults = to_dict(cls())  # the one home of every default; nested factories included
+    if callable(section):
+        requested = copy.deepcopy(defaults)
+        for raw in copy.deepcopy(raws):  # the merges below must not see these updates
+            _deep_update(requested, raw["default"] if isinstance(raw.get("default"), dict)
+                         else raw)
+        _apply_overrides(requested, overrides)
+        section = section(requested)
+    data = defaults
+    for raw in raws:
         if "default" in raw and isinstance(raw["default"], dict):
             layers = [raw["default"]]
             if section is not None and isinstance(raw.get(section), dict):
@@ -207,10 +220,14 @@ def load_config(
             for layer in layers:
                 _deep_update(raw, layer)
         _deep_update(data, raw)
+    _apply_overrides(data, overrides)
+    return from_dict(cls, data)
+
+
+def _apply_overrides(data: dict, overrides: list[str]) -> None:
     for text in overrides:
         path, value = parse_override(text)
         merge_override(data, path, value)
-    return from_dict(cls, data)
 
 
 def _deep_update(target: dict, source: dict) -> None:
@@ -221,9 +238,14 @@ def _deep_update(target: dict, source: dict) -> None:
             target[key] = value
 
 
+def config_text(config: Any) -> str:
+    """The resolved config as YAML, as a run directory's ``config.yaml`` holds it."""
+    return yaml.safe_dump(to_dict(config), sort_keys=False)
+
+
 def save_config(config: Any, path: Union[str, Path]) -> None:
     """Write the resolved config as YAML."""
-    Path(path).write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+    Path(path).write_text(config_text(config))
 
 
 def require_positive(values: dict[str, Any]) -> None:

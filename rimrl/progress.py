@@ -46,3 +46,8 @@ def say(text: str, enabled: bool = True) -> None:
 
         tqdm.write(text, file=sys.stdout)
         sys.stdout.flush()
+
+
+def shows_bar(options) -> bool:
+    """Whether a command draws progress bars (not with ``--no-progress`` or ``--quiet``)."""
+    return not (getattr(options, "no_progress", False) or getattr(options, "quiet", False))

@@ -1,14 +1,26 @@
-"""Run directories: resolved config, atomic checkpoints, resume.
+"""Run directories: the one home of their layout (every file name), atomic writes,
+checkpoints, checksums, locking and resume.
 
-Layout of one run::
+Layout of one run (the constants below name each entry; nothing else spells them)::
 
     RUN_DIR/
-      config.yaml          the resolved config (every default and override)
-      .lock                the writer's lock (see RunLock); holds its PID
-      checkpoints/         ckpt_<step>.zip (SB3 learners) or .pt (copy task), written
-                           atomically, the newest few kept
-      tb/                  TensorBoard event files
-      *.json               results (evaluations, final metrics)
+      config.yaml            CONFIG_FILE: the resolved config (every default and override)
+      run.json               META_FILE: which learner made it and the command line
+      .lock                  LOCK_FILE: the writer's lock (see RunLock); holds its PID
+      checksums.json         CHECKSUMS: sha256 of every model file rimrl wrote
+      checkpoints/           CHECKPOINT_DIR: ckpt_<step>.zip (SB3 learners) or .pt (copy
+                             task), written atomically, the newest few kept; replay.npz
+      tb/                    LOG_DIR: TensorBoard events and progress.csv (PROGRESS_CSV)
+      model.zip | model.pt   MODEL_ZIP (SB3 learners) | MODEL_PT (torch learners)
+      train_summary.json     SUMMARY_FILE: budget, scores, time; ``diverged`` if it did
+      rims_activation.npz    ACTIVATION_FILE: which RIMs were active in the last rollout
+      evaluation.json        EVALUATION_FILE: ``rimrl evaluate`` without splits
+      distractors.json       DISTRACTORS_FILE: ``rimrl evaluate --distractors``
+      results.json           RESULTS_FILE: final metrics of the copy and supervised tasks
+      decision_boundary.png  DECISION_BOUNDARY: supervised runs on 2-d data
+      videos/                VIDEO_DIR: ``rimrl evaluate --video``
+      trial.log              TRIAL_LOG: a sweep trial's whole output
+      trial_failed.txt       FAILED_MARKER: why a sweep trial failed
 """
 
 from __future__ import annotations
@@ -21,9 +33,27 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
-import torch
-
 from rimrl.errors import UserError
+
+CONFIG_FILE = "config.yaml"
+META_FILE = "run.json"
+LOCK_FILE = ".lock"
+CHECKPOINT_DIR = "checkpoints"
+REPLAY_FILE = "replay.npz"
+LOG_DIR = "tb"
+PROGRESS_CSV = "progress.csv"
+MODEL_ZIP = "model.zip"
+MODEL_PT = "model.pt"
+SUMMARY_FILE = "train_summary.json"
+ACTIVATION_FILE = "rims_activation.npz"
+EVALUATION_FILE = "evaluation.json"
+DISTRACTORS_FILE = "distractors.json"
+RESULTS_FILE = "results.json"
+DECISION_BOUNDARY = "decision_boundary.png"
+VIDEO_DIR = "videos"
+TRIAL_LOG = "trial.log"
+FAILED_MARKER = "trial_failed.txt"
+CHECKSUMS = "checksums.json"
 
 CHECKPOINT_RE = re.compile(r"^ckpt_(\d+)\.(pt|zip)$")
 
@@ -62,7 +92,7 @@ class RunLock:
     def acquire(self) -> "RunLock":
         import fcntl
 
-        handle = open(self.run_dir / ".lock", "a+")
+        handle = open(self.run_dir / LOCK_FILE, "a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -110,7 +140,7 @@ def remove_torn_files(run_dir: Union[str, Path]) -> list[Path]:
     """Delete the temporary files that :func:`atomic_write` leaves when a process dies in the
     middle of a write (a torn replay memory can be GBs). Call it only while holding the
     run's :class:`RunLock`: then no other writer has a write in progress."""
-    torn = [p for folder in (Path(run_dir), Path(run_dir) / "checkpoints")
+    torn = [p for folder in (Path(run_dir), Path(run_dir) / CHECKPOINT_DIR)
             if folder.is_dir() for p in folder.glob(".*.tmp") if p.is_file()]
     for path in torn:
         path.unlink(missing_ok=True)
@@ -127,12 +157,12 @@ def write_json(path: Union[str, Path], data: Any) -> None:
 
 
 def checkpoint_path(run_dir: Union[str, Path], step: int, suffix: str = "pt") -> Path:
-    return Path(run_dir) / "checkpoints" / f"ckpt_{step:012d}.{suffix}"
+    return Path(run_dir) / CHECKPOINT_DIR / f"ckpt_{step:012d}.{suffix}"
 
 
 def list_checkpoints(run_dir: Union[str, Path]) -> list[Path]:
     """Checkpoints of a run, oldest first."""
-    folder = Path(run_dir) / "checkpoints"
+    folder = Path(run_dir) / CHECKPOINT_DIR
     if not folder.is_dir():
         return []
     found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := CHECKPOINT_RE.match(p.name))]
@@ -149,7 +179,6 @@ def prune_checkpoints(run_dir: Union[str, Path], keep: int) -> None:
 
 
 # ------------------------------------------------------------------------------- checksums
-CHECKSUMS = "checksums.json"
 
 
 def checksums_path(run_dir: Union[str, Path]) -> Path:
@@ -208,6 +237,8 @@ def verify_checksum(run_dir: Union[str, Path], file: Union[str, Path],
 def save_checkpoint(run_dir: Union[str, Path], step: int, state: dict, keep: int = 3) -> Path:
     """Atomically save a torch checkpoint for ``step``; keep the newest ``keep``."""
     path = checkpoint_path(run_dir, step)
+    import torch
+
     atomic_write(path, lambda tmp: torch.save(state, tmp))
     prune_checkpoints(run_dir, keep)
     return path
@@ -217,6 +248,8 @@ def load_checkpoint(path: Union[str, Path], required: tuple[str, ...] = ()) -> d
     """Load a torch checkpoint (tensors, numbers, containers) without running code: a file
     with pickled objects of any other kind is refused, never executed. A one-line
     :class:`UserError` if it is missing, corrupt, or lacks one of the ``required`` keys."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist")
@@ -242,11 +275,36 @@ def require_run_dir(path: Union[str, Path]) -> Path:
                         "made)")
     if not path.is_dir():
         raise UserError(f"run directory {path} does not exist")
-    if not (path / "config.yaml").is_file():
-        raise UserError(f"{path} is not a rimrl run directory (no config.yaml in it)")
+    if not (path / CONFIG_FILE).is_file():
+        raise UserError(f"{path} is not a rimrl run directory (no {CONFIG_FILE} in it)")
     return path
 
 
 def latest_checkpoint(run_dir: Union[str, Path]) -> Optional[Path]:
     found = list_checkpoints(run_dir)
     return found[-1] if found else None
+
+
+def read_meta(run_dir: Union[str, Path], missing_ok: bool = False) -> dict:
+    """``run.json``: which learner made the run (``kind``) and its command line. A run
+    directory without a readable one is refused, or ``{}`` with ``missing_ok``."""
+    try:
+        return json.loads((Path(run_dir) / META_FILE).read_text())
+    except (OSError, ValueError):
+        if missing_ok:
+            return {}
+        raise UserError(f"{run_dir} has no readable {META_FILE}; was it made by rimrl "
+                        "train?") from None
+
+
+def write_meta(run_dir: Union[str, Path], meta: dict) -> None:
+    write_json(Path(run_dir) / META_FILE, meta)
+
+
+def activation_path(run_dir: Union[str, Path]) -> Path:
+    return Path(run_dir) / ACTIVATION_FILE
+
+
+def replay_path(run_dir: Union[str, Path]) -> Path:
+    """Where off-policy learners checkpoint their replay memory."""
+    return Path(run_dir) / CHECKPOINT_DIR / REPLAY_FILE

@@ -32,9 +32,8 @@ from typing import Any, Optional
 
 from rimrl.config import ConfigError, from_dict, override_text, read_yaml
 from rimrl.errors import UserError
-
-COMMANDS = ("ppo", "iqn")
-
+from rimrl.runs import (CONFIG_FILE, DISTRACTORS_FILE, EVALUATION_FILE, FAILED_MARKER,
+                        META_FILE, MODEL_ZIP, SUMMARY_FILE)
 
 @dataclass
 class Resources:
@@ -59,7 +58,8 @@ class SweepConfig:
     """A sweep file (see the module docstring).
 
     Args:
-        command: the train command of every trial (``ppo`` or ``iqn``).
+        command: the train command of every trial: a sweepable learner (``ppo`` or
+            ``iqn``; checked against :mod:`rimrl.learners` by ``rimrl sweep``).
         name: the sweep's folder under ``runs_dir``.
         runs_dir: where sweep folders live.
         grid: config key -> list of values; the trials are every combination.
@@ -79,9 +79,6 @@ class SweepConfig:
     evaluate: Optional[SweepEvaluation] = None
 
     def __post_init__(self):
-        if self.command not in COMMANDS:
-            raise UserError(f"sweep command '{self.command}' is not one of: "
-                            f"{', '.join(COMMANDS)}")
         if not self.grid:
             raise UserError("the sweep's grid is empty; give at least one key with a list of "
                             "values, e.g. grid: {seed: [0, 1, 2]}")
@@ -140,16 +137,12 @@ def plan_trials(sweep: SweepConfig) -> list[Trial]:
     return trials
 
 
-#: written into a trial's run directory when its last attempt failed (holds the reason)
-FAILED_MARKER = "trial_failed.txt"
-
-
 def trial_status(run_dir: Path, evaluation: Optional[SweepEvaluation]) -> str:
     """``new`` (no run yet), ``failed`` (the last attempt failed), ``interrupted`` (started,
     not finished), ``trained`` (finished, evaluation pending) or ``done``."""
     if (run_dir / FAILED_MARKER).is_file():
         return "failed"
-    if not (run_dir / "run.json").is_file():
+    if not (run_dir / META_FILE).is_file():
         return "new"
     if not finished(run_dir):
         return "interrupted"
@@ -163,22 +156,22 @@ def finished(run_dir: Path) -> bool:
     import yaml
 
     try:
-        summary = json.loads((run_dir / "train_summary.json").read_text())
-        config = yaml.safe_load((run_dir / "config.yaml").read_text())
+        summary = json.loads((run_dir / SUMMARY_FILE).read_text())
+        config = yaml.safe_load((run_dir / CONFIG_FILE).read_text())
     except (OSError, ValueError):
         return False
     budget = config.get("train", {}).get("timesteps", 0)
-    return (run_dir / "model.zip").is_file() and summary.get("timesteps", -1) >= budget
+    return (run_dir / MODEL_ZIP).is_file() and summary.get("timesteps", -1) >= budget
 
 
 def evaluation_file(evaluation: SweepEvaluation) -> str:
-    return "distractors.json" if evaluation.distractors else "evaluation.json"
+    return DISTRACTORS_FILE if evaluation.distractors else EVALUATION_FILE
 
 
 def trial_commands(trial: Trial, sweep: SweepConfig) -> list[list[str]]:
     """The ``rimrl`` command lines that bring a trial to ``done``."""
     commands = []
-    started = (trial.run_dir / "run.json").is_file()
+    started = (trial.run_dir / META_FILE).is_file()
     if trial.status == "new" or (trial.status == "failed" and not started):
         argv = ["train", sweep.command, "--run-dir", str(trial.run_dir), "--no-progress"]
         for text in trial.overrides(sweep):

@@ -71,7 +71,7 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path, capsys):
 @pytest.mark.parametrize("args, message", [
     (["--core", "transformer"], "unknown core 'transformer'"),
     (["--set", "core.k_active=7"], "k_active (7) must be between 1 and num_units (6)"),
-    (["--set", "core.hidden_size=601"], "not divisible by num_units"),
+    (["--set", "core.hidden_size=601"], "not a positive multiple of num_units"),
     (["--set", "train.lrr=0.1"], "did you mean 'train.lr'"),
     (["--updates", "-5"], "train.updates must be a positive integer"),
     (["--timesteps", "0"], "budget must be positive"),

@@ -12,7 +12,7 @@ from rimrl.envs.minigrid_obs import MissionTokens, VOCABULARY, tokenize
 from rimrl.envs.overlays import COLORS, DistractorOverlay, OverlayPools, sprite_mask
 from rimrl.envs.pickup import OBJECTS, SPLITS, PickupDistractorsEnv, PickupPools, split_id
 from rimrl.cli import main
-from rimrl.stats import mean_ci, wilson_ci
+from rimrl.report.stats import bootstrap_mean_ci, wilson_ci
 
 POOLS = PickupPools()
 
@@ -154,8 +154,10 @@ def test_grid_encoder_shapes():
 
 
 def test_confidence_intervals_hand_values():
-    mean, lo, hi = mean_ci([1.0, 2.0, 3.0])
-    assert mean == 2.0 and hi - mean == pytest.approx(1.959963984540054 / np.sqrt(3))
+    # a return bounded in [0, 1] keeps a bootstrap interval in [0, 1] (the normal interval
+    # of [0, 0, 0, 1] would be 0.25 +- 0.49: below 0)
+    mean, lo, hi = bootstrap_mean_ci(np.array([0.0, 0.0, 0.0, 1.0]), reps=500)
+    assert mean == 0.25 and lo == 0.0 and 0.25 < hi <= 1.0
     rate, lo, hi = wilson_ci(5, 10)
     assert rate == 0.5 and lo == pytest.approx(0.2366, abs=1e-4) and hi == pytest.approx(0.7634, abs=1e-4)
     rate, lo, hi = wilson_ci(0, 20)

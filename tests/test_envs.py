@@ -75,16 +75,28 @@ def uses(names: set[str], *packages: str) -> set[str]:
 
 
 def test_imports_flow_one_way():
-    """envs uses nothing of ours; agents may use rimrl's core but not the CLI or envs; the
-    core (every module and folder of rimrl/ but cli/ and __main__) uses neither agents, envs nor the CLI."""
+    """Layers, bottom up: envs (uses nothing of ours); rimrl's core (every module and folder
+    of rimrl/ but learners/, cli/ and __main__: uses neither agents, envs, learners nor the
+    CLI); agents (the core only); learners (ties agents and envs together, never the CLI);
+    the CLI (parses flags, asks the learners)."""
     envs = imported_modules(ROOT / "envs")
     assert uses(envs, "rimrl") <= uses(envs, "rimrl.envs")
-    assert not uses(imported_modules(ROOT / "agents"), "rimrl.envs", "rimrl.cli")
+    assert not uses(imported_modules(ROOT / "agents"), "rimrl.envs", "rimrl.cli",
+                    "rimrl.learners")
+    assert not uses(imported_modules(ROOT / "rimrl" / "learners"), "rimrl.cli")
     parts = [p for p in (ROOT / "rimrl").iterdir()
-             if p.name not in ("cli", "__main__.py", "__pycache__") and (p.is_dir() or p.suffix == ".py")]
+             if p.name not in ("cli", "learners", "__main__.py", "__pycache__")
+             and (p.is_dir() or p.suffix == ".py")]
     assert any(p.is_file() for p in parts) and any(p.is_dir() for p in parts)
     for part in parts:
-        assert not uses(imported_modules(part), "rimrl.agents", "rimrl.envs", "rimrl.cli"), part
+        assert not uses(imported_modules(part), "rimrl.agents", "rimrl.envs", "rimrl.cli",
+                        "rimrl.learners"), part
+
+
+def test_cli_builds_nothing():
+    """The CLI parses and prints: models, envs and agents are the learners' business."""
+    assert not uses(imported_modules(ROOT / "rimrl" / "cli"), "rimrl.agents", "rimrl.envs",
+                    "rimrl.nn", "rimrl.tasks", "torch", "stable_baselines3")
 
 
 def test_no_generic_top_level_import_names():

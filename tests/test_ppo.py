@@ -26,14 +26,14 @@ def test_rims_policy_with_sb3_contrib_recurrent_ppo(tmp_path):
     model = RecurrentPPO(CnnRIMsPolicy, env, n_steps=16, batch_size=16, n_epochs=1, seed=0,
                          policy_kwargs=dict(core=TINY_RIMS, features_extractor_kwargs=dict(
                              features_dim=16)))
-    assert isinstance(model.policy.lstm_actor, RIMs)
-    before = [p.detach().clone() for p in model.policy.lstm_actor.parameters()]
+    assert isinstance(model.policy.core_actor, RIMs)
+    before = [p.detach().clone() for p in model.policy.core_actor.parameters()]
     model.learn(64)
-    after = list(model.policy.lstm_actor.parameters())
+    after = list(model.policy.core_actor.parameters())
     assert any(not torch.equal(a, b) for a, b in zip(before, after))  # the core trained
     model.save(tmp_path / "m.zip")
     loaded = RecurrentPPO.load(tmp_path / "m.zip")
-    assert isinstance(loaded.policy.lstm_actor, RIMs)
+    assert isinstance(loaded.policy.core_actor, RIMs)
     obs = env.reset()
     a1, s1 = model.predict(obs, deterministic=True)
     a2, s2 = loaded.predict(obs, deterministic=True)
@@ -172,17 +172,17 @@ def test_partial_core_dict_updates_the_policy_class_defaults():
     cfg = model.policy.core_config
     assert (cfg.name, cfg.hidden_size, cfg.num_units, cfg.k_active, cfg.dynamics) == \
         ("rims", 510, 6, 5, "gru")
-    assert model.policy.lstm_actor.hidden_size == 510
+    assert model.policy.core_actor.hidden_size == 510
 
 
 def test_mlp_core_policy_defaults_to_an_lstm_as_documented():
     env = vec_env()
     default = RecurrentPPO(MlpCorePolicy, env, n_steps=8, batch_size=8)
-    assert isinstance(default.policy.lstm_actor, LSTMCore)
+    assert isinstance(default.policy.core_actor, LSTMCore)
     assert default.policy.core_config.hidden_size == 256
     sized = RecurrentPPO(MlpCorePolicy, env, n_steps=8, batch_size=8,
                          policy_kwargs=dict(core=dict(hidden_size=64)))
-    assert isinstance(sized.policy.lstm_actor, LSTMCore)
+    assert isinstance(sized.policy.core_actor, LSTMCore)
     assert sized.policy.core_config.hidden_size == 64
 
 
@@ -195,7 +195,7 @@ def test_models_saved_under_the_old_top_level_package_names_still_load(tmp_path,
     import cloudpickle
     from sb3_files import replace_serialized
 
-    from rimrl.cli.training import load_sb3_model
+    from rimrl.learners.sb3_training import load_sb3_model
 
     # as installed: the repository root (where agents/ also sits) is not on the path
     root = Path(__file__).resolve().parents[1]

@@ -251,7 +251,7 @@ def test_topk_mask_hand_values():
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(k_active=5), "k_active"),
-    (dict(hidden_size=13), "not divisible"),
+    (dict(hidden_size=13), "not a positive multiple of num_units"),
     (dict(dynamics="rnn"), "dynamics"),
 ])
 def test_bad_arguments(kwargs, message):

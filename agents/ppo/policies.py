@@ -38,6 +38,10 @@ class RecurrentCorePolicy(RecurrentActorCriticPolicy):
             a complete CoreConfig. The actor core, and the critic core when
             ``enable_critic_lstm``, are built from it.
         *args, **kwargs: as for ``RecurrentActorCriticPolicy``.
+
+    The cores are ``core_actor`` and ``core_critic`` (``None`` without a critic core);
+    sb3-contrib's code, which calls them ``lstm_actor``/``lstm_critic`` whatever they are,
+    reaches them under those names too, and models saved with the old names still load.
     """
 
     #: the core this class builds when ``core`` does not say otherwise: an LSTM of 256
@@ -53,12 +57,24 @@ class RecurrentCorePolicy(RecurrentActorCriticPolicy):
         self.core_config = cfg
         # a set encoder (e.g. grid-set) says how many elements its flat features hold
         elements = getattr(self.pi_features_extractor, "num_elements", 1)
-        self.lstm_actor = build_core(self.features_dim, cfg, elements)
-        if self.lstm_critic is not None:
-            self.lstm_critic = build_core(self.features_dim, cfg, elements)
+        self.core_actor = build_core(self.features_dim, cfg, elements)
+        if self.core_critic is not None:
+            self.core_critic = build_core(self.features_dim, cfg, elements)
         # parameters changed: rebuild the optimizer over the new ones
         self.optimizer = self.optimizer_class(self.parameters(), lr=self._initial_lr,
                                               **self.optimizer_kwargs)
+
+    # sb3-contrib's names for the cores: its methods read and assign these
+    lstm_actor = property(lambda self: self.core_actor)
+    lstm_critic = property(lambda self: self.core_critic)
+
+    def __setattr__(self, name: str, value) -> None:
+        super().__setattr__(_CORE_NAMES.get(name, name), value)
+
+    def load_state_dict(self, state_dict, *args, **kwargs):
+        """Also loads weights saved under sb3-contrib's names (``lstm_actor.*``)."""
+        renamed = {_renamed(key): value for key, value in state_dict.items()}
+        return super().load_state_dict(renamed, *args, **kwargs)
 
     def _build(self, lr_schedule) -> None:
         self._initial_lr = lr_schedule(1)
@@ -84,6 +100,15 @@ class RecurrentCorePolicy(RecurrentActorCriticPolicy):
         else:
             output, states = lstm(sequence, lstm_states, episode_starts=starts)
         return torch.flatten(output.transpose(0, 1), start_dim=0, end_dim=1), states
+
+
+#: sb3-contrib's attribute names -> what they hold in a RecurrentCorePolicy
+_CORE_NAMES = {"lstm_actor": "core_actor", "lstm_critic": "core_critic"}
+
+
+def _renamed(key: str) -> str:
+    head, _, rest = key.partition(".")
+    return f"{_CORE_NAMES[head]}.{rest}" if head in _CORE_NAMES and rest else key
 
 
 def _core_config(defaults: dict, core: Any) -> CoreConfig:

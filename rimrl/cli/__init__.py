@@ -13,11 +13,10 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from rimrl.cli import compare, copy, iqn, ppo, supervised, sweep
-from rimrl.cli.common import add_progress_args, add_trust_arg, read_meta
+from rimrl import learners
+from rimrl.cli import compare, sweep
+from rimrl.cli.common import add_progress_args, add_train_command, add_trust_arg
 from rimrl.errors import UserError
-
-EVALUATORS = {"copy": copy.evaluate, "ppo": ppo.evaluate, "iqn": iqn.evaluate}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,10 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a model; writes a run directory")
     tasks = train.add_subparsers(dest="task", required=True, parser_class=_Parser)
-    ppo.register(tasks)
-    iqn.register(tasks)
-    copy.register(tasks)
-    supervised.register(tasks)
+    for learner in learners.all_learners():
+        add_train_command(tasks, learner)
 
     evaluate = commands.add_parser("evaluate", help="evaluate a trained run")
     evaluate.add_argument("run_dir", type=Path, metavar="RUN_DIR")
@@ -64,13 +61,13 @@ def _version() -> str:
 
 
 def _evaluate(args) -> int:
-    from rimrl.runs import require_run_dir
+    from rimrl.runs import read_meta, require_run_dir
 
     run_dir = require_run_dir(args.run_dir)
     kind = read_meta(run_dir).get("kind")
-    if kind not in EVALUATORS:
-        raise UserError(f"cannot evaluate a '{kind}' run")
-    return EVALUATORS[kind](args, run_dir)
+    if kind not in learners.names():
+        raise UserError(f"cannot evaluate a '{kind}' run: no such learner")
+    return learners.get(kind).evaluate(args, run_dir)
 
 
 def main(argv: Optional[list[str]] = None) -> int:

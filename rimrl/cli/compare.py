@@ -5,9 +5,11 @@ figures, a Markdown report and the JSON of every number."""
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
-from rimrl.cli.common import add_progress_args, shows_bar
+from rimrl.cli.common import add_progress_args
+from rimrl.progress import shows_bar
 from rimrl.errors import UserError
 
 
@@ -26,35 +28,22 @@ def register(commands) -> None:
     p.set_defaults(handler=run)
 
 
-def env_references(envs: list[str]) -> tuple[dict[str, int], dict[str, tuple[float, float]]]:
-    """Env frames per agent step (Atari's frame skip 4) and (random, human) scores of the
-    Atari games among ``envs``."""
-    from rimrl.envs.atari import atari_id, is_atari
-    from rimrl.report.atari_scores import RANDOM_HUMAN
-
-    frames, reference = {}, {}
-    for env in envs:
-        if is_atari(env):
-            frames[env] = 4
-            game = atari_id(env)[4:].rsplit("-v", 1)[0]
-            if game in RANDOM_HUMAN:
-                reference[env] = RANDOM_HUMAN[game]
-        else:
-            frames[env] = 1
-    return frames, reference
-
-
 def run(args) -> int:
     from rimrl.report import figures as fig
     from rimrl.report.compare import activation_runs, build_report
     from rimrl.report.markdown import write_markdown
-    from rimrl.report.runs import find_runs
+    from rimrl.report.collect import find_runs
     from rimrl.runs import write_json
 
     if args.points < 2 or args.reps < 1:
         raise UserError("--points must be at least 2 and --reps at least 1")
-    runs = find_runs(args.runs_dir, args.by, show=shows_bar(args))
+    from rimrl import learners
+
+    grouping = {l.name: l.group_key for l in learners.all_learners() if l.group_key}
+    runs = find_runs(args.runs_dir, grouping, args.by, show=shows_bar(args))
     out = args.out or args.runs_dir / "report"
+    from rimrl.learners.environments import env_references
+
     frames, reference = env_references(sorted({r.env for r in runs}))
     report = build_report(runs, frames, reference, args.method, args.baseline, args.points,
                           args.reps)
@@ -82,6 +71,8 @@ def run(args) -> int:
     for m, a in report["aggregate"]["per_method"].items():
         point, low, high = a["iqm"]
         print(f"  {m}: IQM {point:.3f} [{low:.3f}, {high:.3f}]")
+    for warning in report["warnings"]:
+        print(f"rimrl: warning: {warning}", file=sys.stderr)
     print(f"report: {md}\nnumbers: {out / 'report.json'}")
     return 0
 

@@ -52,31 +52,29 @@ def require_ray():
     return ray, tune
 
 
+def sweep_learner(sweep):
+    """The registered learner a sweep file's ``command`` names; it must be sweepable."""
+    from rimrl import learners
+
+    sweepable = [name for name in learners.names() if learners.get(name).sweepable]
+    if sweep.command not in sweepable:
+        raise UserError(f"sweep command '{sweep.command}' is not one of: {', '.join(sweepable)}")
+    return learners.get(sweep.command)
+
+
 def validate_trials(trials, sweep) -> None:
-    """Load every new trial's config as ``rimrl train`` would: bad values stop the sweep
-    before anything runs, with the trial's name in the one-line error."""
-    from rimrl.cli.environments import env_family
-    from rimrl.cli.iqn_config import IQNRunConfig
-    from rimrl.cli.ppo_config import PPORunConfig
-    from rimrl.config import config_dir, load_config, read_yaml
+    """Load and check every new trial's config exactly as ``rimrl train`` does: a trial
+    that training would refuse stops the sweep (and ``--dry-run``) before anything runs,
+    with the trial's name in the one-line error."""
+    from rimrl.learners.evaluation import requested_splits
 
-    from rimrl.cli import iqn, ppo
-    from rimrl.cli.evaluation import requested_splits
-
-    cls = {"ppo": PPORunConfig, "iqn": IQNRunConfig}[sweep.command]
-    check = {"ppo": ppo.check, "iqn": iqn.check}[sweep.command]
-    defaults = config_dir() / f"{sweep.command}.yaml"
-    default_env = read_yaml(defaults).get("default", {}).get("env", {}).get("id")
+    learner = sweep_learner(sweep)
     for trial in trials:
         if trial.status != "new":
             continue
-        env_id = trial.values.get("env.id", sweep.overrides.get("env.id", default_env))
         try:
-            cfg = load_config(cls, [defaults], trial.overrides(sweep),
-                              section=env_family(str(env_id)))
-            if hasattr(cfg, "validate"):
-                cfg.validate()
-            check(cfg)  # what rimrl train checks before it creates the run
+            cfg = learner.load_config(trial.overrides(sweep))
+            learner.check(cfg)  # what rimrl train checks before it creates the run
             if sweep.evaluate is not None:
                 requested_splits(cfg.env.id, sweep.evaluate.distractors)
         except UserError as exc:
@@ -92,14 +90,14 @@ def run_trial(config: dict) -> None:
     from ray import tune
 
     from rimrl.cli import main
-    from rimrl.sweeps import FAILED_MARKER
+    from rimrl.runs import FAILED_MARKER, SUMMARY_FILE, TRIAL_LOG
 
     spec = config["trial"]
     run_dir = Path(spec["run_dir"])
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / FAILED_MARKER).unlink(missing_ok=True)  # a new attempt
     for argv in spec["commands"]:
-        with open(run_dir / "trial.log", "a") as log, contextlib.redirect_stdout(log), \
+        with open(run_dir / TRIAL_LOG, "a") as log, contextlib.redirect_stdout(log), \
                 contextlib.redirect_stderr(log):
             print(f"$ rimrl {' '.join(argv)}", flush=True)
             try:
@@ -110,19 +108,21 @@ def run_trial(config: dict) -> None:
                 traceback.print_exc()
                 code = 1
         if code != 0:
-            reason = last_line(run_dir / "trial.log")
+            reason = last_line(run_dir / TRIAL_LOG)
             (run_dir / FAILED_MARKER).write_text(reason + "\n")
             raise RuntimeError(f"'rimrl {' '.join(argv[:2])}' exited with {code}: {reason}")
-    summary = json.loads((run_dir / "train_summary.json").read_text())
+    summary = json.loads((run_dir / SUMMARY_FILE).read_text())
     scores = summary.get("recent_episode_scores") or [float("nan")]
     tune.report({"timesteps": summary["timesteps"],
                  "final_score": sum(scores) / len(scores)})
 
 
 def run(args) -> int:
-    from rimrl.sweeps import FAILED_MARKER, load_sweep, plan_trials, trial_commands
+    from rimrl.runs import FAILED_MARKER
+    from rimrl.sweeps import load_sweep, plan_trials, trial_commands
 
     sweep = load_sweep(args.sweep_file)
+    sweep_learner(sweep)
     trials = plan_trials(sweep)
     validate_trials(trials, sweep)
     root = Path(sweep.runs_dir).resolve() / sweep.name

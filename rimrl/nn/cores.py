@@ -58,21 +58,16 @@ class CoreConfig:
         if self.hidden_size < 1:
             raise UserError(f"core hidden_size must be positive, got {self.hidden_size}")
         if self.name == "rims":
-            if self.num_units < 1:
-                raise UserError(f"num_units must be positive, got {self.num_units}")
-            if not 1 <= self.k_active <= self.num_units:
-                raise UserError(
-                    f"k_active ({self.k_active}) must be between 1 and num_units "
-                    f"({self.num_units}); lower core.k_active or raise core.num_units"
-                )
-            if self.hidden_size % self.num_units:
-                raise UserError(
-                    f"hidden_size {self.hidden_size} is not divisible by num_units "
-                    f"{self.num_units}; use a multiple such as "
-                    f"{self.num_units * max(1, round(self.hidden_size / self.num_units))}"
-                )
-            if self.dynamics not in ("lstm", "gru"):
-                raise UserError(f"unknown RIM dynamics {self.dynamics!r}; choose lstm or gru")
+            from rimrl.nn.rims import check_rims_settings
+            try:
+                check_rims_settings(
+                    hidden_size=self.hidden_size, num_units=self.num_units,
+                    k_active=self.k_active, dynamics=self.dynamics, comm_topk=self.comm_topk,
+                    input_heads=self.input_heads, input_key_size=self.input_key_size,
+                    input_value_size=self.input_value_size, comm_heads=self.comm_heads,
+                    comm_key_size=self.comm_key_size, comm_value_size=self.comm_value_size)
+            except ValueError as exc:  # the config's names: core.<setting>
+                raise UserError(f"core.{exc}") from None
 
 
 class LSTMCore(nn.LSTM):

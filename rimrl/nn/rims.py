@@ -40,6 +40,30 @@ DYNAMICS_GATES = {"lstm": 4, "gru": 3}
 State = tuple[torch.Tensor, torch.Tensor]
 
 
+def check_rims_settings(hidden_size: int, num_units: int, k_active: int, dynamics: str,
+                        comm_topk: Optional[int] = None, **sizes: Optional[int]) -> None:
+    """The one check of RIMs settings (used by :class:`RIMCell` and by the config's
+    ``CoreConfig``): a ``ValueError`` naming the setting and a valid choice. ``sizes``: head
+    counts and key/value sizes, each positive (``None``: derived)."""
+    if dynamics not in DYNAMICS_GATES:
+        raise ValueError(f"dynamics {dynamics!r} is unknown; choose lstm or gru")
+    if num_units < 1:
+        raise ValueError(f"num_units must be positive, got {num_units}")
+    if not 1 <= k_active <= num_units:
+        raise ValueError(f"k_active ({k_active}) must be between 1 and num_units "
+                         f"({num_units}); lower k_active or raise num_units")
+    if hidden_size < 1 or hidden_size % num_units:
+        raise ValueError(f"hidden_size {hidden_size} is not a positive multiple of num_units "
+                         f"{num_units}; use e.g. "
+                         f"{num_units * max(1, round(hidden_size / num_units))}")
+    if comm_topk is not None and not 1 <= comm_topk <= num_units:
+        raise ValueError(f"comm_topk must be between 1 and num_units ({num_units}), "
+                         f"got {comm_topk}")
+    for name, value in sizes.items():
+        if value is not None and value < 1:
+            raise ValueError(f"{name} must be positive, got {value}")
+
+
 class RIMCell(nn.Module):
     """One step of RIMs: input attention, top-k_A selection, per-RIM dynamics, communication.
 
@@ -77,24 +101,13 @@ class RIMCell(nn.Module):
         spatial_competition: bool = True,
     ):
         super().__init__()
-        if dynamics not in DYNAMICS_GATES:
-            raise ValueError(f"unknown RIM dynamics {dynamics!r}; choose 'lstm' or 'gru'")
-        if num_units < 1 or not 1 <= k_active <= num_units:
-            raise ValueError(
-                f"k_active must be between 1 and num_units ({num_units}), got {k_active}"
-            )
-        if hidden_size % num_units:
-            raise ValueError(
-                f"hidden_size {hidden_size} is not divisible by num_units {num_units}; "
-                f"use a multiple of {num_units}, e.g. {num_units * max(1, hidden_size // num_units)}"
-            )
-        if comm_topk is not None and not 1 <= comm_topk <= num_units:
-            raise ValueError(f"comm_topk must be between 1 and num_units, got {comm_topk}")
-        for name, value in [("input_heads", input_heads), ("input_key_size", input_key_size),
-                            ("comm_heads", comm_heads), ("comm_key_size", comm_key_size),
-                            ("comm_value_size", comm_value_size), ("input_size", input_size)]:
-            if value < 1:
-                raise ValueError(f"{name} must be positive, got {value}")
+        check_rims_settings(hidden_size=hidden_size, num_units=num_units, k_active=k_active,
+                            dynamics=dynamics, comm_topk=comm_topk, input_heads=input_heads,
+                            input_key_size=input_key_size, comm_heads=comm_heads,
+                            comm_key_size=comm_key_size, comm_value_size=comm_value_size,
+                            input_value_size=input_value_size)
+        if input_size < 1:
+            raise ValueError(f"input_size must be positive, got {input_size}")
 
         self.input_size = input_size
         self.hidden_size = hidden_size

@@ -1,4 +1,5 @@
-"""Statistics of the comparison report: bootstrap bands over seeds and the aggregate metrics
+"""Every statistic rimrl reports, in one module: intervals of one run's evaluation (normal
+mean interval, Wilson interval of a success rate), bootstrap bands over seeds and the aggregate metrics
 of Agarwal et al. (2021, "Deep RL at the edge of the statistical precipice", the rliable
 library): interquartile mean and optimality gap with stratified-bootstrap confidence
 intervals.
@@ -9,11 +10,25 @@ Scores of one method are a list with one entry per task (game), each an array of
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Sequence
 
 import numpy as np
 
 Scores = Sequence[np.ndarray]  # one array of run scores per task
+
+Z95 = 1.959963984540054
+
+
+def wilson_ci(successes: int, n: int, z: float = Z95) -> tuple[float, float, float]:
+    """Success rate and its Wilson score 95% interval (sound near 0 and 1, unlike +-)."""
+    if n == 0:
+        raise ValueError("no trials")
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return p, max(0.0, centre - half), min(1.0, centre + half)
 
 
 def bootstrap_mean_ci(values: np.ndarray, reps: int = 2000, seed: int = 0,

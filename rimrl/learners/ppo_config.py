@@ -1,10 +1,12 @@
-"""Typed config of ``rimrl train ppo`` (defaults in ``configs/ppo.yaml``, by env family)."""
+"""Typed config of ``rimrl train ppo``: every default is written here, once;
+``configs/ppo.yaml`` holds only what an env family changes (Atari, gym, MiniGrid)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from rimrl.agents.ppo.policies import ATARI_RIMS
 from rimrl.config import require_positive
 from rimrl.errors import UserError
 from rimrl.nn.cores import CoreConfig
@@ -20,7 +22,8 @@ class EnvConfig:
         frame_stack: stacked frames (Atari).
         sticky_actions: Atari: repeat the last action with probability 0.25.
         terminal_on_life_loss: Atari: end learning episodes at a life loss.
-        subprocess: run envs in worker processes.
+        subprocess: run envs in worker processes (off: on 2 cores the network, not the
+            emulator, is the bottleneck).
         distractors: distractor split used in training: for the pickup suite the split its
             episodes come from (``train`` by default), for Atari an overlay split drawn on the
             frames as augmentation (none by default). ``rimrl evaluate --distractors`` picks
@@ -113,7 +116,7 @@ class PPORunConfig:
     """Everything ``rimrl train ppo`` needs."""
 
     env: EnvConfig = field(default_factory=EnvConfig)
-    core: CoreConfig = field(default_factory=lambda: CoreConfig(hidden_size=510, dynamics="gru"))
+    core: CoreConfig = field(default_factory=lambda: CoreConfig(**ATARI_RIMS))
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     ppo: PPOHyperparameters = field(default_factory=PPOHyperparameters)
     train: TrainConfig = field(default_factory=TrainConfig)

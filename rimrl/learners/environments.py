@@ -1,4 +1,5 @@
-"""Env ids to vectorized envs for the CLI: families (atari, grid, gym) and distractor splits."""
+"""Env ids to vectorized envs: families (atari, grid, gym), distractor splits, and the
+per-env facts reports need (frame skip, Atari reference scores)."""
 
 from __future__ import annotations
 
@@ -101,3 +102,21 @@ def make_env(cfg, n_envs: int | None = None, seed: int | None = None, render_mod
     return make_vec_env(env_cfg.id, n_envs=n_envs, seed=seed, wrapper_class=wrapper,
                         vec_env_cls=SubprocVecEnv if subprocess else DummyVecEnv,
                         env_kwargs=env_kwargs or None)
+
+
+def env_references(envs: list[str]) -> tuple[dict[str, int], dict[str, tuple[float, float]]]:
+    """Env frames per agent step (Atari's frame skip 4) and (random, human) scores of the
+    Atari games among ``envs``."""
+    from rimrl.envs.atari import atari_id, is_atari
+    from rimrl.report.atari_scores import RANDOM_HUMAN
+
+    frames, reference = {}, {}
+    for env in envs:
+        if is_atari(env):
+            frames[env] = 4
+            game = atari_id(env)[4:].rsplit("-v", 1)[0]
+            if game in RANDOM_HUMAN:
+                reference[env] = RANDOM_HUMAN[game]
+        else:
+            frames[env] = 1
+    return frames, reference

@@ -15,10 +15,11 @@ import yaml
 
 from rimrl.errors import UserError
 from rimrl.progress import bar, say
+from rimrl.runs import (ACTIVATION_FILE, CONFIG_FILE, DISTRACTORS_FILE, LOG_DIR, META_FILE,
+                        PROGRESS_CSV, SUMMARY_FILE)
 
 STEP_COLUMN = "time/total_timesteps"
 SCORE_COLUMN = "rollout/ep_rew_mean"
-DEFAULT_GROUPING = {"ppo": "core.name", "iqn": "policy.encoder"}
 
 
 @dataclass
@@ -64,19 +65,26 @@ def config_value(config: dict, key: str) -> Any:
     return node
 
 
-def find_runs(root: Path, by: Optional[str] = None, show: bool = False) -> list[Run]:
-    """Every PPO or IQN run directory under ``root`` (``root`` itself may be one) that has
-    logged at least one score and did not diverge. ``by``: the config key naming a run's method (default: the
-    core for PPO, the encoder for IQN); ``show``: a progress bar over the runs read."""
+def find_runs(root: Path, grouping: dict[str, str], by: Optional[str] = None,
+              show: bool = False) -> list[Run]:
+    """Every run directory under ``root`` (``root`` itself may be one) of a kind in
+    ``grouping`` that has logged at least one score and did not diverge.
+
+    Args:
+        grouping: run kind -> the config key naming a run's method (the learners'
+            ``group_key``: the core for PPO, the encoder for IQN).
+        by: one config key for every kind instead.
+        show: a progress bar over the runs read.
+    """
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"{root} is not a directory; give a run directory or a folder of runs "
                         "(e.g. a sweep directory)")
-    metas = sorted(root.rglob("run.json"))
+    metas = sorted(root.rglob(META_FILE))
     runs = []
     progress = bar(len(metas), "reading runs", unit="run", enabled=show)
     for meta in metas:
-        run = read_run(meta.parent, by)
+        run = read_run(meta.parent, grouping, by)
         if run is not None:
             runs.append(run)
         progress.update(1)
@@ -90,29 +98,29 @@ def find_runs(root: Path, by: Optional[str] = None, show: bool = False) -> list[
     return runs
 
 
-def read_run(path: Path, by: Optional[str] = None) -> Optional[Run]:
+def read_run(path: Path, grouping: dict[str, str], by: Optional[str] = None) -> Optional[Run]:
     """A :class:`Run`, or None for other kinds of runs and runs without a logged score."""
     try:
-        kind = json.loads((path / "run.json").read_text()).get("kind")
-        config = yaml.safe_load((path / "config.yaml").read_text())
+        kind = json.loads((path / META_FILE).read_text()).get("kind")
+        config = yaml.safe_load((path / CONFIG_FILE).read_text())
     except (OSError, ValueError, yaml.YAMLError):
         return None
-    if kind not in DEFAULT_GROUPING or not isinstance(config, dict) or diverged(path):
+    if kind not in grouping or not isinstance(config, dict) or diverged(path):
         return None
-    key = by or DEFAULT_GROUPING[kind]
+    key = by or grouping[kind]
     try:
         method = str(config_value(config, key))
     except KeyError:
         raise UserError(f"run {path} has no config key '{key}' to group by") from None
-    steps, scores = read_curve(path / "tb" / "progress.csv")
+    steps, scores = read_curve(path / LOG_DIR / PROGRESS_CSV)
     if len(steps) == 0:
         return None
     distractors = None
-    if (path / "distractors.json").is_file():
-        distractors = json.loads((path / "distractors.json").read_text())
+    if (path / DISTRACTORS_FILE).is_file():
+        distractors = json.loads((path / DISTRACTORS_FILE).read_text())
     activation = episode_ends = None
-    if (path / "rims_activation.npz").is_file():
-        with np.load(path / "rims_activation.npz") as record:
+    if (path / ACTIVATION_FILE).is_file():
+        with np.load(path / ACTIVATION_FILE) as record:
             activation, episode_ends = record["active"], record["episode_ends"]
     return Run(path=path, kind=kind, env=str(config_value(config, "env.id")), method=method,
                seed=int(config.get("seed", 0)), steps=steps, scores=scores,
@@ -123,7 +131,7 @@ def diverged(path: Path) -> bool:
     """The run stopped because training diverged (its scores end in a collapse that says
     nothing about the method): ``train_summary.json`` has a ``diverged`` entry."""
     try:
-        return "diverged" in json.loads((path / "train_summary.json").read_text())
+        return "diverged" in json.loads((path / SUMMARY_FILE).read_text())
     except (OSError, ValueError):
         return False
 

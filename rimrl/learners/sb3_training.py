@@ -4,7 +4,6 @@ budget left after a resume, Ctrl-C, divergence, the final model and the run summ
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import sys
@@ -18,8 +17,8 @@ from rimrl.errors import UserError
 DIVERGED = 3
 
 
-def learn_and_save(model, env, cfg, run_dir: Path, args, tags: dict, extra_callbacks=(),
-                   save_replay: bool = False) -> int:
+def learn_and_save(model, env, cfg, run_dir: Path, options, learner: str, tags: dict,
+                   extra_callbacks=(), save_replay: bool = False) -> int:
     """Train ``model`` up to ``cfg.train.timesteps`` env steps (what a resumed run has done
     counts), checkpointing atomically; then write ``model.zip`` and ``train_summary.json``.
 
@@ -35,7 +34,8 @@ def learn_and_save(model, env, cfg, run_dir: Path, args, tags: dict, extra_callb
         cfg: the run config (``train`` section: timesteps, checkpoint_every,
             checkpoint_minutes, keep_checkpoints, log_interval, print_interval).
         run_dir: the run directory.
-        args: the command's flags (``task``, ``--no-progress``, ``--quiet``).
+        options: the command's options (``no_progress``, ``quiet``).
+        learner: the learner's name, for the resume command it prints.
         tags: fields naming the model in the summary, e.g. ``{"core": "rims"}``.
         extra_callbacks: more SB3 callbacks (e.g. RIM activity logging).
         save_replay: checkpoints also write the replay memory (off-policy learners).
@@ -44,16 +44,16 @@ def learn_and_save(model, env, cfg, run_dir: Path, args, tags: dict, extra_callb
     from stable_baselines3.common.callbacks import CallbackList
 
     from rimrl.agents.logs import run_logger
-    from rimrl.runs import record_checksum
-    from rimrl.cli.common import shows_bar
+    from rimrl.progress import shows_bar
+    from rimrl.runs import LOG_DIR, MODEL_ZIP, SUMMARY_FILE, record_checksum, write_json
     from rimrl.agents.callbacks import (CheckpointCallback, DivergenceGuard, ProgressLines,
                                         TrainingProgress, save_model_atomically)
 
     t = cfg.train
     done = model.num_timesteps
     # a resumed run continues the curve: rows after its checkpoint are dropped, not doubled
-    logger = run_logger(run_dir / "tb", resume_step=done or None)
-    if not args.quiet:
+    logger = run_logger(run_dir / LOG_DIR, resume_step=done or None)
+    if not options.quiet:
         logger.output_formats.append(
             ProgressLines(t.timesteps, lambda: len(model.ep_info_buffer or ()),
                           every=t.print_interval))
@@ -66,7 +66,7 @@ def learn_and_save(model, env, cfg, run_dir: Path, args, tags: dict, extra_callb
     guard = DivergenceGuard()
     start = time.perf_counter()
     with StopOnInterrupt() as interrupt:
-        progress = TrainingProgress(t.timesteps, show_bar=shows_bar(args),
+        progress = TrainingProgress(t.timesteps, show_bar=shows_bar(options),
                                     stop_requested=lambda: interrupt.requested)
         if remaining > 0:
             try:
@@ -87,17 +87,17 @@ def learn_and_save(model, env, cfg, run_dir: Path, args, tags: dict, extra_callb
             logger.close()
             env.close()
             print(f"interrupted at {model.num_timesteps} steps; checkpoint saved: {path}\n"
-                  f"continue with: rimrl train {args.task} --resume {run_dir}", flush=True)
+                  f"continue with: rimrl train {learner} --resume {run_dir}", flush=True)
             return 130
-    save_model_atomically(model, run_dir / "model.zip")
-    record_checksum(run_dir, run_dir / "model.zip")
+    save_model_atomically(model, run_dir / MODEL_ZIP)
+    record_checksum(run_dir, run_dir / MODEL_ZIP)
     logger.close()
     env.close()
     scores = [float(e["r"]) for e in model.ep_info_buffer]
     summary = {"timesteps": int(model.num_timesteps), "env": cfg.env.id, **tags,
                "seconds": round(time.perf_counter() - start, 1),
                "recent_episode_scores": scores}
-    (run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(run_dir / SUMMARY_FILE, summary)
     mean = (f"{np.mean(scores):.1f} over the last {len(scores)} games" if scores
             else "n/a (no game finished; raise --timesteps)")
     label = ", ".join(f"{k} {v}" for k, v in tags.items())
@@ -108,12 +108,12 @@ def learn_and_save(model, env, cfg, run_dir: Path, args, tags: dict, extra_callb
 
 def _diverged(model, env, logger, run_dir: Path, what: str, tags: dict, cfg) -> int:
     """Training produced NaN/inf: record it, keep the last finite checkpoint, exit 3."""
-    from rimrl.runs import latest_checkpoint, write_json
+    from rimrl.runs import SUMMARY_FILE, latest_checkpoint, write_json
 
     logger.close()
     env.close()
     last = latest_checkpoint(run_dir)
-    write_json(run_dir / "train_summary.json", {
+    write_json(run_dir / SUMMARY_FILE, {
         "timesteps": int(model.num_timesteps), "env": cfg.env.id, **tags, "diverged": what,
         "last_finite_checkpoint": last.name if last else None})
     keep = (f"the newest checkpoint, {last.name}, is the last finite one" if last
@@ -200,8 +200,3 @@ def legacy_module_names():
     finally:
         for alias in added:
             sys.modules.pop(alias, None)
-
-
-def short_env_name(env_id: str) -> str:
-    """An env id as it appears in run directory names."""
-    return env_id.replace("ALE/", "").replace("/", "-")

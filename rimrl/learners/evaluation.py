@@ -9,10 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from rimrl.cli.common import shows_bar
-from rimrl.cli.environments import make_env
 from rimrl.errors import UserError
-from rimrl.progress import bar, say
+from rimrl.learners.environments import make_env
+from rimrl.progress import bar, say, shows_bar
+from rimrl.runs import (CONFIG_FILE, DISTRACTORS_FILE, EVALUATION_FILE, MODEL_ZIP, VIDEO_DIR,
+                        latest_checkpoint, verify_checksum, write_json)
 
 
 def evaluate_run(args, run_dir: Path, config_cls, load: Callable, describe: Callable) -> int:
@@ -27,13 +28,12 @@ def evaluate_run(args, run_dir: Path, config_cls, load: Callable, describe: Call
         describe: config -> the fields naming the model in results, e.g. ``{"core": "rims"}``.
     """
     from rimrl.config import load_config
-    from rimrl.runs import latest_checkpoint, verify_checksum
 
     if args.episodes < 1:
         raise UserError(f"--episodes must be positive, got {args.episodes}")
-    cfg = load_config(config_cls, [run_dir / "config.yaml"])
+    cfg = load_config(config_cls, [run_dir / CONFIG_FILE])
     splits = requested_splits(cfg.env.id, args.distractors)
-    path = run_dir / "model.zip"
+    path = run_dir / MODEL_ZIP
     if not path.is_file():
         path = latest_checkpoint(run_dir)
         if path is None:
@@ -50,7 +50,7 @@ def evaluate_run(args, run_dir: Path, config_cls, load: Callable, describe: Call
 def requested_splits(env_id: str, requested) -> list[str]:
     """The split names ``--distractors`` asks for (``all``: every split of the env); a
     one-line error for a split the env does not have."""
-    from rimrl.cli.environments import check_split, distractor_splits
+    from rimrl.learners.environments import check_split, distractor_splits
 
     if not requested:
         return []
@@ -65,7 +65,6 @@ def requested_splits(env_id: str, requested) -> list[str]:
 def _evaluate_plain(args, run_dir, cfg, model, path, seed, tags) -> int:
     import numpy as np
 
-    from rimrl.runs import write_json
 
     env = make_env(cfg, n_envs=1, seed=seed, training=False,
                    render_mode="rgb_array" if args.video else None)
@@ -78,8 +77,8 @@ def _evaluate_plain(args, run_dir, cfg, model, path, seed, tags) -> int:
               "mean": float(np.mean(scores)), "std": float(np.std(scores)),
               "min": float(np.min(scores)), "max": float(np.max(scores)), "scores": scores}
     if frames:
-        result["video"] = str(write_gif(frames, run_dir / "videos" / "episode_0.gif"))
-    write_json(run_dir / "evaluation.json", result)
+        result["video"] = str(write_gif(frames, run_dir / VIDEO_DIR / "episode_0.gif"))
+    write_json(run_dir / EVALUATION_FILE, result)
     print(f"{cfg.env.id}, {_label(tags)}, {len(scores)} episodes ({path.name}): "
           f"raw score mean {result['mean']:.1f} std {result['std']:.1f} "
           f"min {result['min']:.1f} max {result['max']:.1f}")
@@ -89,13 +88,16 @@ def _evaluate_plain(args, run_dir, cfg, model, path, seed, tags) -> int:
 
 
 def _evaluate_splits(args, run_dir, cfg, model, path, splits, seed, tags) -> int:
-    """Success rate and return per split with 95% intervals (Wilson; normal for means).
+    """Success rate and return per split with 95% intervals over episodes: Wilson for the
+    rate, a percentile bootstrap for the mean return (it stays within the returns seen, so a
+    return bounded in [0, 1] keeps an interval in [0, 1]).
 
     Atari runs are also played on the clean game, and each split reports its score drop.
     """
-    from rimrl.cli.environments import env_family
-    from rimrl.runs import write_json
-    from rimrl.stats import mean_ci, wilson_ci
+    from rimrl.learners.environments import env_family
+    import numpy as np
+
+    from rimrl.report.stats import bootstrap_mean_ci, wilson_ci
 
     atari = env_family(cfg.env.id) == "atari"
     rows = (["clean"] if atari else []) + splits
@@ -111,7 +113,7 @@ def _evaluate_splits(args, run_dir, cfg, model, path, splits, seed, tags) -> int
         env.close()
         returns = [r for r, _ in episodes]
         wins = sum(bool(s) for _, s in episodes)
-        mean, lo, hi = mean_ci(returns)
+        mean, lo, hi = (float(v) for v in bootstrap_mean_ci(np.array(returns, dtype=float)))
         rate, rlo, rhi = wilson_ci(wins, len(episodes))
         say(f"  {split}: {len(episodes)} episodes, return {mean:.3g}, success {rate:.3f}",
             enabled=not args.quiet)
@@ -126,7 +128,7 @@ def _evaluate_splits(args, run_dir, cfg, model, path, splits, seed, tags) -> int
     result = {"env": cfg.env.id, **tags, "checkpoint": str(path.name),
               "episodes_per_split": args.episodes, "deterministic": args.deterministic,
               "seed": seed, "splits": table}
-    write_json(run_dir / "distractors.json", result)
+    write_json(run_dir / DISTRACTORS_FILE, result)
     print(format_split_table(result, atari))
     print(f"written: {run_dir / 'distractors.json'}")
     return 0

@@ -48,7 +48,7 @@ def check_device(name: str) -> None:
 def observation_space(cfg):
     """The observation space of the run's env (one copy built and closed again; an unknown
     env or distractor split fails here)."""
-    from rimrl.cli.environments import make_env
+    from rimrl.learners.environments import make_env
 
     env = make_env(cfg, n_envs=1)
     try:

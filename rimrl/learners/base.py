@@ -1,0 +1,163 @@
+"""What a learner is (:class:`Learner`) and the run setup every ``rimrl train`` shares."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from rimrl.errors import UserError
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A ``rimrl train NAME`` flag that sets one config key: ``--NAME VALUE`` is read as
+    ``--set KEY=VALUE`` (given after the ``--set`` ones, so it wins)."""
+
+    name: str  # underscores; the flag spells them as dashes
+    key: str
+    help: str
+    type: type = str
+
+
+class Learner:
+    """Everything rimrl knows about one learner, in one place.
+
+    A learner module defines a subclass and one instance, ``LEARNER``, registered in
+    :data:`rimrl.learners.REGISTRY`. The CLI only parses flags into config overrides and
+    hands them to these methods; sweeps, evaluation and reports ask the same object.
+
+    Attributes:
+        name: the ``rimrl train NAME`` command and the ``kind`` in ``run.json``.
+        summary: one line for ``--help``.
+        defaults_file: the YAML file under ``configs/`` merged over the config class'
+            defaults; it may hold family sections beside ``default``.
+        budget_keys: config keys ``--resume`` may change (the training budget).
+        group_key: the config key ``rimrl compare`` groups runs by (e.g. ``core.name``);
+            ``None``: its runs are not compared.
+        sweepable: whether a sweep file may name it as ``command``.
+        flags: its own ``rimrl train`` flags (``--seed``, ``--runs-dir``, ``--device``,
+            ``--set`` and the rest are every learner's).
+        set_example: a ``--set`` the command accepts, shown in its help (tested).
+    """
+
+    name: str = ""
+    summary: str = ""
+    defaults_file: str = ""
+    budget_keys: tuple[str, ...] = ()
+    group_key: Optional[str] = None
+    sweepable: bool = False
+    flags: tuple[Flag, ...] = ()
+    set_example: str = "seed=1"
+
+    # --------------------------------------------------------------------------- config
+    def config_class(self) -> type:
+        """The typed config dataclass (imported on demand)."""
+        raise NotImplementedError
+
+    def section(self, requested: dict) -> Optional[str]:
+        """The family section of :attr:`defaults_file` for the values the user asked for
+        (the files' ``default`` sections with the overrides applied); ``None``: none."""
+        return None
+
+    def load_config(self, overrides: list[str] = (), extra_file: Optional[Path] = None):
+        """The config a new run would get: class defaults, then :attr:`defaults_file`
+        (``default`` and the family section), then ``extra_file``, then ``overrides``;
+        validated (:meth:`validate`)."""
+        from rimrl.config import config_dir, load_config
+
+        files = [config_dir() / self.defaults_file] + ([extra_file] if extra_file else [])
+        config = load_config(self.config_class(), files, list(overrides), section=self.section)
+        self.validate(config)
+        return config
+
+    def validate(self, config) -> None:
+        """The rules a config must meet beyond its types, environment rules included;
+        cheap (no env or network is built). Raises :class:`~rimrl.errors.UserError`."""
+        if hasattr(config, "validate"):
+            config.validate()
+
+    def check(self, config) -> None:
+        """Checks of a new run that need more than the config (build one env, an encoder,
+        the memory a run will take); run before anything is written."""
+
+    def run_name(self, config) -> str:
+        """The stem of a new run directory's name."""
+        return f"{self.name}-s{config.seed}"
+
+    # ------------------------------------------------------------------------- commands
+    def train(self, options) -> int:
+        """``rimrl train NAME``: returns the exit code. ``options`` holds ``overrides``
+        (``--set`` and flags as ``key=value``), ``config``, ``run_dir``, ``resume``,
+        ``trust``, ``no_progress``, ``quiet``."""
+        raise NotImplementedError
+
+    def evaluate(self, options, run_dir: Path) -> int:
+        """``rimrl evaluate RUN_DIR`` of one of this learner's runs."""
+        raise UserError(f"'{self.name}' runs have no separate evaluation: their results "
+                        f"are in the run directory")
+
+
+def prepare_run(options, learner: Learner):
+    """Resolve the config and the run directory; find the checkpoint when resuming.
+
+    Returns (config, run_dir, checkpoint path or None, lock): ``lock`` is the run's
+    :class:`~rimrl.runs.RunLock`, already held; use it as ``with lock:`` around the training.
+    Everything is validated before a directory is created or a file written, so bad input
+    leaves nothing behind; a run another process is writing is refused.
+    """
+    from rimrl.config import load_config, save_config
+    from rimrl.runs import (CONFIG_FILE, RunLock, latest_checkpoint, new_run_dir, read_meta,
+                            remove_torn_files, require_run_dir, write_meta)
+
+    overrides = list(options.overrides)
+    if options.resume is not None:
+        run_dir = require_run_dir(options.resume)
+        kind = read_meta(run_dir).get("kind")
+        if kind != learner.name:
+            raise UserError(f"{run_dir} is a '{kind}' run, not a '{learner.name}' run")
+        for text in overrides:
+            if text.split("=", 1)[0].replace("-", "_") not in learner.budget_keys:
+                raise UserError(
+                    f"--resume continues a run with its saved config; '{text}' cannot change "
+                    f"it (only the budget can: {', '.join(learner.budget_keys)})")
+        config = load_config(learner.config_class(), [run_dir / CONFIG_FILE], overrides)
+        lock = RunLock(run_dir).acquire()
+        torn = remove_torn_files(run_dir)  # left by a kill during a checkpoint write
+        if torn:
+            print(f"removed {len(torn)} torn temporary file(s) of an interrupted write")
+        return config, run_dir, latest_checkpoint(run_dir), lock
+
+    config = learner.load_config(overrides, getattr(options, "config", None))
+    learner.check(config)
+    if getattr(options, "run_dir", None) is not None:
+        run_dir = Path(options.run_dir)
+        if run_dir.exists() and not run_dir.is_dir():
+            raise UserError(f"--run-dir {run_dir} is a file, not a directory; choose another "
+                            "--run-dir")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        lock = RunLock(run_dir).acquire()
+        if read_meta(run_dir, missing_ok=True):  # checked under the lock: no race
+            lock.release()
+            raise UserError(f"{run_dir} already holds a run; continue it with "
+                            f"--resume {run_dir} or choose another --run-dir")
+    else:
+        run_dir = new_run_dir(config.runs_dir, learner.run_name(config))  # atomic mkdir
+        lock = RunLock(run_dir).acquire()
+    save_config(config, run_dir / CONFIG_FILE)
+    write_meta(run_dir, {"kind": learner.name, "argv": sys.argv[1:]})
+    return config, run_dir, None, lock
+
+
+def short_env_name(env_id: str) -> str:
+    """An env id as it appears in run directory names."""
+    return env_id.replace("ALE/", "").replace("/", "-")
+
+
+def config_value(config: Any, key: str) -> Any:
+    """``config.a.b`` for ``key`` ``a.b`` (dataclass or mapping)."""
+    node = config
+    for part in key.split("."):
+        node = node[part] if isinstance(node, dict) else getattr(node, part)
+    return node

@@ -1,0 +1,93 @@
+"""The copying task of thesis section 8.4.1 (RIMs paper, Table 1) as a learner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rimrl.errors import UserError
+from rimrl.learners.base import Flag, Learner, prepare_run
+
+
+class CopyLearner(Learner):
+    """``rimrl train copy``: a recurrent core (lstm, gru, rims) learns to copy symbols
+    across a dormant gap (:mod:`rimrl.tasks.copying`)."""
+
+    name = "copy"
+    summary = "the copying task of thesis section 8.4.1"
+    defaults_file = "copy.yaml"
+    budget_keys = ("train.updates", "train.timesteps")
+    set_example = "train.lr=3e-4"
+    flags = (
+        Flag("core", "core.name", "recurrent core: lstm, gru or rims"),
+        Flag("updates", "train.updates", "training budget in updates", int),
+        Flag("timesteps", "train.timesteps", "training budget in time steps (sequence "
+             "steps over the batch)", int),
+    )
+
+    def config_class(self) -> type:
+        from rimrl.tasks.copying import CopyConfig
+        return CopyConfig
+
+    def run_name(self, config) -> str:
+        return f"copy-{config.core.name}-s{config.seed}"
+
+    def train(self, options) -> int:
+        from rimrl.config import save_config
+        from rimrl.progress import shows_bar
+        from rimrl.runs import CONFIG_FILE, load_checkpoint
+        from rimrl.tasks.copying import CHECKPOINT_KEYS, train_copy
+
+        config, run_dir, ckpt, lock = prepare_run(options, self)
+        with lock:  # this process is the run's only writer until it ends
+            state = (load_checkpoint(ckpt, required=CHECKPOINT_KEYS) if ckpt is not None
+                     else None)
+            if options.resume is not None:
+                save_config(config, run_dir / CONFIG_FILE)  # the budget may have grown
+            print(f"run directory: {run_dir}")
+            summary = train_copy(config, run_dir, state, progress=shows_bar(options))
+            print_summary(summary)
+            return 0
+
+    def evaluate(self, options, run_dir: Path) -> int:
+        import torch
+
+        from rimrl.config import load_config
+        from rimrl.runs import (CONFIG_FILE, EVALUATION_FILE, MODEL_PT, latest_checkpoint,
+                                load_checkpoint, write_json)
+        from rimrl.tasks.copying import CopyModel, evaluate_copy
+
+        config = load_config(self.config_class(), [run_dir / CONFIG_FILE])
+        model = CopyModel(config.task, config.core)
+        final = run_dir / MODEL_PT
+        if final.is_file():
+            state = load_checkpoint(final)
+        else:
+            ckpt = latest_checkpoint(run_dir)
+            if ckpt is None:
+                raise UserError(f"{run_dir} has no {MODEL_PT} and no checkpoint to evaluate")
+            state = load_checkpoint(ckpt, required=("model",))["model"]
+        try:
+            model.load_state_dict(state)
+        except (RuntimeError, KeyError, TypeError) as exc:
+            raise UserError(f"the weights in {run_dir} do not fit its {CONFIG_FILE} "
+                            f"({str(exc).splitlines()[0]})") from None
+        gaps = options.gaps or config.task.eval_gaps
+        if min(gaps) < 1:
+            raise UserError(f"--gaps must be positive, got {gaps}")
+        results = evaluate_copy(model, config.task, gaps, config.train.eval_batch, config.seed,
+                                torch.device("cpu"))
+        summary = {"core": config.core.name, "updates": config.total_updates(),
+                   "gaps": results}
+        write_json(run_dir / EVALUATION_FILE, summary)
+        print_summary(summary)
+        return 0
+
+
+def print_summary(summary: dict) -> None:
+    print(f"copying task, core {summary['core']}, {summary['updates']} updates")
+    print(f"{'gap':>6} {'CE (nats/step)':>15} {'accuracy':>9}")
+    for gap, m in summary["gaps"].items():
+        print(f"{gap:>6} {m['ce']:>15.4f} {m['accuracy']:>9.3f}")
+
+
+LEARNER = CopyLearner()

@@ -11,6 +11,7 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Image, KVWriter
 
+from rimrl.nn.selection import selection_stats
 from rimrl.progress import bar, say
 from rimrl.runs import (activation_path, atomic_write, checkpoint_path, prune_checkpoints,
                         record_checksum, replay_path)
@@ -234,6 +235,11 @@ class CoreActivityCallback(BaseCallback):
     steps of the last rollout; ``episode_ends``: the steps after which env 0's episode
     ended) for ``rimrl compare``.
 
+    How much selection depends on the input (:mod:`rimrl.nn.selection`), over the rollout's
+    steps and envs: ``rims/set_entropy_bits``, ``rims/top_set_share``,
+    ``rims/distinct_sets`` and, at episode starts (zero state: the set is a function of the
+    observation), ``rims/start_set_entropy_bits``.
+
     Reads ``policy.core_actor.last_active`` (steps, envs, RIMs) after each environment step;
     does nothing for cores that do not expose it (LSTM, GRU).
     """
@@ -245,6 +251,8 @@ class CoreActivityCallback(BaseCallback):
         self._count = 0
         self._pattern: list[np.ndarray] = []
         self._ends: list[bool] = []
+        self._masks: list[np.ndarray] = []
+        self._starts: list[np.ndarray] = []
 
     def _on_step(self) -> bool:
         active = getattr(self.model.policy.core_actor, "last_active", None)
@@ -253,6 +261,11 @@ class CoreActivityCallback(BaseCallback):
             self._sum = frac if self._sum is None else self._sum + frac
             self._count += 1
             self._pattern.append(active[-1, 0].float().cpu().numpy())
+            self._masks.append(active[-1].cpu().numpy())  # (envs, RIMs)
+            starts = self.locals.get("episode_starts")
+            self._starts.append(np.zeros(active.shape[1], dtype=bool) if starts is None
+                                else np.asarray(starts.cpu() if hasattr(starts, "cpu")
+                                                else starts, dtype=bool).reshape(-1))
             dones = self.locals.get("dones")
             self._ends.append(bool(dones[0]) if dones is not None else False)
         return True
@@ -262,6 +275,9 @@ class CoreActivityCallback(BaseCallback):
             for unit, value in enumerate(self._sum / self._count):
                 self.logger.record(f"rims/active_fraction/{unit}", float(value))
             self.logger.record("rims/active_fraction_mean", float(np.mean(self._sum / self._count)))
+            for key, value in selection_stats(np.stack(self._masks),
+                                              np.stack(self._starts)).items():
+                self.logger.record(f"rims/{key}", value)
             pattern = np.stack(self._pattern, axis=1)  # (RIMs, steps)
             # 8 pixel rows per RIM so the image is readable in TensorBoard
             image = np.repeat(pattern, 8, axis=0)
@@ -276,3 +292,4 @@ class CoreActivityCallback(BaseCallback):
 
                 atomic_write(activation_path(self.run_dir), write)
         self._sum, self._count, self._pattern, self._ends = None, 0, [], []
+        self._masks, self._starts = [], []

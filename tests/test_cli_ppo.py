@@ -1,5 +1,6 @@
 """``rimrl train ppo`` / ``rimrl evaluate`` on tiny fake envs and budgets."""
 
+import io
 import json
 import os
 import signal
@@ -40,7 +41,16 @@ def test_train_and_evaluate_image_env(tmp_path, core, capsys):
     progress = (run / "tb" / "progress.csv").read_text()
     assert "rollout/ep_rew_mean" in progress and "time/fps" in progress
     if core == "rims":
+        import numpy as np
         assert "rims/active_fraction/0" in progress
+        import csv
+        rows = list(csv.DictReader(io.StringIO(progress)))
+        last = [r for r in rows if r.get("rims/set_entropy_bits")][-1]
+        # 3 RIMs, 2 active: 3 possible sets; CueImage episodes start every 5 steps
+        assert 0.0 <= float(last["rims/set_entropy_bits"]) <= np.log2(3) + 1e-9
+        assert float(last["rims/distinct_sets"]) >= 1
+        assert 1 / 3 <= float(last["rims/top_set_share"]) <= 1.0
+        assert last["rims/start_set_entropy_bits"] != ""
         import numpy as np
         record = np.load(run / "rims_activation.npz")  # the last rollout of env 0
         pattern = record["active"]

@@ -120,6 +120,14 @@ def test_report_numbers_equal_hand_computations(runs_dir, capsys):
     assert "relative_improvement.png" in md and "| DemonAttack | 66.7% |" in md
     assert "| rimrl/CueVector-v0 | novel | rims | 2 |" in md
     assert "rims: IQM" in capsys.readouterr().out
+    # np.eye(3, 8): steps 0-2 activate RIM 0, 1, 2 alone, steps 3-7 none -> sets 1, 2, 4, 0 x5
+    selection = report["selection"]["DemonAttack"]["rims"]
+    expected = -(3 * (1 / 8) * np.log2(1 / 8) + (5 / 8) * np.log2(5 / 8))
+    assert selection[0]["set_entropy_bits"] == pytest.approx(expected)
+    assert selection[0]["top_set_share"] == pytest.approx(5 / 8)
+    # episodes end after steps 3 and 7: step 4 starts one (set 0)
+    assert selection[0]["start_set_entropy_bits"] == 0.0
+    assert "## RIM selection" in md and "lstm" not in report["selection"]["DemonAttack"]
 
 
 def test_group_by_another_key(runs_dir):

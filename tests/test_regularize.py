@@ -9,7 +9,7 @@ from torch import nn
 
 from rimrl.regularize import (EMATeacher, ManifoldMixup, MixPlan, ict_consistency, mix,
                               mixed_cross_entropy, mixed_targets, plan_mix, sigmoid_rampup)
-from rimrl.tasks.supervised import expected_calibration_error, singular_value_spread
+from rimrl.tasks.supervised import expected_calibration_error, spectrum_measures
 
 
 def test_plan_lambda_and_pairing():
@@ -149,6 +149,46 @@ def test_ict_training_passes_the_warmup_switch_to_its_teacher(monkeypatch, warmu
     assert SupervisedConfig().method.ema_warmup and SupervisedConfig().method.supervised_mixup
 
 
+def test_mean_teacher_consistency_hand_computed():
+    """No noise: mse between the student's and the teacher's class probabilities on u."""
+    from rimrl.regularize import mean_teacher_consistency
+
+    student = nn.Linear(1, 2, bias=False)
+    with torch.no_grad():
+        student.weight.copy_(torch.tensor([[1.0], [-1.0]]))
+    teacher = EMATeacher(student)
+    with torch.no_grad():
+        teacher.model.weight.zero_()  # teacher predicts [0.5, 0.5] everywhere
+    u = torch.tensor([[0.0], [1.0]])
+    p1 = 1 / (1 + math.exp(-2.0))  # softmax([1, -1])[0]
+    # u=0: student [0.5, 0.5], no loss; u=1: (p1 - 0.5)^2 + (1 - p1 - 0.5)^2
+    expected = (0.0 + 2 * (p1 - 0.5) ** 2) / 2
+    loss = mean_teacher_consistency(student, teacher, u, noise_std=0.0)
+    assert loss.item() == pytest.approx(expected)
+    noisy = mean_teacher_consistency(student, teacher, u, noise_std=1.0,
+                                     generator=torch.Generator().manual_seed(0))
+    assert noisy.item() != pytest.approx(expected)  # the noise switch acts
+
+
+@pytest.mark.parametrize("method,consistency", [("ict", "ict_consistency"),
+                                                ("mean-teacher", "mean_teacher_consistency")])
+def test_each_teacher_method_trains_with_its_own_consistency(monkeypatch, method, consistency):
+    import rimrl.tasks.supervised as supervised
+    from rimrl.config import from_dict
+    from rimrl.tasks.supervised import SupervisedConfig
+
+    calls = []
+    for name in ("ict_consistency", "mean_teacher_consistency"):
+        real = getattr(supervised, name)
+        monkeypatch.setattr(supervised, name, lambda *a, _r=real, _n=name, **k:
+                            calls.append(_n) or _r(*a, **k))
+    cfg = from_dict(SupervisedConfig, {"method": {"name": method},
+                                       "train": {"updates": 2, "eval_every": 2},
+                                       "data": {"n_train": 64, "n_test": 32}})
+    out = supervised.train_supervised(cfg)
+    assert calls == [consistency] * 2 and "test_teacher" in out["result"]
+
+
 def test_consistency_target_is_mixed_teacher_prediction():
     model = net()
     teacher = EMATeacher(model)
@@ -175,9 +215,26 @@ def test_ece_and_singular_spread_hand_values():
     assert expected_calibration_error(probs, y) == pytest.approx(0.4)
     rank_one = torch.tensor([[1.0, 2.0], [2.0, 4.0], [3.0, 6.0]])
     labels = torch.zeros(3, dtype=torch.long)
-    assert singular_value_spread(rank_one, labels) == pytest.approx(0.0, abs=1e-5)
-    square = torch.eye(2)
-    assert singular_value_spread(square, torch.zeros(2, dtype=torch.long)) == pytest.approx(1.0)
+    m = spectrum_measures(rank_one, labels)
+    assert m["raw"] == pytest.approx(0.0, abs=1e-9) and m["k90"] == 1.0
+    # centred: rows -1, 0, 1 times (1, 2): still rank one
+    assert m["relative_centred"] == pytest.approx(0.0, abs=1e-9) and m["k90_centred"] == 1.0
+    # diag(3, 1): s = 3, 1; energy 9/10 = 0.9 -> one value holds 90%
+    m = spectrum_measures(torch.tensor([[3.0, 0.0], [0.0, 1.0]]), torch.zeros(2).long())
+    assert m["raw"] == pytest.approx(1.0) and m["relative"] == pytest.approx(1 / 3)
+    assert m["k90"] == 1.0
+    # scale-free measures do not move when the activations are scaled; the raw one does
+    x, labels = torch.randn(20, 5), torch.arange(20) % 2
+    small, big = spectrum_measures(x, labels), spectrum_measures(10 * x, labels)
+    assert big["raw"] == pytest.approx(10 * small["raw"])
+    for key in ("relative", "k90", "relative_centred", "k90_centred"):
+        assert big[key] == pytest.approx(small[key])
+    # two classes: the average over classes; class 1 is rank one, class 0 diag(2, 1)
+    two = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 2.0]])
+    m = spectrum_measures(two, torch.tensor([0, 0, 1, 1]))
+    assert m["raw"] == pytest.approx((1.0 + 0.0) / 2, abs=1e-9)
+    # class 0: s = 2, 1, energy 4/5 < 0.9 -> 2 values; class 1: 1 value
+    assert m["k90"] == pytest.approx(1.5)
 
 
 @pytest.mark.parametrize("method,supervised_mixup", [

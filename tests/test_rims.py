@@ -31,7 +31,10 @@ def reference_step(cell: RIMCell, x, h, c):
     ck = c.view(B, K, hs)
     probs = []
     for k in range(K):
-        q = (hk[:, k] @ cell.input_query[k]).view(B, heads, dk)
+        q = hk[:, k] @ cell.input_query[k]
+        if cell.input_query_bias is not None:
+            q = q + cell.input_query_bias[k]
+        q = q.view(B, heads, dk)
         p = torch.softmax(torch.einsum("bhd,bnhd->bhn", q, keys) / math.sqrt(dk), -1)
         probs.append(p)
     probs = torch.stack(probs, 1)  # (B, K, heads, N+1)

@@ -34,6 +34,9 @@ class CoreConfig:
             (paper: 4 heads, key and value 32, dense).
         spatial_competition: RIMs only: in the spatial mode each position is read only by the
             k_A RIMs attending to it most.
+        query_bias: RIMs only: a learned per-RIM bias on the input-attention query, so
+            selection from a zero state (every episode start) depends on the input; see
+            :class:`rimrl.nn.rims.RIMCell`.
         compile: RIMs only: ``torch.compile`` the step (faster, ~30 s to compile once).
     """
 
@@ -50,6 +53,7 @@ class CoreConfig:
     comm_value_size: int = 32
     comm_topk: Optional[int] = None
     spatial_competition: bool = True
+    query_bias: bool = True
     compile: bool = False
 
     def __post_init__(self):
@@ -152,7 +156,7 @@ def _rims(input_size: int, cfg: CoreConfig, elements: int = 1) -> nn.Module:
         input_key_size=cfg.input_key_size, input_value_size=cfg.input_value_size,
         comm_heads=cfg.comm_heads, comm_key_size=cfg.comm_key_size,
         comm_value_size=cfg.comm_value_size, comm_topk=cfg.comm_topk,
-        spatial_competition=cfg.spatial_competition,
+        spatial_competition=cfg.spatial_competition, query_bias=cfg.query_bias,
     )
 
 

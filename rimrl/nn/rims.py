@@ -82,6 +82,12 @@ class RIMCell(nn.Module):
         comm_topk: if set, each RIM reads from only its ``comm_topk`` best-matching RIMs.
         spatial_competition: in the spatial mode, each position is read only by the
             ``k_active`` RIMs that attend to it most (eq. 8.3).
+        query_bias: a learned per-RIM bias on the input-attention query. Without it a zero
+            state (every episode start) gives every RIM the query 0: all logits are 0, every
+            RIM reads the same uniform mix, and the top-k_A choice is a tie that the same
+            RIMs win whatever the input. With it, selection from a zero state is
+            ``b_k . key(x)``: it depends on the input. Models saved without it load with a
+            zero bias (their exact behaviour).
     """
 
     def __init__(
@@ -99,6 +105,7 @@ class RIMCell(nn.Module):
         comm_value_size: int = 32,
         comm_topk: Optional[int] = None,
         spatial_competition: bool = True,
+        query_bias: bool = True,
     ):
         super().__init__()
         check_rims_settings(hidden_size=hidden_size, num_units=num_units, k_active=k_active,
@@ -145,6 +152,16 @@ class RIMCell(nn.Module):
         if dynamics == "lstm":
             with torch.no_grad():  # forget-gate bias 1: the usual LSTM remedy for long gaps
                 self.bias_ih[:, :, hs:2 * hs].fill_(1.0)
+        # created last, so the other parameters draw the same initial values as without it
+        self.input_query_bias = (grouped_bias(K, hs, input_heads * input_key_size)
+                                 if query_bias else None)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # weights saved before the query bias existed: a zero bias is their exact behaviour
+        key = prefix + "input_query_bias"
+        if self.input_query_bias is not None and key not in state_dict:
+            state_dict[key] = torch.zeros_like(self.input_query_bias)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # ------------------------------------------------------------------ input precomputation
     def precompute(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -192,6 +209,8 @@ class RIMCell(nn.Module):
             recurrent_weight = self.recurrent_weight()
         hq = torch.bmm(h, recurrent_weight)
         hh, query = hq.split([self.gate_size, heads * dk], dim=2)
+        if self.input_query_bias is not None:
+            query = query + self.input_query_bias
         query = query.unflatten(-1, (heads, dk))  # (K, B, heads, dk)
         scale = 1.0 / math.sqrt(dk)
 

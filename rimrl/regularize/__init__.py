@@ -6,9 +6,11 @@
 - :mod:`rimrl.regularize.ict`: Interpolation Consistency Training with a mean teacher.
 """
 
-from rimrl.regularize.ict import EMATeacher, ict_consistency, sigmoid_rampup
+from rimrl.regularize.ict import (EMATeacher, ict_consistency, mean_teacher_consistency,
+                                  sigmoid_rampup)
 from rimrl.regularize.manifold import ManifoldMixup
 from rimrl.regularize.mixup import MixPlan, mix, mixed_cross_entropy, mixed_targets, plan_mix
 
 __all__ = ["MixPlan", "plan_mix", "mix", "mixed_targets", "mixed_cross_entropy",
-           "ManifoldMixup", "EMATeacher", "ict_consistency", "sigmoid_rampup"]
+           "ManifoldMixup", "EMATeacher", "ict_consistency", "mean_teacher_consistency",
+           "sigmoid_rampup"]

@@ -84,7 +84,27 @@ def ict_consistency(student: nn.Module, teacher: EMATeacher, unlabeled: torch.Te
     """
     plan = plan_mix(unlabeled.shape[0], alpha, generator, device=unlabeled.device)
     target = mix(teacher.predict(unlabeled), plan)
-    logits = student(mix(unlabeled, plan))
+    return consistency_loss(student(mix(unlabeled, plan)), target, loss)
+
+
+def mean_teacher_consistency(student: nn.Module, teacher: EMATeacher, unlabeled: torch.Tensor,
+                             noise_std: float, generator: Optional[torch.Generator] = None,
+                             loss: str = "mse") -> torch.Tensor:
+    """The mean teacher's consistency (Tarvainen & Valpola, 2017; the baseline ICT is
+    compared with, thesis ch. 6): student and teacher each see ``u`` with their own Gaussian
+    input noise of std ``noise_std``; no interpolation."""
+    def noisy(x: torch.Tensor) -> torch.Tensor:
+        if noise_std == 0:
+            return x
+        return x + noise_std * torch.randn(x.shape, generator=generator).to(x.device)
+
+    target = teacher.predict(noisy(unlabeled))
+    return consistency_loss(student(noisy(unlabeled)), target, loss)
+
+
+def consistency_loss(logits: torch.Tensor, target: torch.Tensor, loss: str = "mse"):
+    """``mse`` between the student's probabilities and ``target`` (summed over classes,
+    averaged over the batch, as in ICT), or ``kl`` (target || student)."""
     if loss == "mse":
         return F.mse_loss(F.softmax(logits, dim=-1), target, reduction="none").sum(-1).mean()
     if loss == "kl":

@@ -76,6 +76,7 @@ def build_report(runs: list[Run], frames_per_step: dict[str, int],
     report["relative_improvement"] = _relative(report["final_scores"], method, baseline)
     report["aggregate"] = _aggregate(grouped, reference, methods, reps)
     report["distractors"] = _distractors(grouped)
+    report["selection"] = _selection(grouped)
     report["warnings"] = _warnings(grouped)
     return report
 
@@ -152,6 +153,29 @@ def _distractors(grouped: dict) -> dict:
                 table[split][m] = entry
         if table:
             out[env] = dict(table)
+    return out
+
+
+def _selection(grouped: dict) -> dict:
+    """Per env and method, for each run with a RIM activation record (env 0's last logged
+    rollout): how much the choice of active RIMs depends on the input
+    (:func:`rimrl.nn.selection.selection_stats`; episode starts follow the recorded ends)."""
+    from rimrl.nn.selection import selection_stats
+
+    out: dict = {}
+    for env, by_method in grouped.items():
+        for m, rs in by_method.items():
+            rows = []
+            for r in rs:
+                if r.activation is None:
+                    continue
+                masks = np.asarray(r.activation, dtype=bool).T  # (steps, RIMs)
+                starts = None
+                if r.episode_ends is not None:
+                    starts = np.concatenate([[False], np.asarray(r.episode_ends, bool)[:-1]])
+                rows.append({"seed": r.seed, **selection_stats(masks, starts)})
+            if rows:
+                out.setdefault(env, {})[m] = rows
     return out
 
 

@@ -70,6 +70,22 @@ def write_markdown(report: dict, figures: dict[str, Path], out_dir: Path) -> Pat
                              ("success_rate", "return_mean", "score_drop_fraction")]
                     lines.append(f"| {env} | {split} | {m} | {e['runs']} | " + " | ".join(cells)
                                  + " |")
+    if report.get("selection"):
+        lines += ["", "## RIM selection: does the input choose the active RIMs?", "",
+                  "Over env 0's last logged rollout: entropy of the active set (0 bits: always "
+                  "the same RIMs), share of steps on the most frequent set, distinct sets, and "
+                  "the entropy at episode starts, where the state is zero and the set is a "
+                  "function of the observation alone.", "",
+                  "| env | method | seed | set entropy (bits) | top set share | sets | "
+                  "entropy at starts (bits) |", "| --- | --- | --- | --- | --- | --- | --- |"]
+        for env, by in report["selection"].items():
+            for m, rows in by.items():
+                for row in rows:
+                    start = row.get("start_set_entropy_bits")
+                    lines.append(f"| {env} | {m} | {row['seed']} | "
+                                 f"{row['set_entropy_bits']:.2f} | {row['top_set_share']:.2f} | "
+                                 f"{row['distinct_sets']:.0f} | "
+                                 f"{'' if start is None else f'{start:.2f}'} |")
     activation = [(k, p) for k, p in figures.items() if k[0] == "activation"]
     if activation:
         lines += ["", "## RIM activation patterns", "",

@@ -18,13 +18,16 @@ from torch import nn
 
 from rimrl.config import require_positive
 from rimrl.errors import UserError
-from rimrl.regularize import (EMATeacher, ManifoldMixup, ict_consistency, mix,
-                              mixed_cross_entropy, plan_mix, sigmoid_rampup)
+from rimrl.regularize import (EMATeacher, ManifoldMixup, ict_consistency,
+                              mean_teacher_consistency, mix, mixed_cross_entropy, plan_mix,
+                              sigmoid_rampup)
 from rimrl.regularize.mixup import soft_cross_entropy
 from rimrl.runs import LOG_DIR
 from rimrl.tasks.datasets import DATASETS, Dataset, load_dataset
 
-METHODS = ("erm", "mixup", "manifold-mixup", "ict")
+METHODS = ("erm", "mixup", "manifold-mixup", "ict", "mean-teacher")
+#: methods that train a mean teacher on the unlabelled data
+TEACHER_METHODS = ("ict", "mean-teacher")
 
 
 @dataclass
@@ -51,13 +54,15 @@ class ModelConfig:
 
 @dataclass
 class MethodConfig:
-    """``name``: erm | mixup | manifold-mixup | ict. ``alpha``: Beta(alpha, alpha) of lam.
-    ICT: ``ema_decay`` of the mean teacher and ``ema_warmup`` (its running-mean start, as
-    in the official code), ``consistency_weight`` (its maximum), ``rampup_fraction`` of
-    training over which it ramps up, ``consistency_loss`` mse | kl, ``supervised_mixup``:
-    mixup on the labelled batch too (thesis 6.3.3 uses it in every ICT run; on by default). ``layers``: Manifold Mixup's
-    eligible layers by name (``input`` is layer 0); default the input and every hidden layer
-    (the thesis' 4.3.2 analysis mixes at one fixed layer: ``[hidden1]``)."""
+    """``name``: erm | mixup | manifold-mixup | ict | mean-teacher. ``alpha``:
+    Beta(alpha, alpha) of lam. ICT and mean teacher: ``ema_decay`` of the teacher and
+    ``ema_warmup`` (its running-mean start, as in the official code), ``consistency_weight``
+    (its maximum), ``rampup_fraction`` of training over which it ramps up,
+    ``consistency_loss`` mse | kl. ICT only: ``supervised_mixup``, mixup on the labelled
+    batch too (thesis 6.3.3 uses it in every ICT run; on by default). Mean teacher only:
+    ``noise_std``, the Gaussian input noise of student and teacher. ``layers``: Manifold
+    Mixup's eligible layers by name (``input`` is layer 0); default the input and every
+    hidden layer (the thesis' 4.3.2 analysis mixes at one fixed layer: ``[hidden1]``)."""
 
     name: str = "erm"
     layers: Optional[list[str]] = None
@@ -68,6 +73,7 @@ class MethodConfig:
     rampup_fraction: float = 0.25
     consistency_loss: str = "mse"
     supervised_mixup: bool = True
+    noise_std: float = 0.1
 
 
 @dataclass
@@ -107,6 +113,8 @@ class SupervisedConfig:
         require_positive({"method.alpha": self.method.alpha})
         if not 0 <= self.method.ema_decay < 1:
             raise UserError(f"method.ema_decay must be in [0, 1), got {self.method.ema_decay}")
+        if self.method.noise_std < 0:
+            raise UserError(f"method.noise_std must be >= 0, got {self.method.noise_std}")
         require_positive({f"train.{key}": getattr(self.train, key) for key in (
             "updates", "batch_size", "unlabeled_batch_size", "eval_every", "lr")})
         if not 0 <= self.model.dropout < 1:
@@ -205,16 +213,33 @@ def hidden_features(model: nn.Module, layer: str, x: torch.Tensor) -> torch.Tens
     return store["h"].flatten(1)
 
 
-def singular_value_spread(features: torch.Tensor, y: torch.Tensor,
-                          relative: bool = False) -> float:
-    """Sum of the non-leading singular values of each class's representation matrix,
-    averaged over classes (thesis 4.3.2: Manifold Mixup flattens class representations).
-    ``relative`` divides each class's sum by its leading singular value (scale-free)."""
-    spreads = []
+#: what :func:`spectrum_measures` reports; all but ``raw`` are scale-free
+SPECTRUM_MEASURES = ("raw", "relative", "k90", "relative_centred", "k90_centred")
+
+
+def spectrum_measures(features: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """How flat each class's representations are (thesis 4.3.2: Manifold Mixup flattens
+    class representations), averaged over classes. Per class, of the singular values ``s``
+    of its matrix of representations (rows: examples):
+
+    - ``raw``: ``sum(s[1:])``, the thesis' measure; it grows with the activations' scale;
+    - ``relative``: ``sum(s[1:]) / s[0]``, the same relative to the leading value;
+    - ``k90``: how many values hold 90% of the energy ``sum(s**2)``;
+    - ``relative_centred``, ``k90_centred``: the same after subtracting the class mean
+      (without centring, the leading value mostly measures the mean's length).
+    """
+    per_class: dict[str, list[float]] = {k: [] for k in SPECTRUM_MEASURES}
     for c in y.unique():
-        s = torch.linalg.svdvals(features[y == c])
-        spreads.append((s[1:].sum() / s[0]).item() if relative else s[1:].sum().item())
-    return sum(spreads) / len(spreads)
+        rows = features[y == c].double()
+        for suffix, matrix in (("", rows), ("_centred", rows - rows.mean(0, keepdim=True))):
+            s = torch.linalg.svdvals(matrix)
+            energy = torch.cumsum(s ** 2, 0) / (s ** 2).sum().clamp_min(1e-300)
+            k90 = int((energy < 0.9 - 1e-12).sum().item()) + 1
+            if not suffix:
+                per_class["raw"].append(s[1:].sum().item())
+            per_class["relative" + suffix].append((s[1:].sum() / s[0].clamp_min(1e-300)).item())
+            per_class["k90" + suffix].append(float(k90))
+    return {k: sum(v) / len(v) for k, v in per_class.items()}
 
 
 # ------------------------------------------------------------------------------ training loop
@@ -249,7 +274,7 @@ def train_supervised(cfg: SupervisedConfig, run_dir=None) -> dict:
     mixer = ManifoldMixup(model, [n for n in layers if n != "input"], cfg.method.alpha,
                           include_input="input" in layers, generator=generator)
     teacher = (EMATeacher(model, cfg.method.ema_decay, cfg.method.ema_warmup)
-               if cfg.method.name == "ict" else None)
+               if cfg.method.name in TEACHER_METHODS else None)
     rampup_steps = cfg.method.rampup_fraction * cfg.train.updates
     x_lab, y_lab = data.x_train[data.labeled], data.y_train[data.labeled]
     writer = None
@@ -266,9 +291,14 @@ def train_supervised(cfg: SupervisedConfig, run_dir=None) -> dict:
         if teacher is not None:
             u_idx = torch.randint(len(data.x_train), (cfg.train.unlabeled_batch_size,),
                                   generator=generator)
-            consistency = ict_consistency(model, teacher, data.x_train[u_idx],
-                                          cfg.method.alpha, generator,
-                                          cfg.method.consistency_loss)
+            unlabeled = data.x_train[u_idx]
+            if cfg.method.name == "ict":
+                consistency = ict_consistency(model, teacher, unlabeled, cfg.method.alpha,
+                                              generator, cfg.method.consistency_loss)
+            else:
+                consistency = mean_teacher_consistency(model, teacher, unlabeled,
+                                                       cfg.method.noise_std, generator,
+                                                       cfg.method.consistency_loss)
             weight = cfg.method.consistency_weight * sigmoid_rampup(step, rampup_steps)
             loss = loss + weight * consistency
         optimizer.zero_grad(set_to_none=True)

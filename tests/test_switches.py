@@ -1,0 +1,87 @@
+"""Every config switch reaches what it switches: each test builds the real object from a
+config with the switch on and off and fails if the two come out the same (the behaviour
+behind the switch is tested where it lives: losses in test_iqn/test_regularize, attention
+in test_rims/test_nfm, splits in test_distractors)."""
+
+import pytest
+from stable_baselines3.common.atari_wrappers import EpisodicLifeEnv
+
+from rimrl import learners
+from rimrl.learners.environments import make_env
+
+PPO_TINY = ["env.id=rimrl/CueVector-v0", "env.n_envs=2", "ppo.n_steps=8", "ppo.batch_size=8",
+            "ppo.chunk_length=8", "core.name=gru", "core.hidden_size=8",
+            "policy.features_dim=8"]
+IQN_TINY = ["env.id=rimrl/CueVector-v0", "policy.encoder=flatten", "iqn.buffer_size=64",
+            "iqn.batch_size=8", "policy.hidden_size=8", "policy.embedding_dim=4"]
+
+
+def ppo_model(overrides):
+    from rimrl.learners.ppo import build_model
+
+    cfg = learners.get("ppo").load_config(PPO_TINY + overrides)
+    return build_model(cfg, make_env(cfg))
+
+
+def iqn_model(overrides):
+    from rimrl.learners.iqn import build_model
+
+    cfg = learners.get("iqn").load_config(IQN_TINY + overrides)
+    return build_model(cfg, make_env(cfg))
+
+
+@pytest.mark.parametrize("key,values,read", [
+    ("ppo.normalize_advantage", (True, False), lambda m: m.normalize_advantage),
+    ("ppo.target_kl", (None, 0.02), lambda m: m.target_kl),
+    ("ppo.n_epochs", (1, 3), lambda m: m.n_epochs),
+    ("ppo.ent_coef", (0.0, 0.05), lambda m: m.ent_coef),
+    ("ppo.chunk_length", (4, 8), lambda m: m.rollout_buffer.chunk_length),
+    ("policy.ortho_init", (True, False), lambda m: m.policy.ortho_init),
+    ("policy.enable_critic_lstm", (True, False), lambda m: m.policy.core_critic is not None),
+    ("policy.net_arch", ([], [16]), lambda m: len(m.policy.mlp_extractor.policy_net) > 0),
+    ("ppo.lr_schedule", ("constant", "linear"), lambda m: m.lr_schedule(0.0) == 0.0),
+    ("ppo.clip_schedule", ("constant", "linear"), lambda m: m.clip_range(0.0) == 0.0),
+    ("core.name", ("gru", "lstm"), lambda m: type(m.policy.core_actor).__name__),
+])
+def test_ppo_switches_reach_the_model(key, values, read):
+    import yaml
+    seen = [read(ppo_model([f"{key}={yaml.safe_dump(v, default_flow_style=True).strip()}"]))
+            for v in values]
+    assert seen[0] != seen[1], (key, seen)
+
+
+@pytest.mark.parametrize("key,values,read", [
+    ("iqn.double_q", (True, False), lambda m: m.double_q),
+    ("iqn.n_steps", (1, 3), lambda m: m.replay_buffer.n_steps),
+    ("iqn.prioritized", (True, False), lambda m: m.replay_buffer.prioritized),
+    ("policy.dueling", (True, False), lambda m: m.policy.q_net.value is not None),
+    ("policy.noisy", (True, False), lambda m: len(m.policy.q_net.noisy_layers())),
+    ("iqn.kappa", (1.0, 2.0), lambda m: m.kappa),
+    ("iqn.n_quantiles", (8, 16), lambda m: m.n_quantiles),
+    ("policy.n_policy_quantiles", (8, 16), lambda m: m.policy.n_policy_quantiles),
+])
+def test_iqn_switches_reach_the_model(key, values, read):
+    seen = [read(iqn_model([f"{key}={str(v).lower()}"])) for v in values]
+    assert seen[0] != seen[1], (key, seen)
+
+
+@pytest.mark.parametrize("life_loss", [True, False])
+def test_terminal_on_life_loss_wraps_the_atari_env(life_loss):
+    cfg = learners.get("ppo").load_config(
+        ["env.id=Pong", "env.n_envs=1", f"env.terminal_on_life_loss={str(life_loss).lower()}"])
+    env = make_env(cfg)
+    wrapper, found = env.venv.envs[0], False
+    while hasattr(wrapper, "env"):
+        found |= isinstance(wrapper, EpisodicLifeEnv)
+        wrapper = wrapper.env
+    env.close()
+    assert found is life_loss
+
+
+@pytest.mark.parametrize("stack", [2, 4])
+def test_frame_stack_reaches_the_observations(stack):
+    cfg = learners.get("ppo").load_config(["env.id=Pong", "env.n_envs=1",
+                                            f"env.frame_stack={stack}"])
+    env = make_env(cfg)
+    assert env.observation_space.shape[-1] == stack
+    env.close()

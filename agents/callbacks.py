@@ -11,7 +11,7 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Image, KVWriter
 
-from rimrl.nn.selection import selection_stats
+from rimrl.nn.selection import activity_record
 from rimrl.progress import bar, say
 from rimrl.runs import (activation_path, atomic_write, checkpoint_path, prune_checkpoints,
                         record_checksum, replay_path)
@@ -247,8 +247,6 @@ class CoreActivityCallback(BaseCallback):
     def __init__(self, run_dir: Path | None = None):
         super().__init__()
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        self._sum = None
-        self._count = 0
         self._pattern: list[np.ndarray] = []
         self._ends: list[bool] = []
         self._masks: list[np.ndarray] = []
@@ -257,9 +255,6 @@ class CoreActivityCallback(BaseCallback):
     def _on_step(self) -> bool:
         active = getattr(self.model.policy.core_actor, "last_active", None)
         if active is not None:
-            frac = active.float().mean(dim=(0, 1)).cpu().numpy()
-            self._sum = frac if self._sum is None else self._sum + frac
-            self._count += 1
             self._pattern.append(active[-1, 0].float().cpu().numpy())
             self._masks.append(active[-1].cpu().numpy())  # (envs, RIMs)
             starts = self.locals.get("episode_starts")
@@ -271,11 +266,8 @@ class CoreActivityCallback(BaseCallback):
         return True
 
     def _on_rollout_end(self) -> None:
-        if self._count:
-            for unit, value in enumerate(self._sum / self._count):
-                self.logger.record(f"rims/active_fraction/{unit}", float(value))
-            self.logger.record("rims/active_fraction_mean", float(np.mean(self._sum / self._count)))
-            for key, value in selection_stats(np.stack(self._masks),
+        if self._masks:
+            for key, value in activity_record(np.stack(self._masks),
                                               np.stack(self._starts)).items():
                 self.logger.record(f"rims/{key}", value)
             pattern = np.stack(self._pattern, axis=1)  # (RIMs, steps)
@@ -291,5 +283,4 @@ class CoreActivityCallback(BaseCallback):
                         np.savez(handle, active=pattern.astype(np.uint8), episode_ends=ends)
 
                 atomic_write(activation_path(self.run_dir), write)
-        self._sum, self._count, self._pattern, self._ends = None, 0, [], []
-        self._masks, self._starts = [], []
+        self._pattern, self._ends, self._masks, self._starts = [], [], [], []

@@ -26,6 +26,16 @@ def test_measures_hand_computed():
     assert max_entropy_bits(6, 4) == pytest.approx(math.log2(15))
 
 
+def test_activity_record_hand_computed():
+    from rimrl.nn.selection import activity_record
+
+    masks = np.array([[[1, 1, 0], [1, 0, 1]], [[1, 1, 0], [0, 1, 1]]], dtype=bool)  # (T, B, K)
+    record = activity_record(masks)
+    assert [record[f"active_fraction/{k}"] for k in range(3)] == [0.75, 0.75, 0.5]
+    assert record["active_fraction_mean"] == pytest.approx(2 / 3)
+    assert record["distinct_sets"] == 3 and record["top_set_share"] == 0.5
+
+
 def zero_state_sets(core: RIMs, inputs: torch.Tensor) -> dict:
     """Selection stats of one step from a zero state, one input per batch entry."""
     with torch.no_grad():

@@ -44,6 +44,18 @@ def max_entropy_bits(num_units: int, k_active: int) -> float:
     return math.log2(math.comb(num_units, k_active))
 
 
+def activity_record(active, starts=None) -> dict[str, float]:
+    """What rimrl logs about RIM activity (SB3 callback and the copying task alike), keyed
+    as logged under ``rims/``: ``active_fraction/<k>`` (share of positions RIM k was
+    active), ``active_fraction_mean`` and the :func:`selection_stats`."""
+    mask = np.asarray(active, dtype=bool)
+    fractions = mask.reshape(-1, mask.shape[-1]).mean(0)
+    record = {f"active_fraction/{k}": float(v) for k, v in enumerate(fractions)}
+    record["active_fraction_mean"] = float(fractions.mean())
+    record.update(selection_stats(mask, starts))
+    return record
+
+
 def selection_stats(active, starts=None) -> dict[str, float]:
     """The measures above for masks ``active`` (..., K); ``starts`` (same leading shape,
     bool) marks the positions with a zero state (adds ``start_set_entropy_bits``)."""

@@ -22,6 +22,7 @@ from torch import nn
 from rimrl.config import require_positive
 from rimrl.errors import UserError
 from rimrl.nn.cores import CoreConfig, build_core
+from rimrl.nn.selection import activity_record
 
 
 @dataclass
@@ -223,9 +224,11 @@ def train_copy(config: CopyConfig, run_dir, resume_state: dict | None = None,
                               update)
             tick, tick_update = now, update
             active = getattr(model.core, "last_active", None)
-            if active is not None:
-                for unit, fraction in enumerate(active.float().mean((0, 1)).tolist()):
-                    writer.add_scalar(f"rims/active_fraction/{unit}", fraction, update)
+            if active is not None:  # (T, B, K): one sequence per batch entry
+                starts = torch.zeros(active.shape[:2], dtype=torch.bool)
+                starts[0] = True
+                for key, value in activity_record(active.cpu().numpy(), starts.numpy()).items():
+                    writer.add_scalar(f"rims/{key}", value, update)
             bar.set_postfix(ce=f"{copied_ce.item():.3f}")
         if update % train.eval_every == 0 or update == total:
             results = evaluate_copy(model, task, task.eval_gaps, train.eval_batch, config.seed,

@@ -164,6 +164,52 @@ def test_stepwise_cores_equal_torch_with_resets(core_cls):
         assert torch.allclose(h[:, b:b + 1], hb, atol=1e-5)
 
 
+@pytest.mark.parametrize("core_cls", ["lstm", "gru"])
+@pytest.mark.parametrize("cut_steps", [[3], [0, 5], [1, 4, 6], [0, 2, 4, 6, 8]])
+def test_fused_pieces_equal_the_step_loop_outputs_and_gradients(monkeypatch, core_cls,
+                                                                 cut_steps):
+    """Few starts: the fused kernel runs on the pieces between them; many: the step loop.
+    Both paths give the same outputs, state and gradients."""
+    import rimrl.nn.cores as cores
+
+    torch.manual_seed(2)
+    core = LSTMCore(5, 7) if core_cls == "lstm" else cores.GRUCore(5, 7)
+    x0 = torch.randn(9, 3, 5)
+    state = (torch.randn(1, 3, 7), torch.randn(1, 3, 7) if core_cls == "lstm"
+             else torch.zeros(1, 3, 7))
+    starts = torch.zeros(9, 3)
+    for i, t in enumerate(cut_steps):
+        starts[t, i % 3] = 1
+    results = []
+    for fused_cuts in (100, -1):  # always fused pieces, never
+        monkeypatch.setattr(cores, "FUSED_CUTS", fused_cuts)
+        core.zero_grad()
+        x = x0.clone().requires_grad_(True)
+        out, (h, c) = core(x, state, episode_starts=starts)
+        (out.square().sum() + h.sum()).backward()
+        results.append((out, h, c, x.grad, [p.grad.clone() for p in core.parameters()]))
+    (o1, h1, c1, g1, p1), (o2, h2, c2, g2, p2) = results
+    assert torch.allclose(o1, o2, atol=1e-6) and torch.allclose(h1, h2, atol=1e-6)
+    assert torch.allclose(c1, c2, atol=1e-6) and torch.allclose(g1, g2, atol=1e-5)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(p1, p2))
+
+
+def test_few_starts_take_the_fused_kernel(monkeypatch):
+    calls = []
+    original = torch.nn.LSTM.forward
+    monkeypatch.setattr(torch.nn.LSTM, "forward",
+                        lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+    core = LSTMCore(5, 7)
+    starts = torch.zeros(9, 3)
+    starts[4, 1] = 1
+    core(torch.randn(9, 3, 5), episode_starts=starts)
+    assert len(calls) == 2  # two pieces: steps 0-3 and 4-8
+    calls.clear()
+    starts[[1, 3, 6], 0] = 1
+    core(torch.randn(9, 3, 5), episode_starts=starts)
+    assert calls == []  # four cuts: the step loop
+
+
 def test_partial_core_dict_updates_the_policy_class_defaults():
     """The README's example: core=dict(k_active=5) keeps CnnRIMsPolicy's 510 units and GRU."""
     model = RecurrentPPO(CnnRIMsPolicy, vec_env("rimrl/CueImage-v0"), n_steps=8, batch_size=8,

@@ -77,16 +77,22 @@ class CoreConfig:
 class LSTMCore(nn.LSTM):
     """``torch.nn.LSTM`` (one layer) that also honours ``episode_starts``.
 
-    Without episode starts it is one fused call. With them, the input projection of every
-    step is one matrix product and the recurrence runs step by step on the same weights,
-    zeroing the state of sequences that start: on CPU this is ~3x faster than cutting the
-    sequence at each start and calling the fused kernel per piece (oneDNN's per-call set-up
-    dominates short pieces).
+    Without episode starts it is one fused call. With starts at few time steps (at most
+    :data:`FUSED_CUTS`, the usual case on Atari), the fused kernel runs over the pieces
+    between them, zeroing the state of the sequences that start at each cut. With more, the
+    input projection of every step is one matrix product and the recurrence runs step by
+    step on the same weights: there each fused call's set-up would dominate the short pieces
+    (measured: 1 cut 0.73x the step loop's time, 2 cuts 0.80x, 4 cuts 1.3x, 8 cuts 2.3x;
+    T=32, B=8, H=510, forward and backward). Both paths give the step-by-step result.
     """
 
     def forward(self, x, state=None, episode_starts=None):
         if episode_starts is None:
             return super().forward(x, state)
+        cuts = _cuts(episode_starts)
+        if len(cuts) <= FUSED_CUTS:
+            return _fused_pieces(super().forward, x, state, episode_starts, cuts,
+                                 self.hidden_size)
         T, B = x.shape[:2]
         if state is None:
             zeros = x.new_zeros(B, self.hidden_size)
@@ -108,7 +114,7 @@ class LSTMCore(nn.LSTM):
 
 class GRUCore(nn.Module):
     """``torch.nn.GRU`` behind the LSTM convention: a second state tensor, carried as zeros.
-    With ``episode_starts`` the recurrence runs step by step, as in :class:`LSTMCore`."""
+    With ``episode_starts``: fused pieces or the step loop, as in :class:`LSTMCore`."""
 
     num_layers = 1
 
@@ -124,6 +130,13 @@ class GRUCore(nn.Module):
         if episode_starts is None:
             out, h = self.gru(x, h)
             return out, (h, torch.zeros_like(h))
+        cuts = _cuts(episode_starts)
+        if len(cuts) <= FUSED_CUTS:
+            def gru(piece, s):
+                out, h_out = self.gru(piece, s[0])
+                return out, (h_out, s[1])
+            return _fused_pieces(gru, x, (h, torch.zeros_like(h)), episode_starts, cuts,
+                                 self.hidden_size)
         g = self.gru
         keep = (1.0 - episode_starts.to(x.dtype)).view(T, B, 1).unbind(0)
         inputs = _input_projection(x, g.weight_ih_l0, g.bias_ih_l0)
@@ -141,6 +154,35 @@ class GRUCore(nn.Module):
             outputs.append(h)
         h = h.unsqueeze(0)
         return torch.stack(outputs), (h, torch.zeros_like(h))
+
+
+#: at most this many time steps with an episode start: fused kernel over the pieces
+FUSED_CUTS = 2
+
+
+def _cuts(episode_starts: torch.Tensor) -> list[int]:
+    """The time steps at which some sequence starts an episode."""
+    return torch.nonzero(episode_starts.reshape(episode_starts.shape[0], -1).any(1))\
+        .flatten().tolist()
+
+
+def _fused_pieces(fused, x, state, episode_starts, cuts: list[int], hidden_size: int):
+    """Run ``fused(piece, (h, c))`` over the pieces of ``x`` between ``cuts``, zeroing the
+    state of the sequences that start at each cut."""
+    T, B = x.shape[:2]
+    if state is None:
+        zeros = x.new_zeros(1, B, hidden_size)
+        state = (zeros, zeros)
+    h, c = state
+    outputs = []
+    bounds = sorted(set([0, T] + cuts))
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        if start in cuts:
+            keep = (1.0 - episode_starts[start].to(x.dtype)).view(1, B, 1)
+            h, c = h * keep, c * keep
+        out, (h, c) = fused(x[start:stop], (h, c))
+        outputs.append(out)
+    return torch.cat(outputs), (h, c)
 
 
 def _input_projection(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor):

@@ -85,3 +85,26 @@ def test_frame_stack_reaches_the_observations(stack):
     env = make_env(cfg)
     assert env.observation_space.shape[-1] == stack
     env.close()
+
+
+def test_nature_encoder_is_sb3_nature_cnn_in_channels_last():
+    import gymnasium as gym
+    import numpy as np
+    import torch
+    from stable_baselines3.common.torch_layers import NatureCNN
+
+    from rimrl.nn.encoders import NatureEncoder, encoder_class
+
+    assert encoder_class("nature") is NatureEncoder
+    space = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    torch.manual_seed(0)
+    sb3, ours = NatureCNN(space), NatureEncoder(space)
+    ours.load_state_dict(sb3.state_dict())
+    x = torch.rand(3, 4, 84, 84)
+    a, b = sb3(x), ours(x)
+    assert torch.allclose(a, b, atol=1e-5)
+    a.square().sum().backward()
+    b.square().sum().backward()
+    for p, q in zip(sb3.parameters(), ours.parameters()):
+        assert torch.allclose(p.grad, q.grad, atol=1e-4)
+    assert ours.cnn[0].weight.is_contiguous(memory_format=torch.channels_last)

@@ -21,9 +21,10 @@ from typing import Any, Optional
 
 import torch
 from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
-from stable_baselines3.common.torch_layers import CombinedExtractor, FlattenExtractor, NatureCNN
+from stable_baselines3.common.torch_layers import CombinedExtractor, FlattenExtractor
 
 from rimrl.nn.cores import CoreConfig, build_core
+from rimrl.nn.encoders import NatureEncoder
 
 # Defaults of the RIMs paper's Atari PPO: 6 RIMs, 4 active, GRU dynamics, 6 x 85 = 510 units.
 ATARI_RIMS = dict(name="rims", hidden_size=510, num_units=6, k_active=4, dynamics="gru")
@@ -130,7 +131,7 @@ class CnnCorePolicy(RecurrentCorePolicy):
     """Image observations with the Nature CNN, LSTM core of 256 by default."""
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("features_extractor_class", NatureCNN)
+        kwargs.setdefault("features_extractor_class", NatureEncoder)
         super().__init__(*args, **kwargs)
 
 

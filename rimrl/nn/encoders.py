@@ -49,8 +49,24 @@ class MlpEncoder(BaseFeaturesExtractor):
         return self.net(observations.float())
 
 
+class NatureEncoder(NatureCNN):
+    """SB3's ``NatureCNN`` (same layers, names and initialisation) computed in channels_last
+    memory format: the input is converted once per batch. On this CPU the convolutions'
+    forward and backward at training batch size (256) take 0.77x the time [0.68-0.85]; at
+    rollout batch size (8) it is even (``benchmarks/encoder_speed.py``)."""
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        # the weights are converted at the first call, not at construction: SB3's orthogonal
+        # initialisation, which runs after it, needs them in the default layout
+        first = self.cnn[0].weight
+        if not first.is_contiguous(memory_format=torch.channels_last):
+            self.cnn.to(memory_format=torch.channels_last)
+        x = observations.contiguous(memory_format=torch.channels_last)
+        return self.linear(self.cnn(x))
+
+
 ENCODERS: dict[str, Callable[..., BaseFeaturesExtractor]] = {
-    "nature": NatureCNN,
+    "nature": NatureEncoder,
     "mlp": MlpEncoder,
     "flatten": FlattenExtractor,
     "combined": CombinedExtractor,
@@ -106,5 +122,5 @@ def encoder_for_space(space: gym.spaces.Space, core: str = "lstm") -> type[BaseF
             return GridSetEncoder if core in READS_SETS else GridEncoder
         return CombinedExtractor
     if is_image_space(space, check_channels=False):
-        return NatureCNN
+        return NatureEncoder
     return MlpEncoder

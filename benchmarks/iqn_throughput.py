@@ -57,7 +57,16 @@ def fill_replay(model, steps: int) -> None:
     model.learn(steps)
 
 
-def interleaved_updates_per_second(models: dict, updates: int, rounds: int) -> dict:
+def ratio_text(base: list[float], other: list[float]) -> str:
+    """Median over rounds of ``base / other`` (speed of other relative to base, from times)
+    with its min-max range."""
+    per_round = [b / o for b, o in zip(base, other)]
+    return (f"{statistics.median(per_round):.2f}x "
+            f"[{min(per_round):.2f}-{max(per_round):.2f}]")
+
+
+def interleaved_update_times(models: dict, updates: int, rounds: int) -> dict:
+    """Seconds per ``updates`` gradient steps of each model in each round (round-robin)."""
     for model in models.values():
         model.train(gradient_steps=2, batch_size=32)  # warm-up
     times = {label: [] for label in models}
@@ -66,7 +75,7 @@ def interleaved_updates_per_second(models: dict, updates: int, rounds: int) -> d
             start = time.perf_counter()
             model.train(gradient_steps=updates, batch_size=32)
             times[label].append(time.perf_counter() - start)
-    return {label: updates / statistics.median(t) for label, t in times.items()}
+    return times
 
 
 def encoder_seconds(names: list[str], rounds: int) -> dict:
@@ -86,7 +95,7 @@ def encoder_seconds(names: list[str], rounds: int) -> dict:
             start = time.perf_counter()
             encoder(x).sum().backward()
             times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+    return times
 
 
 def replay_bytes() -> tuple[float, float]:
@@ -128,9 +137,9 @@ def main() -> None:
     for label, make in variants.items():
         models[label] = make()
         fill_replay(models[label], args.fill)
-    rates = interleaved_updates_per_second(models, args.updates, args.rounds)
-    for label, rate in rates.items():
-        print(f"{label:<16} {rate:8.2f} updates/s")
+    times = interleaved_update_times(models, args.updates, args.rounds)
+    for label, t in times.items():
+        print(f"{label:<16} {args.updates / statistics.median(t):8.2f} updates/s")
     ours, sb3 = replay_bytes()
     print(f"replay bytes per transition: rimrl {ours:,.0f} (target <= 7,200); "
           f"SB3 ReplayBuffer(optimize_memory_usage) {sb3:,.0f}")
@@ -139,12 +148,15 @@ def main() -> None:
         seconds = encoder_seconds(["resnet", "nfm-resnet", "resnet18", "nfm-resnet18"],
                                   args.encoder_rounds)
         for name, sec in seconds.items():
-            print(f"encoder {name:<14} {1000 * sec:8.1f} ms forward+backward (batch 32)")
+            print(f"encoder {name:<14} {1000 * statistics.median(sec):8.1f} ms "
+                  "forward+backward (batch 32)")
         for base in ("resnet", "resnet18"):
-            print(f"NFM cost: nfm-{base} / {base} = "
-                  f"{seconds['nfm-' + base] / seconds[base]:.2f}x (target <= 2.2x)")
-    print(f"ratio iqn / qrdqn updates per second = {rates['iqn'] / rates['qrdqn']:.2f}x "
-          f"(target >= 0.85x; rainbow {rates['iqn-rainbow'] / rates['qrdqn']:.2f}x)")
+            # time ratio nfm / base = speed ratio base / nfm, per round
+            print(f"NFM cost: nfm-{base} / {base} time = "
+                  f"{ratio_text(seconds['nfm-' + base], seconds[base])} (target <= 2.2x)")
+    print(f"ratio iqn / qrdqn updates per second = {ratio_text(times['qrdqn'], times['iqn'])} "
+          f"(target >= 0.95x); rainbow {ratio_text(times['qrdqn'], times['iqn-rainbow'])} "
+          "(target >= 0.75x)")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """Forward+backward time of rimrl.nn.RIMs against torch.nn.LSTM of the same total hidden size.
 
-Shapes from issue 2: input 512, hidden 6 x 85 = 510, at (T=128, B=2) and (T=32, B=64).
-Targets: RIMs <= 3x and <= 1.5x the LSTM's time. Both are measured in this run; the last line
-prints the ratios. Usage: python benchmarks/rims_speed.py [--repeats N] [--no-compile]
+Shapes: input 512, hidden 6 x 85 = 510, at (T=128, B=2) and (T=32, B=64). The LSTM and every
+RIMs variant take turns within each round (``--repeats`` rounds); each ratio is the median of
+the per-round ratios with its min-max range. Targets (issue #14): eager RIMs <= 2.0x and
+<= 1.2x the LSTM's time; compiled <= 1.5x and <= 1.0x.
+Usage: python benchmarks/rims_speed.py [--repeats N] [--no-compile]
 """
 
 from __future__ import annotations
@@ -17,23 +19,15 @@ import torch
 from rimrl.nn import RIMs
 
 SHAPES = [(128, 2), (32, 64)]
-TARGETS = {(128, 2): 3.0, (32, 64): 1.5}
+TARGETS = {"eager": {(128, 2): 2.0, (32, 64): 1.2}, "compiled": {(128, 2): 1.5, (32, 64): 1.0}}
 
 
-def time_fwd_bwd(module: torch.nn.Module, T: int, B: int, repeats: int) -> float:
-    """Median seconds of one forward+backward over a (T, B, 512) sequence."""
-    x = torch.randn(T, B, 512)
-    for _ in range(3):  # warm-up (and compilation for compiled modules)
-        out, _ = module(x)
-        out.sum().backward()
-    times = []
-    for _ in range(repeats):
-        module.zero_grad(set_to_none=True)
-        start = time.perf_counter()
-        out, _ = module(x)
-        out.sum().backward()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def fwd_bwd_seconds(module: torch.nn.Module, x: torch.Tensor) -> float:
+    module.zero_grad(set_to_none=True)
+    start = time.perf_counter()
+    out, _ = module(x)
+    out.sum().backward()
+    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -44,26 +38,33 @@ def main() -> None:
     torch.manual_seed(0)
     print(f"machine: {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} threads, torch {torch.__version__}")
-    variants = [("eager", False)] + ([] if args.no_compile else [("compiled", True)])
-    ratios = {}
+    modes = [("eager", False)] + ([] if args.no_compile else [("compiled", True)])
+    summary = []
     for T, B in SHAPES:
-        lstm = torch.nn.LSTM(512, 510)
-        base = time_fwd_bwd(lstm, T, B, args.repeats)
-        print(f"T={T:<4} B={B:<3} nn.LSTM(512, 510)            {base * 1e3:8.1f} ms")
+        x = torch.randn(T, B, 512)
+        modules = {"nn.LSTM(512, 510)": torch.nn.LSTM(512, 510)}
         for dynamics in ("lstm", "gru"):
-            for label, compile_ in variants:
-                rims = RIMs(512, 510, num_units=6, k_active=4, dynamics=dynamics,
-                            compile=compile_)
-                t = time_fwd_bwd(rims, T, B, args.repeats)
-                ratios[(T, B, dynamics, label)] = t / base
-                print(f"T={T:<4} B={B:<3} RIMs 6x85 {dynamics:<4} {label:<9}     "
-                      f"{t * 1e3:8.1f} ms  {t / base:5.2f}x")
-    best = "compiled" if not args.no_compile else "eager"
-    parts = []
-    for T, B in SHAPES:
-        r = ratios[(T, B, "lstm", best)]
-        parts.append(f"T={T},B={B}: {r:.2f}x (target <= {TARGETS[(T, B)]}x)")
-    print(f"ratio RIMs({best}, lstm dynamics) / nn.LSTM: " + "; ".join(parts))
+            for label, compile_ in modes:
+                modules[f"RIMs 6x85 {dynamics} {label}"] = RIMs(
+                    512, 510, num_units=6, k_active=4, dynamics=dynamics, compile=compile_)
+        for module in modules.values():
+            for _ in range(3):  # warm-up (and compilation)
+                fwd_bwd_seconds(module, x)
+        times = {name: [] for name in modules}
+        for _ in range(args.repeats):
+            for name, module in modules.items():
+                times[name].append(fwd_bwd_seconds(module, x))
+        base = times["nn.LSTM(512, 510)"]
+        for name, t in times.items():
+            per_round = [a / b for a, b in zip(t, base)]
+            print(f"T={T:<4} B={B:<3} {name:<26} {statistics.median(t) * 1e3:8.1f} ms  "
+                  f"{statistics.median(per_round):5.2f}x "
+                  f"[{min(per_round):.2f}-{max(per_round):.2f}]", flush=True)
+            for mode, _ in modes:
+                if name == f"RIMs 6x85 lstm {mode}":
+                    summary.append(f"{mode} T={T},B={B}: {statistics.median(per_round):.2f}x "
+                                   f"(target <= {TARGETS[mode][(T, B)]}x)")
+    print("ratio RIMs (lstm dynamics) / nn.LSTM, median over rounds: " + "; ".join(summary))
 
 
 if __name__ == "__main__":

@@ -4,8 +4,10 @@ Trains ``rimrl train ppo --env rimrl/Pickup-v0`` with ``--core lstm`` (``grid`` 
 ``--core rims`` (``grid-set`` encoder: RIMs compete over the visible cells and the mission)
 for a fixed budget and several seeds, with the defaults of ``configs/ppo.yaml`` (section
 ``grid``), then runs ``rimrl evaluate RUN --distractors all``. Prints success per split
-(mean and spread over seeds) and training steps per second. The last line compares the
-speed with torch-ac's MiniGrid PPO (~850 frames/s; targets: lstm >= 1500, rims >= 1000).
+(mean ± sd over seeds, and each run's Wilson interval over its episodes), the
+RIMs-minus-LSTM difference per split with a 95% bootstrap interval over seeds (seeds paired
+when both cores ran them), and training steps per second. The last line compares the speed
+with torch-ac's MiniGrid PPO (~850 frames/s; targets: lstm >= 1500, rims >= 1000).
 Usage: python benchmarks/distractors.py [--timesteps N] [--seeds 0 1 2] [--episodes 200]
 """
 
@@ -36,8 +38,28 @@ def train_and_evaluate(core: str, seed: int, timesteps: int, episodes: int, runs
     if rimrl(["evaluate", str(run), "--distractors", "all", "--episodes", str(episodes)]) != 0:
         raise SystemExit(f"evaluation failed for {run}")
     result = json.loads((run / "distractors.json").read_text())
-    return {"run": str(run), "steps_per_second": timesteps / summary["seconds"],
-            "success": {s: result["splits"][s]["success_rate"] for s in SPLITS}}
+    return {"run": str(run), "seed": seed, "steps_per_second": timesteps / summary["seconds"],
+            "success": {s: result["splits"][s]["success_rate"] for s in SPLITS},
+            "wilson": {s: result["splits"][s]["success_ci95"] for s in SPLITS}}
+
+
+def difference_ci(rims: list[dict], lstm: list[dict], split: str, reps: int = 5000):
+    """Mean RIMs-minus-LSTM success over seeds with a 95% percentile bootstrap interval
+    (resampling seeds; pairs by seed when both cores ran the same seeds)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a = np.array([r["success"][split] for r in rims])
+    b = np.array([r["success"][split] for r in lstm])
+    if [r["seed"] for r in rims] == [r["seed"] for r in lstm]:
+        d = a - b
+        boot = [d[rng.integers(0, len(d), len(d))].mean() for _ in range(reps)]
+        point = d.mean()
+    else:
+        boot = [a[rng.integers(0, len(a), len(a))].mean() - b[rng.integers(0, len(b), len(b))]
+                .mean() for _ in range(reps)]
+        point = a.mean() - b.mean()
+    return float(point), float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))
 
 
 def main() -> None:
@@ -58,7 +80,8 @@ def main() -> None:
             r = train_and_evaluate(core, seed, args.timesteps, args.episodes, runs, extra)
             results[core].append(r)
             print(f"{core} seed {seed}: {r['steps_per_second']:.0f} steps/s; success "
-                  + ", ".join(f"{s} {v:.3f}" for s, v in r["success"].items()), flush=True)
+                  + ", ".join(f"{s} {v:.3f} [{r['wilson'][s][0]:.3f}, {r['wilson'][s][1]:.3f}]"
+                              for s, v in r["success"].items()), flush=True)
     print(f"budget {args.timesteps} steps per run, seeds {args.seeds}, {args.episodes} "
           f"episodes per split; total {(time.perf_counter() - start) / 60:.1f} min; runs: {runs}")
     print(f"{'core':<6} " + " ".join(f"{s:>17}" for s in SPLITS))
@@ -69,6 +92,11 @@ def main() -> None:
             spread = statistics.stdev(values) if len(values) > 1 else 0.0
             cells.append(f"{statistics.mean(values):.3f} +- {spread:.3f}")
         print(f"{core:<6} " + " ".join(f"{c:>17}" for c in cells))
+    if {"rims", "lstm"} <= set(results) and len(args.seeds) > 1:
+        print("rims - lstm success, mean over seeds [95% bootstrap over seeds]: " + "; ".join(
+            "{} {:+.3f} [{:+.3f}, {:+.3f}]".format(
+                split, *difference_ci(results["rims"], results["lstm"], split))
+            for split in SPLITS))
     speed = {core: statistics.mean(r["steps_per_second"] for r in rs) for core, rs in results.items()}
     print("training steps/s: " + "; ".join(
         f"{core} {v:.0f} ({v / TORCH_AC_FPS:.2f}x torch-ac's ~850; target "

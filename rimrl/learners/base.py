@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 from rimrl.errors import UserError
 
@@ -153,11 +153,3 @@ def prepare_run(options, learner: Learner):
 def short_env_name(env_id: str) -> str:
     """An env id as it appears in run directory names."""
     return env_id.replace("ALE/", "").replace("/", "-")
-
-
-def config_value(config: Any, key: str) -> Any:
-    """``config.a.b`` for ``key`` ``a.b`` (dataclass or mapping)."""
-    node = config
-    for part in key.split("."):
-        node = node[part] if isinstance(node, dict) else getattr(node, part)
-    return node

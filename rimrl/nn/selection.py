@@ -36,7 +36,7 @@ def entropy_bits(codes) -> float:
     if counts.sum() == 0:
         return 0.0
     p = counts / counts.sum()
-    return float(-(p * np.log2(p)).sum())
+    return float(-(p * np.log2(p)).sum()) + 0.0  # + 0.0: one value gives 0.0, not -0.0
 
 
 def max_entropy_bits(num_units: int, k_active: int) -> float:

@@ -1,9 +1,9 @@
 """Pickup with distractors (thesis 8.4.2, Fig. 4): LSTM vs RIMs success per distractor split.
 
-Trains ``rimrl train ppo --env rimrl/Pickup-v0`` with ``--core lstm`` (``grid`` encoder) and
-``--core rims`` (``grid-set`` encoder: RIMs compete over the visible cells and the mission)
-for a fixed budget and several seeds, with the defaults of ``configs/ppo.yaml`` (section
-``grid``), then runs ``rimrl evaluate RUN --distractors all``. Prints success per split
+Trains ``rimrl train ppo --env rimrl/Pickup-v0`` with ``--core lstm`` and ``--core rims``
+(both with the default ``grid`` encoder; ``--set policy.encoder=grid-set`` gives RIMs the
+set path) for a fixed budget and several seeds, with the defaults and the ``grid`` section
+of ``configs/ppo.yaml``, then runs ``rimrl evaluate RUN --distractors all``. Prints success per split
 (mean ± sd over seeds, and each run's Wilson interval over its episodes), the
 RIMs-minus-LSTM difference per split with a 95% bootstrap interval over seeds (seeds paired
 when both cores ran them), and training steps per second. The last line compares the speed

@@ -116,8 +116,7 @@ def encoder_of(cfg, observation_space):
     from rimrl.nn.encoders import encoder_class, encoder_for_space
 
     name = cfg.policy.encoder
-    return (encoder_for_space(observation_space, cfg.core.name) if name == "auto"
-            else encoder_class(name))
+    return encoder_for_space(observation_space) if name == "auto" else encoder_class(name)
 
 
 def load_model(path: Path, env=None, device: str = "cpu"):

@@ -209,10 +209,6 @@ CORES: dict[str, Callable[..., nn.Module]] = {
 }
 
 
-# Cores that can read a set of elements (spatial mode) rather than one vector.
-READS_SETS = {"rims"}
-
-
 def build_core(input_size: int, cfg: CoreConfig, elements: int = 1) -> nn.Module:
     """The recurrent core named ``cfg.name`` with (flat) input size ``input_size``.
 

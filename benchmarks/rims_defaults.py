@@ -10,11 +10,11 @@ for a short budget and several seeds per variant, and reports per run:
   share of the most frequent set, and the entropy at episode starts (zero state: the set is
   a function of the observation, so this is the mutual information between the two).
 
-Variants: the defaults (``encoder auto``), the spatial path without the query bias (what
-rimrl did before: the state after a reset gives every RIM the query 0), the vector path
-(``--encoder grid``) and the LSTM.
+Variants: the defaults (``encoder auto``: the vector path, ``grid``, since round 3), the
+spatial path (``--encoder grid-set``) with the query bias and without it (what rimrl did
+before: the state after a reset gives every RIM the query 0), and the LSTM.
 Usage: python benchmarks/rims_defaults.py [--timesteps 60000] [--seeds 0 1 2 3 4]
-       [--variants default no-query-bias vector lstm] [--runs-dir DIR]
+       [--variants default spatial spatial-no-query-bias lstm] [--runs-dir DIR]
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from rimrl.cli import main as rimrl
 
 VARIANTS = {
     "default": ["--core", "rims"],
-    "no-query-bias": ["--core", "rims", "--set", "core.query_bias=false"],
-    "vector": ["--core", "rims", "--encoder", "grid"],
     "spatial": ["--core", "rims", "--encoder", "grid-set"],
+    "spatial-no-query-bias": ["--core", "rims", "--encoder", "grid-set", "--set",
+                              "core.query_bias=false"],
     "lstm": ["--core", "lstm"],
 }
 SELECTION = ("rims/set_entropy_bits", "rims/top_set_share", "rims/start_set_entropy_bits")
@@ -66,7 +66,7 @@ def main() -> None:
     parser.add_argument("--timesteps", type=int, default=60_000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS),
-                        default=["default", "no-query-bias", "vector", "lstm"])
+                        default=["default", "spatial", "spatial-no-query-bias", "lstm"])
     parser.add_argument("--learned", type=float, default=0.1)
     parser.add_argument("--runs-dir", type=Path, default=None)
     args = parser.parse_args()
@@ -76,13 +76,14 @@ def main() -> None:
         for variant in args.variants:
             r = train(variant, seed, args.timesteps, runs)
             results[variant].append(r)
-            print(f"{variant:<14} seed {seed}: success {r['success']:.3f}, " + ", ".join(
+            print(f"{variant:<22} seed {seed}: success {r['success']:.3f}, " + ", ".join(
                 f"{k.split('/')[1]} {r[k]:.2f}" for k in SELECTION if k in r)
                 + f", {r['minutes']:.1f} min", flush=True)
     print(f"budget {args.timesteps} steps, seeds {args.seeds}, runs in {runs}")
+    width = max(len(v) for v in results)
     for variant, rs in results.items():
         learned = sum(r["success"] > args.learned for r in rs)
-        print(f"{variant:<14} success {mean_sd([r['success'] for r in rs])}; learned in "
+        print(f"{variant:<{width}} success {mean_sd([r['success'] for r in rs])}; learned in "
               f"{learned} of {len(rs)} (> {args.learned}); " + "; ".join(
                   f"{k.split('/')[1]} {mean_sd([r[k] for r in rs if k in r])}"
                   for k in SELECTION if any(k in r for r in rs)))

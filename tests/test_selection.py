@@ -30,8 +30,10 @@ def test_activity_record_hand_computed():
     from rimrl.nn.selection import activity_record
 
     masks = np.array([[[1, 1, 0], [1, 0, 1]], [[1, 1, 0], [0, 1, 1]]], dtype=bool)  # (T, B, K)
-    record = activity_record(masks)
+    record = activity_record(masks, starts=np.array([[True, True], [False, False]]))
     assert [record[f"active_fraction/{k}"] for k in range(3)] == [0.75, 0.75, 0.5]
+    # at the starts: sets 3 and 5, one each -> 1 bit
+    assert record["start_set_entropy_bits"] == pytest.approx(1.0)
     assert record["active_fraction_mean"] == pytest.approx(2 / 3)
     assert record["distinct_sets"] == 3 and record["top_set_share"] == 0.5
 

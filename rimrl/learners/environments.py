@@ -26,6 +26,12 @@ def env_family(env_id: str) -> str:
     raise UserError(f"unknown env '{env_id}'{hint} (Atari short names or gymnasium ids)")
 
 
+def family_section(requested: dict) -> str:
+    """The config section of the env the user asked for (``requested``: the config values
+    as mappings, before the section is merged): its family."""
+    return env_family(str(requested.get("env", {}).get("id", "")))
+
+
 @functools.lru_cache(maxsize=1)
 def _register_suites() -> None:
     import minigrid  # noqa: F401  (registers MiniGrid-* and BabyAI-*)

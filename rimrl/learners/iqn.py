@@ -33,8 +33,8 @@ class IQNLearner(Learner):
         return IQNRunConfig
 
     def section(self, requested: dict) -> Optional[str]:
-        from rimrl.learners.environments import env_family
-        return env_family(str(requested.get("env", {}).get("id", "")))
+        from rimrl.learners.environments import family_section
+        return family_section(requested)
 
     def validate(self, config) -> None:
         from rimrl.learners.environments import env_family

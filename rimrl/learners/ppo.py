@@ -33,8 +33,8 @@ class PPOLearner(Learner):
         return PPORunConfig
 
     def section(self, requested: dict) -> Optional[str]:
-        from rimrl.learners.environments import env_family
-        return env_family(str(requested.get("env", {}).get("id", "")))
+        from rimrl.learners.environments import family_section
+        return family_section(requested)
 
     def check(self, config) -> None:
         from rimrl.learners.checks import check_run, observation_bytes

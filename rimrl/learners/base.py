@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -21,7 +22,7 @@ class Flag:
     type: type = str
 
 
-class Learner:
+class Learner(ABC):
     """Everything rimrl knows about one learner, in one place.
 
     A learner module defines a subclass and one instance, ``LEARNER``, registered in
@@ -52,9 +53,9 @@ class Learner:
     set_example: str = "seed=1"
 
     # --------------------------------------------------------------------------- config
+    @abstractmethod
     def config_class(self) -> type:
         """The typed config dataclass (imported on demand)."""
-        raise NotImplementedError
 
     def section(self, requested: dict) -> Optional[str]:
         """The family section of :attr:`defaults_file` for the values the user asked for
@@ -87,11 +88,11 @@ class Learner:
         return f"{self.name}-s{config.seed}"
 
     # ------------------------------------------------------------------------- commands
+    @abstractmethod
     def train(self, options) -> int:
         """``rimrl train NAME``: returns the exit code. ``options`` holds ``overrides``
         (``--set`` and flags as ``key=value``), ``config``, ``run_dir``, ``resume``,
         ``trust``, ``no_progress``, ``quiet``."""
-        raise NotImplementedError
 
     def evaluate(self, options, run_dir: Path) -> int:
         """``rimrl evaluate RUN_DIR`` of one of this learner's runs."""

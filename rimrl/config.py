@@ -30,6 +30,16 @@ class ConfigError(UserError):
     """A config file or override that does not fit the config's schema."""
 
 
+@dataclasses.dataclass
+class RunSettings:
+    """What every run config has, written once: ``seed`` (CPU runs repeat with it),
+    ``device`` (torch device) and ``runs_dir`` (where new run directories go)."""
+
+    seed: int = 0
+    device: str = "cpu"
+    runs_dir: str = "runs"
+
+
 def config_dir() -> Path:
     """The folder of YAML defaults: ``$RIMRL_CONFIGS``, else the installed ``rimrl.configs``
     package (the repository's ``configs/`` folder, shipped as package data)."""

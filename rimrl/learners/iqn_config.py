@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from rimrl.learners.ppo_config import EnvConfig, TrainConfig
-from rimrl.config import require_positive
+from rimrl.config import RunSettings, require_positive
 from rimrl.errors import UserError
 
 
@@ -82,16 +82,13 @@ class IQNTrainConfig(TrainConfig):
 
 
 @dataclass
-class IQNRunConfig:
+class IQNRunConfig(RunSettings):
     """Everything ``rimrl train iqn`` needs."""
 
     env: EnvConfig = field(default_factory=lambda: EnvConfig(id="MsPacman", n_envs=1))
     policy: IQNPolicyConfig = field(default_factory=IQNPolicyConfig)
     iqn: IQNHyperparameters = field(default_factory=IQNHyperparameters)
     train: IQNTrainConfig = field(default_factory=IQNTrainConfig)
-    seed: int = 0
-    device: str = "cpu"
-    runs_dir: str = "runs"
 
     def __post_init__(self):
         q = self.iqn

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from rimrl.agents.ppo.policies import ATARI_RIMS
-from rimrl.config import require_positive
+from rimrl.config import RunSettings, require_positive
 from rimrl.errors import UserError
 from rimrl.nn.cores import CoreConfig
 
@@ -112,7 +112,7 @@ class TrainConfig:
 
 
 @dataclass
-class PPORunConfig:
+class PPORunConfig(RunSettings):
     """Everything ``rimrl train ppo`` needs."""
 
     env: EnvConfig = field(default_factory=EnvConfig)
@@ -120,9 +120,6 @@ class PPORunConfig:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     ppo: PPOHyperparameters = field(default_factory=PPOHyperparameters)
     train: TrainConfig = field(default_factory=TrainConfig)
-    seed: int = 0
-    device: str = "cpu"
-    runs_dir: str = "runs"
 
     def __post_init__(self):
         require_positive({

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rimrl.config import require_positive
+from rimrl.config import RunSettings, require_positive
 from rimrl.errors import UserError
 from rimrl.nn.cores import CoreConfig, build_core
 from rimrl.nn.selection import activity_record
@@ -83,16 +83,13 @@ class CopyTrainConfig:
 
 
 @dataclass
-class CopyConfig:
+class CopyConfig(RunSettings):
     """Everything ``rimrl train copy`` needs; every default is written here (the paper's
     sizes: RIMs K=6, k_A=4, hidden 600; train gap 50, evaluation gaps 50 and 200)."""
 
     core: CoreConfig = field(default_factory=CoreConfig)
     task: CopyTaskConfig = field(default_factory=CopyTaskConfig)
     train: CopyTrainConfig = field(default_factory=CopyTrainConfig)
-    seed: int = 0
-    device: str = "cpu"
-    runs_dir: str = "runs"
 
     def total_updates(self) -> int:
         if self.train.timesteps is None:

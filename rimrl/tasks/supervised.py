@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rimrl.config import require_positive
+from rimrl.config import RunSettings, require_positive
 from rimrl.errors import UserError
 from rimrl.regularize import (EMATeacher, ManifoldMixup, ict_consistency,
                               mean_teacher_consistency, mix, mixed_cross_entropy, plan_mix,
@@ -90,7 +90,7 @@ class OptimConfig:
 
 
 @dataclass
-class SupervisedConfig:
+class SupervisedConfig(RunSettings):
     """Everything ``rimrl train supervised`` needs; every default is written here,
     ``configs/supervised.yaml`` holds what each data set changes."""
 
@@ -98,9 +98,6 @@ class SupervisedConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     method: MethodConfig = field(default_factory=MethodConfig)
     train: OptimConfig = field(default_factory=OptimConfig)
-    seed: int = 0
-    device: str = "cpu"
-    runs_dir: str = "runs"
 
     def __post_init__(self):
         from rimrl.errors import unknown_name

@@ -33,11 +33,22 @@ class ConfigError(UserError):
 @dataclasses.dataclass
 class RunSettings:
     """What every run config has, written once: ``seed`` (CPU runs repeat with it),
-    ``device`` (torch device) and ``runs_dir`` (where new run directories go)."""
+    ``device`` (torch device), ``runs_dir`` (where new run directories go) and ``threads``
+    (torch's CPU threads for the run; 0 keeps torch's default, one per core).
+
+    ``threads=1`` holds up best when other work shares the cores: small recurrent ops split
+    over two busy threads wait on each other (docs/ppo.md, "Threads").
+    """
 
     seed: int = 0
     device: str = "cpu"
     runs_dir: str = "runs"
+    threads: int = 0
+
+    def __post_init__(self):
+        if self.threads < 0:
+            raise UserError(f"threads must be 0 (torch's default) or a positive count, "
+                            f"got {self.threads}")
 
 
 def config_dir() -> Path:

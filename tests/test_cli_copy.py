@@ -54,8 +54,29 @@ def test_resume_refuses_config_changes(tmp_path, capsys):
     (run,) = run_dirs(tmp_path)
     before = (run / "config.yaml").read_text()
     assert main(["train", "copy", "--resume", str(run), "--core", "lstm"]) == 2
-    assert "only the budget" in capsys.readouterr().err
+    assert "only these can" in capsys.readouterr().err
     assert (run / "config.yaml").read_text() == before
+
+
+def test_threads_flag_sets_torch_threads_and_may_change_on_resume(tmp_path, capsys):
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert main(["train", "copy", "--updates", "2", "--runs-dir", str(tmp_path),
+                     "--threads", "1"] + TINY) == 0
+        assert torch.get_num_threads() == 1
+        (run,) = run_dirs(tmp_path)
+        assert "threads: 1" in (run / "config.yaml").read_text()
+        torch.set_num_threads(2)
+        assert main(["train", "copy", "--resume", str(run), "--updates", "3", "--threads", "1",
+                     "--no-progress"]) == 0
+        assert torch.get_num_threads() == 1
+        assert main(["train", "copy", "--threads", "-1", "--runs-dir",
+                     str(tmp_path / "bad")] + TINY) == 2
+        assert "threads must be 0" in capsys.readouterr().err
+        assert not (tmp_path / "bad").exists()
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_corrupt_checkpoint_is_a_clear_error(tmp_path, capsys):

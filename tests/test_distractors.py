@@ -153,6 +153,51 @@ def test_grid_encoder_shapes():
     assert out.shape == (1, 2, 24) and core.cell.input_size == 16
 
 
+def test_film_modulates_by_hand_values():
+    from rimrl.nn.grid_encoders import FiLM
+
+    film = FiLM(2, 3)
+    x = torch.ones(1, 3, 1, 1)
+    assert torch.equal(film(x, torch.tensor([[5.0, -1.0]])), x)  # built as the identity
+    with torch.no_grad():
+        film.affine.weight.zero_()
+        film.affine.weight[0, 0] = 1.0  # gamma of channel 0 = m_0
+        film.affine.bias[3 + 2] = 0.5  # beta of channel 2
+    out = film(2 * x, torch.tensor([[3.0, 7.0]])).flatten()
+    assert out.tolist() == [2 * (1 + 3.0), 2.0, 2.5]
+
+
+def _pickup_batch(seed_a=0, seed_b=1):
+    from stable_baselines3.common.preprocessing import preprocess_obs
+
+    env = gym.make("rimrl/Pickup-v0")
+    obs = [env.reset(seed=s)[0] for s in (seed_a, seed_b)]
+    batch = {k: torch.as_tensor(np.stack([o[k] for o in obs])) for k in obs[0]}
+    return env.observation_space, preprocess_obs(batch, env.observation_space)
+
+
+def test_grid_encoder_film_switch_and_old_models():
+    from rimrl.nn.grid_encoders import GridEncoder
+
+    space, pre = _pickup_batch()
+    torch.manual_seed(0)
+    plain = GridEncoder(space, features_dim=40)
+    torch.manual_seed(0)
+    film = GridEncoder(space, features_dim=40, film=True)
+    assert plain.film is None and len(film.film) == 2
+    # a model saved before FiLM (convolutions under conv.0 / conv.2) loads and computes what
+    # it did: FiLM weights come back as zeros
+    old = {k.replace("conv1.", "conv.0.").replace("conv2.", "conv.2."): v
+           for k, v in plain.state_dict().items()}
+    film.load_state_dict(old)
+    assert torch.equal(film(pre), plain(pre))
+    # the switch: trained FiLM weights make the mission modulate the convolutions
+    with torch.no_grad():
+        for layer in film.film:
+            layer.affine.weight.normal_()
+    assert not torch.allclose(film(pre), plain(pre))
+
+
 def test_confidence_intervals_hand_values():
     # a return bounded in [0, 1] keeps a bootstrap interval in [0, 1] (the normal interval
     # of [0, 0, 0, 1] would be 0.25 +- 0.49: below 0)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 #: flags every ``train`` command has, and the config keys they set
-COMMON_FLAGS = {"seed": "seed", "runs_dir": "runs_dir", "device": "device"}
+COMMON_FLAGS = {"seed": "seed", "runs_dir": "runs_dir", "device": "device", "threads": "threads"}
 
 
 def add_train_command(tasks, learner) -> None:
@@ -27,6 +27,9 @@ def add_train_command(tasks, learner) -> None:
                    help="the exact run directory to use (must not hold a run yet); "
                         "default: a new RUNS_DIR/<name>-<time>")
     p.add_argument("--device", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--threads", type=int,
+                   help="torch CPU threads (config key: threads; 0 = one per core); 1 holds "
+                        "up best on a busy machine; may change on --resume")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR",
                    help="continue an interrupted run from its last checkpoint")
     p.add_argument("--print-config", action="store_true",

@@ -100,6 +100,17 @@ class Learner(ABC):
                         f"are in the run directory")
 
 
+#: config keys that change how a run computes, not what it learns: --resume may change them
+RUNTIME_KEYS = ("threads",)
+
+
+def use_threads(threads: int) -> None:
+    """torch's CPU threads for this process (0: leave torch's default)."""
+    if threads:
+        import torch
+        torch.set_num_threads(threads)
+
+
 def prepare_run(options, learner: Learner):
     """Resolve the config and the run directory; find the checkpoint when resuming.
 
@@ -119,11 +130,13 @@ def prepare_run(options, learner: Learner):
         if kind != learner.name:
             raise UserError(f"{run_dir} is a '{kind}' run, not a '{learner.name}' run")
         for text in overrides:
-            if text.split("=", 1)[0].replace("-", "_") not in learner.budget_keys:
+            allowed = learner.budget_keys + RUNTIME_KEYS
+            if text.split("=", 1)[0].replace("-", "_") not in allowed:
                 raise UserError(
                     f"--resume continues a run with its saved config; '{text}' cannot change "
-                    f"it (only the budget can: {', '.join(learner.budget_keys)})")
+                    f"it (only these can: {', '.join(allowed)})")
         config = load_config(learner.config_class(), [run_dir / CONFIG_FILE], overrides)
+        use_threads(config.threads)
         lock = RunLock(run_dir).acquire()
         torn = remove_torn_files(run_dir)  # left by a kill during a checkpoint write
         if torn:
@@ -131,6 +144,7 @@ def prepare_run(options, learner: Learner):
         return config, run_dir, latest_checkpoint(run_dir), lock
 
     config = learner.load_config(overrides, getattr(options, "config", None))
+    use_threads(config.threads)
     learner.check(config)
     if getattr(options, "run_dir", None) is not None:
         run_dir = Path(options.run_dir)

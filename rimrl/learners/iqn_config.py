@@ -91,6 +91,7 @@ class IQNRunConfig(RunSettings):
     train: IQNTrainConfig = field(default_factory=IQNTrainConfig)
 
     def __post_init__(self):
+        super().__post_init__()
         q = self.iqn
         require_positive({
             "env.n_envs": self.env.n_envs, "env.frame_stack": self.env.frame_stack,

@@ -122,6 +122,7 @@ class PPORunConfig(RunSettings):
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self):
+        super().__post_init__()
         require_positive({
             "env.n_envs": self.env.n_envs, "env.frame_stack": self.env.frame_stack,
             "ppo.n_steps": self.ppo.n_steps, "ppo.batch_size": self.ppo.batch_size,

@@ -4,8 +4,9 @@
   for the mission (and direction), so RIMs can compete over positions with the spatial input
   mode of the core (thesis section 8.2.2). The flat output is ``num_elements x element_dim``;
   policies hand ``num_elements`` to the core, which reads it as (N, element_dim).
-- ``grid`` (:class:`GridEncoder`): a plain CNN over the cell embeddings concatenated with the
-  mission embedding, one vector: the LSTM baseline's encoder.
+- ``grid`` (:class:`GridEncoder`): a CNN over the cell embeddings concatenated with the
+  mission embedding, one vector (optionally the mission modulates the convolutions: FiLM):
+  the LSTM baseline's encoder.
 
 Cells are embedded as the sum of object, colour and state embeddings; the mission as the mean
 of its word embeddings (a bag of words over the fixed vocabulary of ``rimrl.envs.minigrid_obs``).
@@ -76,21 +77,72 @@ class GridSetEncoder(BaseFeaturesExtractor):
         return elements.flatten(1)
 
 
+class FiLM(nn.Module):
+    """Feature-wise linear modulation (Perez et al., 2018): ``x * (1 + gamma(m)) + beta(m)``
+    per channel, with gamma and beta computed from the mission embedding ``m``.
+
+    Built as the identity (zero weights; a policy's orthogonal initialisation may replace
+    them), so a model saved before FiLM existed loads with zeros here and computes exactly
+    what it did.
+    """
+
+    def __init__(self, condition_dim: int, channels: int):
+        super().__init__()
+        self.affine = nn.Linear(condition_dim, 2 * channels)
+        nn.init.zeros_(self.affine.weight)
+        nn.init.zeros_(self.affine.bias)
+
+    def forward(self, x: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        gamma, beta = self.affine(condition)[:, :, None, None].chunk(2, dim=1)
+        return x * (1 + gamma) + beta
+
+
 class GridEncoder(BaseFeaturesExtractor):
-    """Cell embeddings -> two 2x2 convolutions -> concat mission embedding -> linear."""
+    """Cell embeddings -> two 2x2 convolutions, each modulated by the mission (FiLM) ->
+    concat mission embedding -> linear.
+
+    Concatenation alone puts the mission (``embed_dim`` numbers) beside 1,600 convolution
+    features; FiLM lets the mission select what the convolutions look for, the conditioning
+    BabyAI's baselines use (Chevalier-Boisvert et al., 2019). It is off by default: on the
+    pickup task it did not speed up the LSTM's learning in the one run measured
+    (benchmarks/RESULTS.md, "Pickup budget"); ``--set policy.encoder_kwargs.film=true``.
+
+    Args:
+        observation_space: Dict with ``image``, ``direction`` and ``mission``.
+        features_dim: output size.
+        embed_dim: size of the cell and word embeddings.
+        film: modulate the convolutions by the mission (default: the plain CNN + concat).
+    """
 
     def __init__(self, observation_space: gym.spaces.Dict, features_dim: int = 128,
-                 embed_dim: int = 16):
+                 embed_dim: int = 16, film: bool = False):
         super().__init__(observation_space, features_dim)
         self.parts = _Parts(observation_space, embed_dim)
         h, w = observation_space["image"].shape[:2]
-        self.conv = nn.Sequential(
-            nn.Conv2d(embed_dim, 32, 2), nn.ReLU(), nn.Conv2d(32, 64, 2), nn.ReLU(),
-            nn.Flatten())
+        self.conv1, self.conv2 = nn.Conv2d(embed_dim, 32, 2), nn.Conv2d(32, 64, 2)
+        self.film = nn.ModuleList([FiLM(embed_dim, 32), FiLM(embed_dim, 64)]) if film else None
         conv_out = 64 * (h - 2) * (w - 2)
         self.head = nn.Sequential(nn.Linear(conv_out + embed_dim, features_dim), nn.ReLU())
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # models saved before FiLM: conv.0 / conv.2 were the two convolutions, and identity
+        # FiLM layers (zeros) reproduce them exactly
+        for old, new in (("conv.0.", "conv1."), ("conv.2.", "conv2.")):
+            for name in ("weight", "bias"):
+                if prefix + old + name in state_dict:
+                    state_dict[prefix + new + name] = state_dict.pop(prefix + old + name)
+        if self.film is not None and prefix + "film.0.affine.weight" not in state_dict:
+            for key, value in self.film.state_dict().items():
+                state_dict[prefix + "film." + key] = torch.zeros_like(value)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, obs: dict) -> torch.Tensor:
         cells = self.parts.cells(obs["image"]).permute(0, 3, 1, 2)
         mission = self.parts.mission(obs["mission"], obs["direction"])
-        return self.head(torch.cat([self.conv(cells), mission], dim=1))
+        x = self.conv1(cells)
+        if self.film is not None:
+            x = self.film[0](x, mission)
+        x = self.conv2(torch.relu(x))
+        if self.film is not None:
+            x = self.film[1](x, mission)
+        return self.head(torch.cat([torch.relu(x).flatten(1), mission], dim=1))

@@ -100,6 +100,7 @@ class SupervisedConfig(RunSettings):
     train: OptimConfig = field(default_factory=OptimConfig)
 
     def __post_init__(self):
+        super().__post_init__()
         from rimrl.errors import unknown_name
         if self.method.name not in METHODS:
             raise UserError(unknown_name("method", self.method.name, METHODS))

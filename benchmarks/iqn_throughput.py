@@ -14,10 +14,12 @@ transition, on MsPacman (frame stack 4, 84x84).
 2. NFM cost: forward+backward time of each encoder on a batch of 32 stacked frames, the
    encoders taking turns, ``--encoder-rounds`` rounds: ``resnet`` vs ``nfm-resnet`` (IMPALA
    stages) and ``resnet18`` vs ``nfm-resnet18`` (the thesis' Table 3 architecture); K = 2
-   passes, top-k 4, key 32, value 32, 4 heads.
+   passes, top-k 4, key 32, value 32, 4 heads; each NFM encoder also without the site of
+   its finest stage (``sites``: "skip finest").
 3. Replay bytes per transition at 1M Atari transitions.
 Targets: iqn / qrdqn >= 0.85; NFM / same ResNet <= 2.2; replay <= 7.2 KB per transition.
 Usage: python benchmarks/iqn_throughput.py [--updates 20] [--rounds 3] [--fill 2000]
+       [--skip-nfm | --only-nfm]
 """
 
 from __future__ import annotations
@@ -78,15 +80,27 @@ def interleaved_update_times(models: dict, updates: int, rounds: int) -> dict:
     return times
 
 
-def encoder_seconds(names: list[str], rounds: int) -> dict:
-    """Median forward+backward seconds per encoder, batch 32 of (4, 84, 84), round-robin."""
+#: label -> (encoder name, its arguments); the ``skip finest`` variants leave out the site of
+#: the finest stage (``sites``), the most expensive one
+ENCODERS = {
+    "resnet": ("resnet", {}), "nfm-resnet": ("nfm-resnet", {}),
+    "nfm-resnet skip finest": ("nfm-resnet", {"sites": [1, 2]}),
+    "resnet18": ("resnet18", {}), "nfm-resnet18": ("nfm-resnet18", {}),
+    "nfm-resnet18 skip finest": ("nfm-resnet18", {"sites": [1, 2, 3]}),
+}
+
+
+def encoder_seconds(labels: list[str], rounds: int) -> dict:
+    """Forward+backward seconds per encoder and round, batch 32 of (4, 84, 84), round-robin."""
     import gymnasium as gym
 
     from rimrl.nn.encoders import encoder_class
 
     space = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
     x = torch.rand(32, 4, 84, 84)
-    encoders = {name: encoder_class(name)(space) for name in names}
+    encoders = {label: encoder_class(ENCODERS[label][0])(space, **ENCODERS[label][1])
+                for label in labels}
+    names = labels
     for encoder in encoders.values():
         encoder(x).sum().backward()  # warm-up
     times = {name: [] for name in names}
@@ -115,19 +129,8 @@ def replay_bytes() -> tuple[float, float]:
     return ours.bytes_per_transition(), sb3_bytes
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--env", default="MsPacman")
-    parser.add_argument("--updates", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--fill", type=int, default=2000)
-    parser.add_argument("--encoder-rounds", type=int, default=7)
-    parser.add_argument("--skip-nfm", action="store_true", help="skip the encoder timing")
-    args = parser.parse_args()
-    torch.manual_seed(0)
-    print(f"machine: {platform.processor() or platform.machine()}, "
-          f"{torch.get_num_threads()} threads, torch {torch.__version__}")
-
+def update_speed(args) -> str:
+    """Part 1 (and the replay bytes of part 3); returns the closing ratio line."""
     variants = {
         "qrdqn": lambda: qrdqn_model(args.env, args.fill),
         "iqn": lambda: iqn_model(args.env, LIKE_QRDQN, args.fill),
@@ -144,19 +147,44 @@ def main() -> None:
     print(f"replay bytes per transition: rimrl {ours:,.0f} (target <= 7,200); "
           f"SB3 ReplayBuffer(optimize_memory_usage) {sb3:,.0f}")
     print(f"1M transitions: rimrl {ours * 1e6 / 2**30:.2f} GiB, SB3 {sb3 * 1e6 / 2**30:.2f} GiB")
+    return (f"ratio iqn / qrdqn updates per second = {ratio_text(times['qrdqn'], times['iqn'])} "
+            f"(target >= 0.95x); rainbow {ratio_text(times['qrdqn'], times['iqn-rainbow'])} "
+            "(target >= 0.75x)")
+
+
+def nfm_cost(args) -> None:
+    """Part 2."""
+    seconds = encoder_seconds(list(ENCODERS), args.encoder_rounds)
+    for name, sec in seconds.items():
+        print(f"encoder {name:<24} {1000 * statistics.median(sec):8.1f} ms "
+              "forward+backward (batch 32)")
+    for base in ("resnet", "resnet18"):
+        # time ratio nfm / base = speed ratio base / nfm, per round
+        for variant in ("", " skip finest"):
+            nfm = f"nfm-{base}{variant}"
+            print(f"NFM cost: {nfm} / {base} time = "
+                  f"{ratio_text(seconds[nfm], seconds[base])} (target <= 2.2x)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--env", default="MsPacman")
+    parser.add_argument("--updates", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--fill", type=int, default=2000)
+    parser.add_argument("--encoder-rounds", type=int, default=7)
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--skip-nfm", action="store_true", help="skip the encoder timing")
+    only.add_argument("--only-nfm", action="store_true", help="only the encoder timing")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    print(f"machine: {platform.processor() or platform.machine()}, "
+          f"{torch.get_num_threads()} threads, torch {torch.__version__}")
+    closing = None if args.only_nfm else update_speed(args)
     if not args.skip_nfm:
-        seconds = encoder_seconds(["resnet", "nfm-resnet", "resnet18", "nfm-resnet18"],
-                                  args.encoder_rounds)
-        for name, sec in seconds.items():
-            print(f"encoder {name:<14} {1000 * statistics.median(sec):8.1f} ms "
-                  "forward+backward (batch 32)")
-        for base in ("resnet", "resnet18"):
-            # time ratio nfm / base = speed ratio base / nfm, per round
-            print(f"NFM cost: nfm-{base} / {base} time = "
-                  f"{ratio_text(seconds['nfm-' + base], seconds[base])} (target <= 2.2x)")
-    print(f"ratio iqn / qrdqn updates per second = {ratio_text(times['qrdqn'], times['iqn'])} "
-          f"(target >= 0.95x); rainbow {ratio_text(times['qrdqn'], times['iqn-rainbow'])} "
-          "(target >= 0.75x)")
+        nfm_cost(args)
+    if closing:
+        print(closing)
 
 
 if __name__ == "__main__":

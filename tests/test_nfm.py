@@ -18,7 +18,7 @@ def _stack(passes=2, top_k=4, gamma=None):
     stack = NFMStack(blocks, [8, 8, 4], passes=passes, key_size=8, value_size=8, heads=2,
                      top_k=top_k)
     if gamma is not None:
-        for site in stack.sites:
+        for site in stack.sites.values():
             site.gamma.data.fill_(gamma)
     return stack, nn.Sequential(*blocks)
 
@@ -33,7 +33,7 @@ def test_gamma_zero_is_exactly_the_plain_stack():
 def test_top_k_leaves_exactly_k_nonzero_weights(top_k):
     stack, _ = _stack(passes=2, top_k=top_k, gamma=1.0)
     stack(torch.randn(2, 3, 16, 16))
-    for site in stack.sites:
+    for site in stack.sites.values():
         w = site.last_weights  # (B, 1 + E, heads, H, W)
         assert w.shape[1] > top_k
         assert torch.all((w > 0).sum(1) == top_k)
@@ -79,7 +79,7 @@ def test_space_to_depth_keeps_each_fine_position():
 def test_second_pass_attends_over_first_pass_layers():
     stack, _ = _stack(passes=2, top_k=100, gamma=1.0)
     seen = []
-    for site in stack.sites:
+    for site in stack.sites.values():
         def attend(h, elements, _inner=site.attend):
             seen.append(len(elements))
             return _inner(h, elements)
@@ -94,6 +94,41 @@ def test_second_pass_attends_over_first_pass_layers():
     final = stack(torch.randn(1, 3, 16, 16))
     grad = torch.autograd.grad(final.sum(), outputs[0])[0]  # outputs[0]: pass 1
     assert grad.abs().sum() > 0
+
+
+def test_skipping_a_site_equals_that_site_reading_nothing():
+    # sites=[1, 2]: block 0 still enters the memory, only its own read is skipped; the same
+    # as the full stack with site 0's gamma at 0 (its read then adds nothing)
+    full, _ = _stack(passes=2, gamma=0.7)
+    full.sites["0"].gamma.data.zero_()
+    torch.manual_seed(0)
+    blocks = [nn.Conv2d(3, 8, 3, 2, 1), nn.Sequential(nn.ReLU(), nn.Conv2d(8, 8, 3, 2, 1)),
+              nn.Sequential(nn.ReLU(), nn.Conv2d(8, 4, 3, 1, 1))]
+    skip = NFMStack(blocks, [8, 8, 4], passes=2, key_size=8, value_size=8, heads=2, top_k=4,
+                    sites=[1, 2])
+    assert sorted(skip.sites) == ["1", "2"]
+    state = {k: v for k, v in full.state_dict().items() if not k.startswith("sites.0.")}
+    skip.load_state_dict(state)
+    x = torch.randn(2, 3, 16, 16)
+    out = skip(x)
+    assert torch.allclose(out, full(x), atol=1e-6)
+    # the switch does something: with site 0 reading, the output differs
+    full.sites["0"].gamma.data.fill_(0.7)
+    assert not torch.allclose(out, full(x), atol=1e-4)
+
+
+@pytest.mark.parametrize("sites", [[], [0, 0], [3], [-1]])
+def test_bad_sites_are_refused(sites):
+    blocks = [nn.Conv2d(3, 8, 3, 2, 1), nn.Conv2d(8, 8, 3, 2, 1), nn.Conv2d(8, 4, 3, 1, 1)]
+    with pytest.raises(ValueError, match="sites must be distinct block indexes"):
+        NFMStack(blocks, [8, 8, 4], sites=sites)
+
+
+def test_nfm_resnet_sites_option():
+    space = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    encoder = encoder_class("nfm-resnet")(space, features_dim=16, sites=[1, 2])
+    assert sorted(encoder.body.sites) == ["1", "2"]
+    assert encoder(torch.rand(2, 4, 84, 84)).shape == (2, 16)
 
 
 def test_vectors_work_as_one_by_one_maps():

@@ -84,6 +84,11 @@ def check_encoder(cfg, space, encoder_of: Callable) -> None:
         raise
     except Exception as exc:  # SB3 asserts, shape errors: any means "cannot read this"
         reason = " ".join(str(exc).split()).split(". ")[0][:160] or type(exc).__name__
+        given = cfg.policy.encoder_kwargs
+        if given:  # the user's arguments are the likelier cause
+            raise UserError(f"encoder '{cfg.policy.encoder}' ({cls.__name__}) could not be "
+                            f"built with policy.encoder_kwargs {given} for {cfg.env.id}: "
+                            f"{reason}; change policy.encoder_kwargs") from None
         raise UserError(f"encoder '{cfg.policy.encoder}' ({cls.__name__}) cannot read "
                         f"{cfg.env.id}'s observations ({describe(space)}): {reason}; "
                         "choose another --encoder") from None

@@ -19,7 +19,7 @@ stacks of linear layers.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 from torch import nn
@@ -150,23 +150,33 @@ class NFMStack(nn.Module):
         channels: output channels (or width) of each block.
         passes: K, the number of passes (the thesis uses 2).
         key_size, value_size, heads, top_k, batch_norm: of each site (:class:`NFMAttention`).
+        sites: indexes of the blocks followed by a site (default: every block). A block
+            without a site still enters the memory; only its own read is skipped. Each
+            site's cost grows with the memory read at its resolution, so skipping the
+            finest block's site saves the most time (benchmarks/RESULTS.md, "NFM cost").
     """
 
     def __init__(self, blocks: Sequence[nn.Module], channels: Sequence[int], passes: int = 2,
                  key_size: int = 32, value_size: int = 32, heads: int = 4, top_k: int = 4,
-                 batch_norm: bool = False):
+                 batch_norm: bool = False, sites: Optional[Sequence[int]] = None):
         super().__init__()
         if len(blocks) != len(channels):
             raise ValueError("one channel count per block is needed")
         if passes < 1:
             raise ValueError(f"passes must be at least 1, got {passes}")
+        sites = list(range(len(blocks))) if sites is None else list(sites)
+        if not sites or len(set(sites)) != len(sites) or not all(
+                isinstance(i, int) and 0 <= i < len(blocks) for i in sites):
+            raise ValueError(f"sites must be distinct block indexes in 0..{len(blocks) - 1}, "
+                             f"at least one; got {sites}")
         self.blocks = nn.ModuleList(blocks)
         self.passes = passes
         self.projections = nn.ModuleList(nn.Conv2d(c, key_size + value_size, 1, bias=False)
                                          for c in channels)
-        self.sites = nn.ModuleList(
-            NFMAttention(c, key_size, value_size, heads, top_k, batch_norm) for c in channels
-        )
+        # keyed by block index: the same parameter names as a list of every site
+        self.sites = nn.ModuleDict({
+            str(i): NFMAttention(channels[i], key_size, value_size, heads, top_k, batch_norm)
+            for i in sorted(sites)})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         memory: list[torch.Tensor] = []  # projected block outputs, all passes so far
@@ -174,9 +184,12 @@ class NFMStack(nn.Module):
         rescaled: dict[tuple[int, tuple[int, ...]], torch.Tensor] = {}
         for _ in range(self.passes):
             h = x
-            for block, project, site in zip(self.blocks, self.projections, self.sites):
+            for i, (block, project) in enumerate(zip(self.blocks, self.projections)):
                 h = block(h)
                 memory.append(project(as_map(h)))
+                site = self.sites[str(i)] if str(i) in self.sites else None
+                if site is None:
+                    continue
                 size = tuple(as_map(h).shape[2:])
                 for j, m in enumerate(memory):
                     if (j, size) not in rescaled:

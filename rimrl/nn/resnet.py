@@ -74,12 +74,15 @@ class ResNetEncoder(BaseFeaturesExtractor):
         channels: output channels per stage (default: the arch's).
         nfm: wrap the stages in an :class:`~rimrl.nn.nfm.NFMStack`.
         passes, top_k, key_size, value_size, heads, batch_norm: NFM settings (section 10.4.5).
+        sites: stages followed by an NFM site (default: all); ``[1, 2]`` skips the finest
+            IMPALA stage, the most expensive site (see :class:`~rimrl.nn.nfm.NFMStack`).
     """
 
     def __init__(self, observation_space: gym.spaces.Box, features_dim: int = 512,
                  arch: str = "impala", channels: Optional[Sequence[int]] = None,
                  nfm: bool = False, passes: int = 2, top_k: int = 4, key_size: int = 32,
-                 value_size: int = 32, heads: int = 4, batch_norm: bool = False):
+                 value_size: int = 32, heads: int = 4, batch_norm: bool = False,
+                 sites: Optional[Sequence[int]] = None):
         super().__init__(observation_space, features_dim)
         if arch not in ARCHS:
             raise ValueError(f"unknown arch {arch!r}; choose from {', '.join(ARCHS)}")
@@ -87,7 +90,7 @@ class ResNetEncoder(BaseFeaturesExtractor):
         channels = list(channels or default_channels)
         stages = build(observation_space.shape[0], channels)
         self.body = (NFMStack(stages, channels, passes, key_size, value_size, heads, top_k,
-                              batch_norm) if nfm else nn.Sequential(*stages))
+                              batch_norm, sites) if nfm else nn.Sequential(*stages))
         with torch.no_grad():
             n_flat = self.body(torch.zeros(1, *observation_space.shape)).numel()
         self.head = nn.Sequential(nn.ReLU(), nn.Flatten(), nn.Linear(n_flat, features_dim),

@@ -4,7 +4,7 @@ Shapes: input 512, hidden 6 x 85 = 510, at (T=128, B=2) and (T=32, B=64). The LS
 RIMs variant take turns within each round (``--repeats`` rounds); each ratio is the median of
 the per-round ratios with its min-max range. Targets (issue #14): eager RIMs <= 2.0x and
 <= 1.2x the LSTM's time; compiled <= 1.5x and <= 1.0x.
-Usage: python benchmarks/rims_speed.py [--repeats N] [--no-compile]
+Usage: python benchmarks/rims_speed.py [--repeats N] [--no-compile] [--threads N]
 """
 
 from __future__ import annotations
@@ -34,7 +34,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--no-compile", action="store_true", help="skip the compiled variant")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads (0: torch's default, one per core)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     print(f"machine: {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} threads, torch {torch.__version__}")

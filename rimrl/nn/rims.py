@@ -171,57 +171,77 @@ class RIMCell(nn.Module):
             x: (..., F), one input element per step.
 
         Returns:
-            keys (..., heads, key_size) and ``U`` (..., K, heads, gates): each head's value
+            keys (..., heads, key_size), already scaled by 1/sqrt(key_size), and ``U`` (..., K,
+            heads, gates): each head's value
             already pushed through every RIM's input weights, so a step only scales it by
             that RIM's attention probability.
         """
         heads = self.input_heads
-        keys = self.input_key(x).unflatten(-1, (heads, self.input_key_size))
+        keys = self._keys(x)
         values = self.input_value(x).unflatten(-1, (heads, self.input_value_size))
         w = self.weight_ih.unflatten(1, (heads, self.input_value_size))  # (K, heads, dv, G)
         return keys, torch.einsum("...hd,khdg->...khg", values, w)
 
     def precompute_spatial(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Keys (..., N, heads, key_size) and values (..., N, heads, value_size) of a set."""
-        keys = self.input_key(x).unflatten(-1, (self.input_heads, self.input_key_size))
+        """Keys (..., N, heads, key_size; scaled as in :meth:`precompute`) and values (..., N,
+        heads, value_size) of a set."""
         values = self.input_value(x).unflatten(-1, (self.input_heads, self.input_value_size))
-        return keys, values
+        return self._keys(x), values
+
+    def _keys(self, x: torch.Tensor) -> torch.Tensor:
+        # the attention's 1/sqrt(d) goes on the keys, once per sequence, not on every
+        # step's logits
+        keys = self.input_key(x).unflatten(-1, (self.input_heads, self.input_key_size))
+        return keys * (1.0 / math.sqrt(self.input_key_size))
 
     def recurrent_weight(self) -> torch.Tensor:
         """Hidden-to-gates and hidden-to-query weights side by side: one bmm per step."""
         return torch.cat([self.weight_hh, self.input_query], dim=2)
 
+    def recurrent_bias(self) -> torch.Tensor:
+        """The biases that go with :meth:`recurrent_weight`'s columns (the LSTM's gate bias
+        or the GRU's hidden bias, then the query bias), added by the same ``baddbmm``."""
+        gates = self.bias_ih if self.dynamics == "lstm" else self.bias_hh
+        query = (self.input_query_bias if self.input_query_bias is not None
+                 else gates.new_zeros(gates.shape[0], 1, self.input_query.shape[2]))
+        return torch.cat([gates, query], dim=2)
+
     # ------------------------------------------------------------------------------ one step
     def step(
         self, keys: torch.Tensor, inp: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
         spatial: bool, recurrent_weight: Optional[torch.Tensor] = None,
+        recurrent_bias: Optional[torch.Tensor] = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Advance one step on precomputed input (see :meth:`precompute`).
 
         ``h`` and ``c`` are in the internal layout (K, B, unit_size). Vector mode: ``keys``
         (B, heads, key_size), ``inp`` = U moved to (K, B, heads, gates). Spatial mode: ``keys``
         and ``inp`` as returned by :meth:`precompute_spatial`. Returns the new h, c and the
-        boolean activity mask (K, B). ``recurrent_weight`` is :meth:`recurrent_weight`, passed
-        in by sequence callers so it is built once per sequence rather than once per step.
+        boolean activity mask (K, B). ``recurrent_weight`` and ``recurrent_bias`` are
+        :meth:`recurrent_weight` and :meth:`recurrent_bias`, passed in by sequence callers so
+        they are built once per sequence rather than once per step.
         """
         heads, dk = self.input_heads, self.input_key_size
         if recurrent_weight is None:
             recurrent_weight = self.recurrent_weight()
-        hq = torch.bmm(h, recurrent_weight)
+        if recurrent_bias is None:
+            recurrent_bias = self.recurrent_bias()
+        # one op per step for the hidden-to-gates and hidden-to-query maps and their biases
+        hq = torch.baddbmm(recurrent_bias, h, recurrent_weight)
         hh, query = hq.split([self.gate_size, heads * dk], dim=2)
-        if self.input_query_bias is not None:
-            query = query + self.input_query_bias
         query = query.unflatten(-1, (heads, dk))  # (K, B, heads, dk)
-        scale = 1.0 / math.sqrt(dk)
 
         if not spatial:
             # One element plus the null row: softmax over [0, s] puts sigmoid(s) on the input.
-            logits = (query * keys.unsqueeze(0)).sum(-1) * scale  # (K, B, heads)
-            read = torch.sigmoid(logits)
-            active = topk_mask(read.mean(-1), self.k_active, dim=0)
-            gates_in = (read.unsqueeze(-1) * inp).sum(2)  # inp: (K, B, heads, G)
+            read = torch.sigmoid((query * keys.unsqueeze(0)).sum(-1))  # (K, B, heads)
+            if heads == 1:  # the paper's setting: no mean or sum over one head
+                active = topk_mask(read[..., 0], self.k_active, dim=0)
+                gates_in = read * inp[:, :, 0]
+            else:
+                active = topk_mask(read.mean(-1), self.k_active, dim=0)
+                gates_in = (read.unsqueeze(-1) * inp).sum(2)  # inp: (K, B, heads, G)
         else:
-            logits = torch.einsum("kbhd,bnhd->kbhn", query, keys) * scale
+            logits = torch.einsum("kbhd,bnhd->kbhn", query, keys)
             null = logits.new_zeros(logits.shape[:-1] + (1,))
             probs = torch.softmax(torch.cat([null, logits], dim=-1), dim=-1)
             active = topk_mask(1.0 - probs[..., 0].mean(-1), self.k_active, dim=0)
@@ -240,13 +260,13 @@ class RIMCell(nn.Module):
         return h_next, c_next, active
 
     def _dynamics(self, gates_in, hh, h, c):
+        # hh already holds the LSTM's gate bias or the GRU's hidden bias (recurrent_bias)
         if self.dynamics == "lstm":
-            gates = gates_in + hh + self.bias_ih
-            i, f, g, o = gates.chunk(4, dim=-1)
+            i, f, g, o = (gates_in + hh).chunk(4, dim=-1)
             c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
             return torch.sigmoid(o) * torch.tanh(c_new), c_new
         gi = gates_in + self.bias_ih
-        gh = hh + self.bias_hh
+        gh = hh
         i_r, i_z, i_n = gi.chunk(3, dim=-1)
         h_r, h_z, h_n = gh.chunk(3, dim=-1)
         r = torch.sigmoid(i_r + h_r)
@@ -380,19 +400,19 @@ class RIMs(nn.Module):
         keep = None
         if episode_starts is not None:
             keep = (1.0 - episode_starts.to(x.dtype)).view(T, 1, B, 1).unbind(0)
-        weight = cell.recurrent_weight()
+        weight, bias = cell.recurrent_weight(), cell.recurrent_bias()
         step = self._step_function()
         outputs, actives = [], []
         for t in range(T):
             if keep is not None:
                 h, c = h * keep[t], c * keep[t]
             try:
-                h, c, active = step(keys[t], inp[t], h, c, spatial, weight)
+                h, c, active = step(keys[t], inp[t], h, c, spatial, weight, bias)
             except Exception as exc:  # noqa: BLE001
                 if step is cell.step:
                     raise
                 step = self._disable_compile(exc)
-                h, c, active = step(keys[t], inp[t], h, c, spatial, weight)
+                h, c, active = step(keys[t], inp[t], h, c, spatial, weight, bias)
             outputs.append(h)
             actives.append(active)
         out = torch.stack(outputs).permute(0, 2, 1, 3).reshape(T, B, self.hidden_size)

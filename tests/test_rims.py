@@ -223,6 +223,50 @@ def test_sequence_equals_stepping_the_cell():
     assert torch.allclose(h[0], hs, atol=1e-6)
 
 
+@pytest.mark.parametrize("dynamics", ["lstm", "gru"])
+@pytest.mark.parametrize("spatial", [False, True])
+def test_sequence_gradients_equal_per_step_autograd(dynamics, spatial):
+    """The sequence path sums each weight's gradient once (SharedWeight); stepping the cell
+    one call at a time uses plain autograd: the gradients must agree."""
+    torch.manual_seed(0)
+    m = RIMs(5 * (4 if spatial else 1), 12, num_units=3, k_active=2, dynamics=dynamics,
+             elements=4 if spatial else 1, input_key_size=4, comm_key_size=4,
+             comm_value_size=4)
+    x = torch.randn(6, 3, 5 * (4 if spatial else 1))
+    h0 = torch.randn(1, 3, 12)
+    out, (h, c) = m(x, (h0, h0))
+    params = list(m.parameters())
+    seq = torch.autograd.grad(out.square().sum() + c.sum(), params, allow_unused=True)
+    hs, cs = h0[0], h0[0]
+    total = 0
+    for t in range(6):
+        xt = x[t].unflatten(-1, (4, 5)) if spatial else x[t]
+        hs, (hs, cs) = m.cell(xt, (hs, cs))
+        total = total + hs.square().sum()
+    stepped = torch.autograd.grad(total + cs.sum(), params, allow_unused=True)
+    for name, a, b in zip([n for n, _ in m.named_parameters()], seq, stepped):
+        assert (a is None) == (b is None), name
+        if a is not None:
+            assert torch.allclose(a, b, rtol=1e-4, atol=1e-5), name
+
+
+def test_shared_weight_hand_values():
+    from rimrl.nn.shared_weight import SharedWeight
+
+    w = torch.tensor([[[2.0]]], requires_grad=True)  # K=1, in=1, out=1
+    b = torch.tensor([[[1.0]]], requires_grad=True)
+    shared = SharedWeight(w, b)
+    h1 = torch.tensor([[[3.0]]])
+    y1 = shared(h1)  # 1 + 3 * 2 = 7
+    y2 = shared(y1)  # 1 + 7 * 2 = 15
+    assert y1.item() == 7.0 and y2.item() == 15.0
+    y2.backward()
+    # d y2/d w = y1 + w * d y1/d w = 7 + 2 * 3 = 13; d y2/d b = 1 + w * 1 = 3
+    assert w.grad.item() == 13.0 and b.grad.item() == 3.0
+    with torch.no_grad():
+        assert not SharedWeight(w, b).deferred
+
+
 @pytest.mark.parametrize("topk", [1, 2])
 def test_comm_topk_matches_literal_reference(topk):
     """Sparse communication: the step equals the literal reference that keeps each RIM's

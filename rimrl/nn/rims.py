@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +34,7 @@ from torch import nn
 
 from rimrl.nn.attention import topk_mask
 from rimrl.nn.grouped import grouped_bias, grouped_parameter
+from rimrl.nn.shared_weight import SharedWeight
 
 DYNAMICS_GATES = {"lstm": 4, "gru": 3}
 
@@ -221,13 +222,25 @@ class RIMCell(nn.Module):
         :meth:`recurrent_weight` and :meth:`recurrent_bias`, passed in by sequence callers so
         they are built once per sequence rather than once per step.
         """
-        heads, dk = self.input_heads, self.input_key_size
         if recurrent_weight is None:
             recurrent_weight = self.recurrent_weight()
         if recurrent_bias is None:
             recurrent_bias = self.recurrent_bias()
+        return self.step_with(
+            keys, inp, h, c, spatial,
+            recurrent=lambda x: torch.baddbmm(recurrent_bias, x, recurrent_weight),
+            comm_qkv=lambda x: torch.bmm(x, self.comm_qkv),
+            comm_out=lambda x: torch.bmm(x, self.comm_out))
+
+    def step_with(self, keys, inp, h, c, spatial: bool, recurrent: Callable,
+                  comm_qkv: Callable, comm_out: Callable):
+        """:meth:`step` with the three per-step weight maps given as callables on (K, B, in)
+        tensors: ``recurrent`` (:meth:`recurrent_weight` and :meth:`recurrent_bias`),
+        ``comm_qkv`` and ``comm_out``; :class:`RIMs` passes
+        :class:`~rimrl.nn.shared_weight.SharedWeight` maps in eager training."""
+        heads, dk = self.input_heads, self.input_key_size
         # one op per step for the hidden-to-gates and hidden-to-query maps and their biases
-        hq = torch.baddbmm(recurrent_bias, h, recurrent_weight)
+        hq = recurrent(h)
         hh, query = hq.split([self.gate_size, heads * dk], dim=2)
         query = query.unflatten(-1, (heads, dk))  # (K, B, heads, dk)
 
@@ -255,7 +268,7 @@ class RIMCell(nn.Module):
         h_new, c_new = self._dynamics(gates_in, hh, h, c)
         mask = active.unsqueeze(-1)
         h_tilde = torch.where(mask, h_new, h)
-        h_next = torch.where(mask, h_tilde + self._communicate(h_tilde), h)
+        h_next = torch.where(mask, h_tilde + self._communicate(h_tilde, comm_qkv, comm_out), h)
         c_next = torch.where(mask, c_new, c)
         return h_next, c_next, active
 
@@ -274,10 +287,11 @@ class RIMCell(nn.Module):
         n = torch.tanh(i_n + r * h_n)
         return n + z * (h - n), c  # GRU keeps c as a passive second state tensor
 
-    def _communicate(self, h_tilde: torch.Tensor) -> torch.Tensor:
+    def _communicate(self, h_tilde: torch.Tensor, comm_qkv: Callable,
+                     comm_out: Callable) -> torch.Tensor:
         K, B = h_tilde.shape[:2]
         heads, dk, dv = self.comm_heads, self.comm_key_size, self.comm_value_size
-        q, k, v = torch.bmm(h_tilde, self.comm_qkv).split(self._comm_split, dim=2)
+        q, k, v = comm_qkv(h_tilde).split(self._comm_split, dim=2)
         q = q.reshape(K, B, heads, dk).permute(1, 2, 0, 3)  # (B, heads, K, dk)
         k = k.reshape(K, B, heads, dk).permute(1, 2, 3, 0)  # (B, heads, dk, K)
         v = v.reshape(K, B, heads, dv).permute(1, 2, 0, 3)
@@ -286,7 +300,7 @@ class RIMCell(nn.Module):
             mask = topk_mask(torch.matmul(q, k), self.comm_topk, dim=-1)
         context = F.scaled_dot_product_attention(q, k.transpose(-1, -2), v, attn_mask=mask)
         context = context.permute(2, 0, 1, 3).reshape(K, B, heads * dv)
-        return torch.bmm(context, self.comm_out)
+        return comm_out(context)
 
     # ------------------------------------------------------------------- public one-step API
     def forward(self, x: torch.Tensor, state: Optional[State] = None) -> tuple[torch.Tensor, State]:
@@ -401,27 +415,39 @@ class RIMs(nn.Module):
         if episode_starts is not None:
             keep = (1.0 - episode_starts.to(x.dtype)).view(T, 1, B, 1).unbind(0)
         weight, bias = cell.recurrent_weight(), cell.recurrent_bias()
-        step = self._step_function()
+        step = self._sequence_step(weight, bias)
         outputs, actives = [], []
         for t in range(T):
             if keep is not None:
                 h, c = h * keep[t], c * keep[t]
             try:
-                h, c, active = step(keys[t], inp[t], h, c, spatial, weight, bias)
+                h, c, active = step(keys[t], inp[t], h, c, spatial)
             except Exception as exc:  # noqa: BLE001
-                if step is cell.step:
+                if not self.compile:
                     raise
-                step = self._disable_compile(exc)
-                h, c, active = step(keys[t], inp[t], h, c, spatial, weight, bias)
+                self._disable_compile(exc)
+                step = self._sequence_step(weight, bias)
+                h, c, active = step(keys[t], inp[t], h, c, spatial)
             outputs.append(h)
             actives.append(active)
         out = torch.stack(outputs).permute(0, 2, 1, 3).reshape(T, B, self.hidden_size)
         self.last_active = torch.stack(actives).transpose(1, 2).detach()
         return out, (from_units(h).unsqueeze(0), from_units(c).unsqueeze(0))
 
-    def _step_function(self):
-        if not self.compile:
-            return self.cell.step
+    def _sequence_step(self, weight: torch.Tensor, bias: torch.Tensor) -> Callable:
+        """One sequence's step function ``(keys, inp, h, c, spatial) -> (h, c, active)``:
+        the compiled step, or in eager mode the step with
+        :class:`~rimrl.nn.shared_weight.SharedWeight` maps, so each weight's gradient is one
+        matmul over the sequence instead of one per step (the same numbers, tested)."""
+        cell = self.cell
+        if self.compile:
+            compiled = self._compiled()
+            return lambda k, i, h, c, s: compiled(k, i, h, c, s, weight, bias)
+        maps = dict(recurrent=SharedWeight(weight, bias), comm_qkv=SharedWeight(cell.comm_qkv),
+                    comm_out=SharedWeight(cell.comm_out))
+        return lambda k, i, h, c, s: cell.step_with(k, i, h, c, s, **maps)
+
+    def _compiled(self):
         if self._compiled_step is None:
             # the attention-fusion patterns of inductor mis-handle this graph at some batch
             # sizes (torch 2.13); the step already calls scaled_dot_product_attention itself
@@ -429,13 +455,12 @@ class RIMs(nn.Module):
                                                 options={"pattern_matcher": False})
         return self._compiled_step
 
-    def _disable_compile(self, exc: Exception):
+    def _disable_compile(self, exc: Exception) -> None:
         """A compilation failure falls back to the eager step (same maths), once, loudly."""
         warnings.warn(f"torch.compile of the RIMs step failed ({type(exc).__name__}: "
                       f"{str(exc).splitlines()[0][:200]}); continuing without compilation")
         self.compile = False
         self._compiled_step = None
-        return self.cell.step
 
     def __getstate__(self):
         state = self.__dict__.copy()

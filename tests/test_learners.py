@@ -41,6 +41,10 @@ def test_registry_lists_each_learner_once_and_the_cli_reads_it():
     assert [l.name for l in learners.all_learners() if l.sweepable] == ["ppo", "iqn"]
     assert {l.name: l.group_key for l in learners.all_learners() if l.group_key} == {
         "ppo": "core.name", "iqn": "policy.encoder"}
+    # the flags every train command has (--seed, --device, --runs-dir, --threads) set keys
+    # that every run config inherits
+    from rimrl.config import RunSettings
+    assert all(issubclass(l.config_class(), RunSettings) for l in learners.all_learners())
 
 
 @pytest.mark.parametrize("name", learners.names())

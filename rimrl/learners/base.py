@@ -55,7 +55,8 @@ class Learner(ABC):
     # --------------------------------------------------------------------------- config
     @abstractmethod
     def config_class(self) -> type:
-        """The typed config dataclass (imported on demand)."""
+        """The typed config dataclass (imported on demand), a subclass of
+        :class:`rimrl.config.RunSettings` (seed, device, runs_dir, threads)."""
 
     def section(self, requested: dict) -> Optional[str]:
         """The family section of :attr:`defaults_file` for the values the user asked for

@@ -430,9 +430,13 @@ class RIMs(nn.Module):
                 h, c, active = step(keys[t], inp[t], h, c, spatial)
             outputs.append(h)
             actives.append(active)
+        h_last, c_last = from_units(h).unsqueeze(0), from_units(c).unsqueeze(0)
+        if T == 1:  # a rollout step: the output is the new state, no stacking
+            self.last_active = active.t().unsqueeze(0).detach()
+            return h_last.clone(), (h_last, c_last)
         out = torch.stack(outputs).permute(0, 2, 1, 3).reshape(T, B, self.hidden_size)
         self.last_active = torch.stack(actives).transpose(1, 2).detach()
-        return out, (from_units(h).unsqueeze(0), from_units(c).unsqueeze(0))
+        return out, (h_last, c_last)
 
     def _sequence_step(self, weight: torch.Tensor, bias: torch.Tensor) -> Callable:
         """One sequence's step function ``(keys, inp, h, c, spatial) -> (h, c, active)``:

@@ -8,7 +8,12 @@ of ``configs/ppo.yaml``, then runs ``rimrl evaluate RUN --distractors all``. Pri
 RIMs-minus-LSTM difference per split with a 95% bootstrap interval over seeds (seeds paired
 when both cores ran them), and training steps per second. The last line compares the speed
 with torch-ac's MiniGrid PPO (~850 frames/s; targets: lstm >= 1500, rims >= 1000).
+Runs already in ``--runs-dir`` are kept: an interrupted or shorter one is resumed, an
+evaluation with the same episode count is read back; so a long benchmark can be spread
+over several sessions (or cores: ``--cores lstm`` in one process, ``--cores rims`` in
+another, then both together to print the paired table).
 Usage: python benchmarks/distractors.py [--timesteps N] [--seeds 0 1 2] [--episodes 200]
+       [--runs-dir DIR] [--cores lstm rims] [--set KEY=VALUE]
 """
 
 from __future__ import annotations
@@ -22,23 +27,50 @@ from pathlib import Path
 
 from rimrl.envs.pickup import SPLITS
 from rimrl.cli import main as rimrl
+from rimrl.runs import DISTRACTORS_FILE, SUMMARY_FILE
 
 TORCH_AC_FPS = 850.0
 
 
 def train_and_evaluate(core: str, seed: int, timesteps: int, episodes: int, runs: Path,
                        extra: list[str]) -> dict:
+    """Train (or finish training) and evaluate one run under ``runs/<core>-s<seed>``.
+
+    What a run directory already holds is kept: an interrupted or shorter run is resumed to
+    ``timesteps``, and an evaluation with the same episode count is read, not repeated, so
+    the benchmark can be stopped and started again (across sessions) with the same
+    ``--runs-dir``."""
     root = runs / f"{core}-s{seed}"
-    args = ["train", "ppo", "--env", "rimrl/Pickup-v0", "--core", core, "--seed", str(seed),
-            "--timesteps", str(timesteps), "--runs-dir", str(root), "--no-progress"] + extra
-    if rimrl(args) != 0:
-        raise SystemExit(f"training failed: {' '.join(args)}")
-    (run,) = [p for p in root.iterdir() if p.is_dir()]
-    summary = json.loads((run / "train_summary.json").read_text())
-    if rimrl(["evaluate", str(run), "--distractors", "all", "--episodes", str(episodes)]) != 0:
-        raise SystemExit(f"evaluation failed for {run}")
-    result = json.loads((run / "distractors.json").read_text())
-    return {"run": str(run), "seed": seed, "steps_per_second": timesteps / summary["seconds"],
+    found = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    if len(found) > 1:
+        raise SystemExit(f"{root} holds {len(found)} runs; keep one")
+    fresh = not found  # steps/s only for a run trained start to end by this call
+    if not found:
+        args = ["train", "ppo", "--env", "rimrl/Pickup-v0", "--core", core, "--seed",
+                str(seed), "--timesteps", str(timesteps), "--runs-dir", str(root),
+                "--no-progress"] + extra
+        if rimrl(args) != 0:
+            raise SystemExit(f"training failed: {' '.join(args)}")
+        (run,) = [p for p in root.iterdir() if p.is_dir()]
+    else:
+        (run,) = found
+        done = run / SUMMARY_FILE
+        if not done.exists() or json.loads(done.read_text())["timesteps"] < timesteps:
+            args = ["train", "ppo", "--resume", str(run), "--timesteps", str(timesteps),
+                    "--no-progress"]
+            if rimrl(args) != 0:
+                raise SystemExit(f"resuming failed: {' '.join(args)}")
+            (run / DISTRACTORS_FILE).unlink(missing_ok=True)  # evaluated an earlier model
+    summary = json.loads((run / SUMMARY_FILE).read_text())
+    evaluated = run / DISTRACTORS_FILE
+    if not (evaluated.exists()
+            and json.loads(evaluated.read_text())["episodes_per_split"] == episodes):
+        if rimrl(["evaluate", str(run), "--distractors", "all", "--episodes",
+                  str(episodes)]) != 0:
+            raise SystemExit(f"evaluation failed for {run}")
+    result = json.loads(evaluated.read_text())
+    speed = timesteps / summary["seconds"] if fresh else None
+    return {"run": str(run), "seed": seed, "steps_per_second": speed,
             "success": {s: result["splits"][s]["success_rate"] for s in SPLITS},
             "wilson": {s: result["splits"][s]["success_ci95"] for s in SPLITS}}
 
@@ -79,7 +111,9 @@ def main() -> None:
         for core in args.cores:
             r = train_and_evaluate(core, seed, args.timesteps, args.episodes, runs, extra)
             results[core].append(r)
-            print(f"{core} seed {seed}: {r['steps_per_second']:.0f} steps/s; success "
+            speed = (f"{r['steps_per_second']:.0f} steps/s" if r["steps_per_second"]
+                     else "resumed or read back (no steps/s)")
+            print(f"{core} seed {seed}: {speed}; success "
                   + ", ".join(f"{s} {v:.3f} [{r['wilson'][s][0]:.3f}, {r['wilson'][s][1]:.3f}]"
                               for s, v in r["success"].items()), flush=True)
     print(f"budget {args.timesteps} steps per run, seeds {args.seeds}, {args.episodes} "
@@ -97,10 +131,12 @@ def main() -> None:
             "{} {:+.3f} [{:+.3f}, {:+.3f}]".format(
                 split, *difference_ci(results["rims"], results["lstm"], split))
             for split in SPLITS))
-    speed = {core: statistics.mean(r["steps_per_second"] for r in rs) for core, rs in results.items()}
-    print("training steps/s: " + "; ".join(
+    speed = {core: statistics.mean(r["steps_per_second"] for r in rs if r["steps_per_second"])
+             for core, rs in results.items() if any(r["steps_per_second"] for r in rs)}
+    print("training steps/s: " + ("; ".join(
         f"{core} {v:.0f} ({v / TORCH_AC_FPS:.2f}x torch-ac's ~850; target "
-        f"{'1500' if core == 'lstm' else '1000'})" for core, v in speed.items()))
+        f"{'1500' if core == 'lstm' else '1000'})" for core, v in speed.items())
+        or "n/a (every run resumed or read back)"))
 
 
 if __name__ == "__main__":

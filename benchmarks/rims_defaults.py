@@ -73,7 +73,7 @@ def mean_sd(values: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--timesteps", type=int, default=None,
-                        help="training budget (default: the config's, 200k steps here)")
+                        help="training budget (default: the config's, 1M steps here)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS),
                         default=["default", "spatial", "spatial-no-query-bias", "lstm"])

@@ -181,9 +181,9 @@ def test_grid_encoder_film_switch_and_old_models():
 
     space, pre = _pickup_batch()
     torch.manual_seed(0)
-    plain = GridEncoder(space, features_dim=40)
+    plain = GridEncoder(space, features_dim=40, film=False)
     torch.manual_seed(0)
-    film = GridEncoder(space, features_dim=40, film=True)
+    film = GridEncoder(space, features_dim=40)  # FiLM is the default
     assert plain.film is None and len(film.film) == 2
     # a model saved before FiLM (convolutions under conv.0 / conv.2) loads and computes what
     # it did: FiLM weights come back as zeros

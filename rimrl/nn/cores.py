@@ -36,7 +36,7 @@ class CoreConfig:
             k_A RIMs attending to it most.
         query_bias: RIMs only: a learned per-RIM bias on the input-attention query, so
             selection from a zero state (every episode start) depends on the input; see
-            :class:`rimrl.nn.rims.RIMCell`.
+            :class:`rimrl.nn.rim_cell.RIMCell`.
         compile: RIMs only: ``torch.compile`` the step (faster, ~30 s to compile once).
     """
 

@@ -4,7 +4,7 @@ RIMs give every module its own weights (thesis section 8.2.3, "each RIM has its 
 parameters"). Instead of a Python loop over modules, or one dense matrix re-masked into
 block-diagonal form at every step (what made the official code ~40x slower than an LSTM),
 weights are stored as one tensor with a leading module axis and applied with a single
-batched matrix multiply (``torch.bmm``/``baddbmm`` in :mod:`rimrl.nn.rims`).
+batched matrix multiply (``torch.bmm``/``baddbmm`` in :mod:`rimrl.nn.rim_cell`).
 """
 
 from __future__ import annotations

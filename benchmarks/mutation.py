@@ -8,7 +8,7 @@ mutmut settings there and runs ``mutmut run``; ``mutmut results`` in that folder
 survivors, ``mutmut show NAME`` one mutant. Needs ``pip install mutmut`` (not a dependency).
 Usage: python benchmarks/mutation.py [--workdir /tmp/rimrl-mutation]
        [--only rimrl/nn/selection.py rimrl/regularize/ict.py] [--tests tests/test_selection.py]
-       [--resume]
+       [--resume] [--max-children N]
 Default scope: issue #15's (rimrl/nn, rimrl/regularize, agents/iqn, agents/ppo/buffers.py):
 4,318 mutants, hours of CPU (generating them alone took ~10 minutes on a busy 2-core
 machine); narrow it with --only and --tests. mutmut keeps each mutant's outcome in the
@@ -39,12 +39,16 @@ def main() -> None:
     parser.add_argument("--tests", nargs="+", default=TESTS)
     parser.add_argument("--resume", action="store_true",
                         help="continue the mutants already in --workdir (no new copy)")
+    parser.add_argument("--max-children", type=int, default=None,
+                        help="mutants tested at once (mutmut's default: one per CPU)")
     args = parser.parse_args()
     work = args.workdir
+    run = ["mutmut", "run"] + ([f"--max-children={args.max_children}"]
+                               if args.max_children else [])
     if args.resume:
         if not (work / "mutants").is_dir():
             raise SystemExit(f"--resume: {work} holds no mutmut run; start one without it")
-        subprocess.run(["mutmut", "run"], cwd=work, check=False)
+        subprocess.run(run, cwd=work, check=False)
         subprocess.run(["mutmut", "results"], cwd=work, check=False)
         return
     if work.exists():
@@ -65,7 +69,7 @@ def main() -> None:
         'testpaths = ["tests"]\n'
         "addopts = \"-m 'not slow and not docs'\"\n"
         'markers = ["slow: long", "docs: every documented command"]\n')
-    subprocess.run(["mutmut", "run"], cwd=work, check=False)
+    subprocess.run(run, cwd=work, check=False)
     subprocess.run(["mutmut", "results"], cwd=work, check=False)
 
 

@@ -49,6 +49,21 @@ def test_resume_matches_uninterrupted_run(tmp_path):
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
+def test_wall_time_sums_over_resumed_calls(tmp_path):
+    """results.json's seconds is the training time of every call, carried in checkpoints."""
+    assert main(["train", "copy", "--updates", "2", "--runs-dir", str(tmp_path)] + TINY) == 0
+    (run,) = run_dirs(tmp_path)
+    ckpt = list_checkpoints(run)[-1]
+    state = torch.load(ckpt, weights_only=False)
+    first = state["seconds"]
+    assert first > 0
+    state["seconds"] = first + 1000.0  # as if the first call had trained 1000 s longer
+    torch.save(state, ckpt)
+    assert main(["train", "copy", "--resume", str(run), "--updates", "3", "--no-progress"]) == 0
+    seconds = json.loads((run / "results.json").read_text())["seconds"]
+    assert 1000.0 + first <= seconds < 1000.0 + first + 120
+
+
 def test_resume_refuses_config_changes(tmp_path, capsys):
     assert main(["train", "copy", "--updates", "2", "--runs-dir", str(tmp_path)] + TINY) == 0
     (run,) = run_dirs(tmp_path)

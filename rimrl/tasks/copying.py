@@ -160,7 +160,8 @@ def evaluate_copy(model: CopyModel, task: CopyTaskConfig, gaps: list[int], batch
     return results
 
 
-#: what a copy-task checkpoint holds (resuming needs every one)
+#: what a copy-task checkpoint holds (resuming needs every one; a checkpoint may also hold
+#: "seconds", the training wall time so far, absent from those written before it was kept)
 CHECKPOINT_KEYS = ("model", "optimizer", "data_rng", "torch_rng", "update")
 
 
@@ -169,7 +170,8 @@ def train_copy(config: CopyConfig, run_dir, resume_state: dict | None = None,
     """Train on the copying task, checkpointing into ``run_dir``; return the final evaluation.
 
     ``resume_state`` is a checkpoint written by an earlier call; training continues from it
-    with the same data stream, so a resumed run matches an uninterrupted one.
+    with the same data stream, so a resumed run matches an uninterrupted one. The summary's
+    ``seconds`` is the wall time of training summed over every call that trained this run.
     """
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
@@ -181,26 +183,28 @@ def train_copy(config: CopyConfig, run_dir, resume_state: dict | None = None,
     model = CopyModel(config.task, config.core).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
     data_rng = torch.Generator().manual_seed(config.seed)
-    start = 0
+    start, earlier_seconds = 0, 0.0
     if resume_state is not None:
         model.load_state_dict(resume_state["model"])
         optimizer.load_state_dict(resume_state["optimizer"])
         data_rng.set_state(resume_state["data_rng"])
         torch.set_rng_state(resume_state["torch_rng"])
         start = resume_state["update"]
+        earlier_seconds = float(resume_state.get("seconds", 0.0))
+    clock = time.perf_counter
+    began = clock()
 
     def checkpoint(update: int) -> None:
-        save_checkpoint(run_dir, update, {  # the keys of CHECKPOINT_KEYS
+        save_checkpoint(run_dir, update, {  # the keys of CHECKPOINT_KEYS, and "seconds"
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "data_rng": data_rng.get_state(), "torch_rng": torch.get_rng_state(),
-            "update": update,
+            "update": update, "seconds": earlier_seconds + clock() - began,
         })
 
     total = config.total_updates()
     task, train = config.task, config.train
     writer = SummaryWriter(str(run_dir / LOG_DIR), purge_step=start or None)
     bar = tqdm(total=total, initial=start, disable=not progress, desc="copy", unit="upd")
-    clock = time.perf_counter
     tick, tick_update = clock(), start
     for update in range(start + 1, total + 1):
         tokens, targets = make_batch(task, task.train_gap, train.batch_size, data_rng)
@@ -239,7 +243,8 @@ def train_copy(config: CopyConfig, run_dir, resume_state: dict | None = None,
     writer.close()
 
     results = evaluate_copy(model, task, task.eval_gaps, train.eval_batch, config.seed, device)
-    summary = {"updates": total, "core": config.core.name, "gaps": results}
+    summary = {"updates": total, "core": config.core.name, "gaps": results,
+               "seconds": round(earlier_seconds + clock() - began, 1)}
     write_json(run_dir / RESULTS_FILE, summary)
     torch.save(model.state_dict(), run_dir / MODEL_PT)
     return summary

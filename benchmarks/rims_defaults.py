@@ -15,8 +15,11 @@ for the default budget (or ``--timesteps``) and several seeds per variant, and r
 Variants: the defaults (``encoder auto``: the vector path, ``grid``, since round 3), the
 spatial path (``--encoder grid-set``) with the query bias and without it (what rimrl did
 before: the state after a reset gives every RIM the query 0), and the LSTM.
+``--measure RUN ...`` reads the same figures from finished runs instead of training (e.g.
+the rims runs of ``benchmarks/distractors.py``, which use the defaults).
 Usage: python benchmarks/rims_defaults.py [--timesteps N] [--seeds 0 1 2 3 4]
        [--variants default spatial spatial-no-query-bias lstm] [--runs-dir DIR]
+       python benchmarks/rims_defaults.py --measure RUN [RUN ...]
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ import csv
 import json
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 from rimrl.cli import main as rimrl
@@ -50,17 +52,20 @@ def train(variant: str, seed: int, timesteps: int | None, runs: Path) -> dict:
     budget = [] if timesteps is None else ["--timesteps", str(timesteps)]
     args = (["train", "ppo", "--env", "rimrl/Pickup-v0", "--seed", str(seed), "--run-dir",
              str(run), "--quiet"] + budget + VARIANTS[variant])
-    start = time.perf_counter()
     if rimrl(args) != 0:
         raise SystemExit(f"training failed: {' '.join(args)}")
-    wall = time.perf_counter() - start
+    return measure(run)
+
+
+def measure(run: Path) -> dict:
+    """Success over the last 100 training episodes and the last logged selection figures."""
     summary = json.loads((run / "train_summary.json").read_text())
     scores = summary["recent_episode_scores"]
     rows = list(csv.DictReader(open(run / "tb" / "progress.csv")))
     last = next((r for r in reversed(rows) if r.get(SELECTION[0])), {})
     _, low, _ = wilson_ci(sum(s > 0 for s in scores), len(scores))
     return {"success": sum(s > 0 for s in scores) / len(scores), "success_low": low,
-            "minutes": wall / 60,
+            "minutes": summary["seconds"] / 60,  # the last training call's
             **{k: float(last[k]) for k in SELECTION if last.get(k)}}
 
 
@@ -78,18 +83,35 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS),
                         default=["default", "spatial", "spatial-no-query-bias", "lstm"])
     parser.add_argument("--runs-dir", type=Path, default=None)
+    parser.add_argument("--measure", type=Path, nargs="+", default=None, metavar="RUN",
+                        help="report on these finished runs instead of training")
     args = parser.parse_args()
+    if args.measure:
+        report({"given runs": [dict(measure(run), seed=str(run)) for run in args.measure]},
+               per_run=True)
+        return
     runs = args.runs_dir or Path(tempfile.mkdtemp(prefix="rims-defaults-"))
     results: dict[str, list[dict]] = {v: [] for v in args.variants}
     for seed in args.seeds:
         for variant in args.variants:
-            r = train(variant, seed, args.timesteps, runs)
+            r = dict(train(variant, seed, args.timesteps, runs), seed=f"seed {seed}")
             results[variant].append(r)
-            print(f"{variant:<22} seed {seed}: success {r['success']:.3f} (Wilson low "
-                  f"{r['success_low']:.3f}), " + ", ".join(
-                f"{k.split('/')[1]} {r[k]:.2f}" for k in SELECTION if k in r)
-                + f", {r['minutes']:.1f} min", flush=True)
+            print(run_line(variant, r), flush=True)
     print(f"budget {args.timesteps or 'the default'} steps, seeds {args.seeds}, runs in {runs}")
+    report(results)
+
+
+def run_line(variant: str, r: dict) -> str:
+    parts = [f"success {r['success']:.3f} (Wilson low {r['success_low']:.3f})"]
+    parts += [f"{k.split('/')[1]} {r[k]:.2f}" for k in SELECTION if k in r]
+    return f"{variant} {r['seed']}: " + ", ".join(parts + [f"{r['minutes']:.1f} min"])
+
+
+def report(results: dict[str, list[dict]], per_run: bool = False) -> None:
+    """Per variant (and per run if asked): success, how many runs learned, selection."""
+    for variant, rs in results.items():
+        for r in rs if per_run else []:
+            print(run_line(variant, r))
     width = max(len(v) for v in results)
     for variant, rs in results.items():
         learned = sum(r["success_low"] > RANDOM_SUCCESS for r in rs)

@@ -21,6 +21,7 @@ The sequence module (:class:`rimrl.nn.rims.RIMs`) runs this step over time.
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Callable, Optional
 
 import torch
@@ -28,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rimrl.nn.attention import topk_mask
-from rimrl.nn.grouped import grouped_bias, grouped_parameter
+from rimrl.nn.grouped import grouped_bias, grouped_linear, grouped_parameter
 
 DYNAMICS_GATES = {"lstm": 4, "gru": 3}
 
@@ -222,9 +223,9 @@ class RIMCell(nn.Module):
             recurrent_bias = self.recurrent_bias()
         return self.step_with(
             keys, inp, h, c, spatial,
-            recurrent=lambda x: torch.baddbmm(recurrent_bias, x, recurrent_weight),
-            comm_qkv=lambda x: torch.bmm(x, self.comm_qkv),
-            comm_out=lambda x: torch.bmm(x, self.comm_out))
+            recurrent=partial(grouped_linear, weight=recurrent_weight, bias=recurrent_bias),
+            comm_qkv=partial(grouped_linear, weight=self.comm_qkv),
+            comm_out=partial(grouped_linear, weight=self.comm_out))
 
     def step_with(self, keys, inp, h, c, spatial: bool, recurrent: Callable,
                   comm_qkv: Callable, comm_out: Callable):
@@ -257,7 +258,7 @@ class RIMCell(nn.Module):
                 winners = topk_mask(read.mean(2), self.k_active, dim=0)  # (K, B, N)
                 read = read * winners.unsqueeze(2)
             attended = torch.einsum("kbhn,bnhd->kbhd", read, inp).flatten(2)
-            gates_in = torch.bmm(attended, self.weight_ih)
+            gates_in = grouped_linear(attended, self.weight_ih)
 
         h_new, c_new = self._dynamics(gates_in, hh, h, c)
         mask = active.unsqueeze(-1)

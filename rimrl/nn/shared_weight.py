@@ -7,7 +7,7 @@ each step's matmul keeps ``(h_t, g_t)`` during the backward pass, and the weight
 is one batched matmul over all steps, computed when autograd reaches the weight. Every step
 uses the weight, so the engine reaches it only after the last step's backward.
 
-Exactly the same gradients as plain ``torch.baddbmm`` (up to float summation order; tested);
+Exactly the same gradients as plain :func:`~rimrl.nn.grouped.grouped_linear` (up to float summation order; tested);
 no double backward. Used by :class:`rimrl.nn.rims.RIMs` in eager mode when gradients are on.
 """
 
@@ -17,6 +17,8 @@ from typing import Optional
 
 import torch
 from torch.autograd import Function
+
+from rimrl.nn.grouped import grouped_linear
 
 
 class _StepInputs:
@@ -64,7 +66,7 @@ class _StepMatmul(Function):
                 bias: Optional[torch.Tensor]):
         ctx.steps = steps
         ctx.save_for_backward(h, weight)
-        return torch.bmm(h, weight) if bias is None else torch.baddbmm(bias, h, weight)
+        return grouped_linear(h, weight, bias)
 
     @staticmethod
     def backward(ctx, grad):
@@ -81,7 +83,8 @@ class SharedWeight:
     """A grouped weight (K, in, out), optionally with a bias (K, 1, out), applied at every
     step of one sequence: ``shared(h)`` = ``h @ weight (+ bias)`` for h of shape (K, B, in).
 
-    Build one per sequence (per forward call). Without gradients it is a plain ``bmm``.
+    Build one per sequence (per forward call). Without gradients it is plain
+    :func:`~rimrl.nn.grouped.grouped_linear`.
     """
 
     def __init__(self, weight: torch.Tensor, bias: Optional[torch.Tensor] = None):
@@ -96,6 +99,4 @@ class SharedWeight:
     def __call__(self, h: torch.Tensor) -> torch.Tensor:
         if self.deferred:
             return _StepMatmul.apply(self.steps, h, self.weight, self.bias)
-        if self.bias is None:
-            return torch.bmm(h, self.weight)
-        return torch.baddbmm(self.bias, h, self.weight)
+        return grouped_linear(h, self.weight, self.bias)

@@ -29,7 +29,7 @@ SCOPE = ["rimrl/nn/*", "rimrl/regularize/*", "rimrl/agents/iqn/*",
          "rimrl/agents/ppo/buffers.py"]
 TESTS = ["tests/test_rims.py", "tests/test_selection.py", "tests/test_nfm.py",
          "tests/test_regularize.py", "tests/test_iqn.py", "tests/test_replay.py",
-         "tests/test_ppo.py", "tests/test_switches.py"]
+         "tests/test_ppo.py", "tests/test_switches.py", "tests/test_distractors.py"]
 
 
 def main() -> None:

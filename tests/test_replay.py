@@ -1,6 +1,9 @@
 """Frame-sharing prioritized replay: exact sampling proportions, weights, n-step returns,
 stack reconstruction across episode ends and wrap-around, memory per transition."""
 
+import io
+
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -86,28 +89,34 @@ def test_windows_into_a_truncation_are_never_sampled():
     assert valid == {0, 3, 4, 5}
 
 
+class Frames(gym.Env):
+    """Random 6x6 frames, reward = step count, episodes end with probability 0.15."""
+
+    observation_space = spaces.Box(0, 255, (6, 6, 1), np.uint8)
+    action_space = spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self.np_random.integers(1, 255, (6, 6, 1), dtype=np.uint8), {}
+
+    def step(self, action):
+        self.t += 1
+        obs = self.np_random.integers(1, 255, (6, 6, 1), dtype=np.uint8)
+        return obs, float(self.t), self.np_random.random() < 0.15, False, {}
+
+
+def frame_env(n_envs: int):
+    env = VecTransposeImage(VecFrameStack(DummyVecEnv([Frames] * n_envs), 4))
+    env.seed(1)
+    return env
+
+
 @pytest.mark.parametrize("n_envs", [1, 3])
 def test_stacks_rebuilt_exactly_with_frame_stack_and_wraparound(n_envs):
     """Real VecFrameStack observations, episode ends and a buffer that wraps three times:
     every sampleable slot rebuilds its observation and n-step next observation exactly."""
-    import gymnasium as gym
-
-    class Frames(gym.Env):
-        observation_space = spaces.Box(0, 255, (6, 6, 1), np.uint8)
-        action_space = spaces.Discrete(2)
-
-        def reset(self, *, seed=None, options=None):
-            super().reset(seed=seed)
-            self.t = 0
-            return self.np_random.integers(1, 255, (6, 6, 1), dtype=np.uint8), {}
-
-        def step(self, action):
-            self.t += 1
-            obs = self.np_random.integers(1, 255, (6, 6, 1), dtype=np.uint8)
-            return obs, float(self.t), self.np_random.random() < 0.15, False, {}
-
-    env = VecTransposeImage(VecFrameStack(DummyVecEnv([Frames] * n_envs), 4))
-    env.seed(1)
+    env = frame_env(n_envs)
     buf = FrameReplayBuffer(40 * n_envs, env.observation_space, env.action_space, "cpu",
                             n_envs=n_envs, frame_stack=4, n_steps=3, gamma=0.9)
     history, dones_log = [], []
@@ -139,3 +148,38 @@ def test_atari_memory_per_transition_under_target():
     space = spaces.Box(0, 255, (4, 84, 84), np.uint8)
     buf = FrameReplayBuffer(1_000_000, space, spaces.Discrete(18), "cpu", frame_stack=4)
     assert buf.bytes_per_transition() <= 7200  # one 7,056-byte frame plus bookkeeping
+
+
+def test_saved_memory_restores_samples_priorities_and_generator():
+    """state_arrays -> np.savez -> load_state_arrays: a fresh memory then samples exactly
+    what the original samples (same slots, weights, generator stream); a memory of another
+    size refuses the arrays."""
+    env = frame_env(2)
+
+    def memory(size=30):
+        return FrameReplayBuffer(size, env.observation_space, env.action_space, "cpu",
+                                 n_envs=2, frame_stack=4, n_steps=2, gamma=0.9,
+                                 prioritized=True, seed=3)
+
+    buf = memory()
+    obs = env.reset()
+    for _ in range(45):  # wraps once
+        action = np.zeros(2, dtype=np.int64)
+        new_obs, reward, done, infos = env.step(action)
+        buf.add(obs, new_obs, action, reward, done, infos)
+        obs = new_obs
+    buf.update_priorities(np.arange(10), np.linspace(0.5, 3.0, 10))
+    buf.sample(4)  # moves the generator away from its seed: the saved state must carry it
+    saved = io.BytesIO()
+    np.savez(saved, **buf.state_arrays())
+    saved.seek(0)
+    restored = memory()
+    restored.load_state_arrays(dict(np.load(saved)))
+    assert (restored.pos, restored.full, restored.max_priority) == (
+        buf.pos, buf.full, buf.max_priority)
+    for _ in range(2):  # the second draw checks the generator state too
+        a, b = buf.sample(8, beta=0.5), restored.sample(8, beta=0.5)
+        for x, y in zip(a, b):
+            assert np.array_equal(np.asarray(x), np.asarray(y))
+    with pytest.raises(ValueError, match="has shape"):
+        memory(size=20).load_state_arrays(dict(np.load(io.BytesIO(saved.getvalue()))))

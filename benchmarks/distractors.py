@@ -12,8 +12,10 @@ Runs already in ``--runs-dir`` are kept: an interrupted or shorter one is resume
 evaluation with the same episode count is read back; so a long benchmark can be spread
 over several sessions (or cores: ``--cores lstm`` in one process, ``--cores rims`` in
 another, then both together to print the paired table).
+``--deterministic`` evaluates greedy actions instead of sampled ones (an evaluation in the
+other mode is not read back but redone, and replaces the run's ``distractors.json``).
 Usage: python benchmarks/distractors.py [--timesteps N] [--seeds 0 1 2] [--episodes 200]
-       [--runs-dir DIR] [--cores lstm rims] [--set KEY=VALUE]
+       [--runs-dir DIR] [--cores lstm rims] [--set KEY=VALUE] [--deterministic]
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ TORCH_AC_FPS = 850.0
 
 
 def train_and_evaluate(core: str, seed: int, timesteps: int, episodes: int, runs: Path,
-                       extra: list[str]) -> dict:
+                       extra: list[str], deterministic: bool = False) -> dict:
     """Train (or finish training) and evaluate one run under ``runs/<core>-s<seed>``.
 
     What a run directory already holds is kept: an interrupted or shorter run is resumed to
@@ -63,10 +65,11 @@ def train_and_evaluate(core: str, seed: int, timesteps: int, episodes: int, runs
             (run / DISTRACTORS_FILE).unlink(missing_ok=True)  # evaluated an earlier model
     summary = json.loads((run / SUMMARY_FILE).read_text())
     evaluated = run / DISTRACTORS_FILE
-    if not (evaluated.exists()
-            and json.loads(evaluated.read_text())["episodes_per_split"] == episodes):
-        if rimrl(["evaluate", str(run), "--distractors", "all", "--episodes",
-                  str(episodes)]) != 0:
+    wanted = {"episodes_per_split": episodes, "deterministic": deterministic}
+    found_eval = json.loads(evaluated.read_text()) if evaluated.exists() else {}
+    if any(found_eval.get(k) != v for k, v in wanted.items()):
+        if rimrl(["evaluate", str(run), "--distractors", "all", "--episodes", str(episodes)]
+                 + ["--deterministic"] * deterministic) != 0:
             raise SystemExit(f"evaluation failed for {run}")
     result = json.loads(evaluated.read_text())
     speed = timesteps / summary["seconds"] if fresh else None
@@ -102,6 +105,8 @@ def main() -> None:
     parser.add_argument("--cores", nargs="+", default=["lstm", "rims"])
     parser.add_argument("--runs-dir", type=Path, default=None)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--deterministic", action="store_true",
+                        help="evaluate greedy actions (default: sampled, as in training)")
     args = parser.parse_args()
     runs = args.runs_dir or Path(tempfile.mkdtemp(prefix="distractors-bench-"))
     extra = [x for o in args.overrides for x in ("--set", o)]
@@ -109,7 +114,8 @@ def main() -> None:
     results = {core: [] for core in args.cores}
     for seed in args.seeds:
         for core in args.cores:
-            r = train_and_evaluate(core, seed, args.timesteps, args.episodes, runs, extra)
+            r = train_and_evaluate(core, seed, args.timesteps, args.episodes, runs, extra,
+                                   args.deterministic)
             results[core].append(r)
             speed = (f"{r['steps_per_second']:.0f} steps/s" if r["steps_per_second"]
                      else "resumed or read back (no steps/s)")
@@ -117,7 +123,7 @@ def main() -> None:
                   + ", ".join(f"{s} {v:.3f} [{r['wilson'][s][0]:.3f}, {r['wilson'][s][1]:.3f}]"
                               for s, v in r["success"].items()), flush=True)
     print(f"budget {args.timesteps} steps per run, seeds {args.seeds}, {args.episodes} "
-          f"episodes per split; total {(time.perf_counter() - start) / 60:.1f} min; runs: {runs}")
+          f"{'greedy' if args.deterministic else 'sampled'} episodes per split; total {(time.perf_counter() - start) / 60:.1f} min; runs: {runs}")
     print(f"{'core':<6} " + " ".join(f"{s:>17}" for s in SPLITS))
     for core, rs in results.items():
         cells = []

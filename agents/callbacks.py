@@ -241,7 +241,12 @@ class CoreActivityCallback(BaseCallback):
     observation), ``rims/start_set_entropy_bits``.
 
     Reads ``policy.core_actor.last_active`` (steps, envs, RIMs) after each environment step;
-    does nothing for cores that do not expose it (LSTM, GRU).
+    cores that do not expose it (LSTM, GRU) get none of these.
+
+    For every recurrent core, ``core/state_abs_max``: the largest |h| among the policy states
+    the rollout stored. An LSTM's or a GRU's stays below 1; RIMs on GRU dynamics can grow
+    without bound, because communication adds to a state that the GRU carries over (on the
+    pickup suite it reached ~40, with the PPO updates' KL spiking; ``benchmarks/RESULTS.md``).
     """
 
     def __init__(self, run_dir: Path | None = None):
@@ -266,6 +271,9 @@ class CoreActivityCallback(BaseCallback):
         return True
 
     def _on_rollout_end(self) -> None:
+        states = getattr(self.model.rollout_buffer, "hidden_states_pi", None)
+        if states is not None:
+            self.logger.record("core/state_abs_max", float(np.abs(states).max()))
         if self._masks:
             for key, value in activity_record(np.stack(self._masks),
                                               np.stack(self._starts)).items():

@@ -40,6 +40,12 @@ def test_train_and_evaluate_image_env(tmp_path, core, capsys):
     assert events
     progress = (run / "tb" / "progress.csv").read_text()
     assert "rollout/ep_rew_mean" in progress and "time/fps" in progress
+    import csv
+    magnitudes = [float(r["core/state_abs_max"]) for r in csv.DictReader(io.StringIO(progress))
+                  if r.get("core/state_abs_max")]
+    assert magnitudes and all(0 < m < float("inf") for m in magnitudes)
+    if core != "rims":
+        assert max(magnitudes) <= 1.0  # tanh-bounded states
     if core == "rims":
         import numpy as np
         assert "rims/active_fraction/0" in progress

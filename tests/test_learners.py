@@ -66,9 +66,10 @@ def test_the_family_section_follows_the_env_however_it_is_given():
     ppo = learners.get("ppo")
     by_set = ppo.load_config(["env.id=rimrl/Pickup-v0"])
     assert by_set.env.n_envs == 16 and by_set.core.hidden_size == 192  # the grid section
-    # the config class' own core (the paper's Atari RIMs: GRU dynamics) under the section
-    assert by_set.core.dynamics == "gru" and by_set.core.name == "rims"
+    # the config class' own core (the paper's Atari RIMs) with the section's LSTM dynamics
+    assert by_set.core.dynamics == "lstm" and by_set.core.name == "rims"
     atari = ppo.load_config([])
+    assert atari.core.dynamics == "gru"  # the paper's Atari RIMs
     assert atari.env.id == "DemonAttack" and atari.core.compile is True  # atari section
     assert ppo.load_config(["env.id=CartPole-v1"]).ppo.clip_schedule == "constant"  # gym
     # a nested default made by the parent class survives a partial override

@@ -145,6 +145,13 @@ def test_grid_encoder_shapes():
     pre = preprocess_obs(batch, space)
     s = GridSetEncoder(space, element_dim=16)
     assert s.num_elements == 50 and s(pre).shape == (2, 50 * 16)
+    assert s.features_dim == 50 * 16
+    # the position embedding tells apart two cells that hold the same thing
+    cells = obs["image"].reshape(49, -1)
+    i, j = next((i, j) for i in range(49) for j in range(i + 1, 49)
+                if (cells[i] == cells[j]).all())
+    elements = s(pre).view(2, 50, 16)
+    assert not torch.allclose(elements[0, i], elements[0, j])
     g = GridEncoder(space, features_dim=40)
     assert g(pre).shape == (2, 40)
     core = RIMs(50 * 16, 24, num_units=3, k_active=2, elements=50, input_key_size=8,

@@ -139,6 +139,29 @@ def test_recurrent_cores_solve_the_cue_memory_task(core):
 
 
 @pytest.mark.parametrize("core_cls", ["lstm", "gru"])
+@pytest.mark.parametrize("with_starts", [False, True])
+def test_cores_without_a_state_start_from_zeros(core_cls, with_starts):
+    """No state given: the cores start from zeros, as torch's kernels do (on both paths)."""
+    from rimrl.nn.cores import GRUCore
+
+    torch.manual_seed(3)
+    core = LSTMCore(5, 7) if core_cls == "lstm" else GRUCore(5, 7)
+    kernel = core if core_cls == "lstm" else core.gru
+    x = torch.randn(6, 2, 5)
+    starts = torch.zeros(6, 2) if with_starts else None
+    if with_starts:
+        starts[[1, 2, 4], 0] = 1  # three cuts: the step loop; episode starts of env 0 only
+    out, (h, c) = core(x, episode_starts=starts)
+    assert out.shape == (6, 2, 7) and h.shape == c.shape == (1, 2, 7)
+    # env 1 never restarts: its outputs are the kernel's from a zero state
+    expected, _ = torch.nn.Module.__call__(kernel, x[:, 1:2]) if core_cls == "gru" else \
+        torch.nn.LSTM.forward(kernel, x[:, 1:2])
+    assert torch.allclose(out[:, 1:2], expected, atol=1e-6)
+    if core_cls == "gru":
+        assert torch.equal(c, torch.zeros_like(c))  # the GRU's passive second state
+
+
+@pytest.mark.parametrize("core_cls", ["lstm", "gru"])
 def test_stepwise_cores_equal_torch_with_resets(core_cls):
     """With episode starts, the step-by-step recurrence equals torch's fused kernel run on
     each piece between starts with the state zeroed at the start."""
@@ -194,14 +217,18 @@ def test_fused_pieces_equal_the_step_loop_outputs_and_gradients(monkeypatch, cor
     assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(p1, p2))
 
 
-def test_few_starts_take_the_fused_kernel(monkeypatch):
+@pytest.mark.parametrize("core_cls", ["lstm", "gru"])
+def test_few_starts_take_the_fused_kernel(monkeypatch, core_cls):
+    from rimrl.nn.cores import GRUCore
+
     calls = []
-    original = torch.nn.LSTM.forward
-    monkeypatch.setattr(torch.nn.LSTM, "forward",
+    kernel = torch.nn.LSTM if core_cls == "lstm" else torch.nn.GRU
+    original = kernel.forward
+    monkeypatch.setattr(kernel, "forward",
                         lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
-    core = LSTMCore(5, 7)
+    core = LSTMCore(5, 7) if core_cls == "lstm" else GRUCore(5, 7)
     starts = torch.zeros(9, 3)
-    starts[4, 1] = 1
+    starts[0, 2] = starts[4, 1] = 1  # FUSED_CUTS (2) cuts: still fused
     core(torch.randn(9, 3, 5), episode_starts=starts)
     assert len(calls) == 2  # two pieces: steps 0-3 and 4-8
     calls.clear()

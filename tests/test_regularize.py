@@ -74,6 +74,20 @@ def test_mixing_at_a_hidden_layer_and_gradient_before_it():
     assert torch.allclose(model(x), model.out(model.h2(model.h1(x))))
 
 
+def test_manifold_mixup_draws_only_from_its_generator():
+    """Layer, lambda and pairing come from the mixer's generator: the global one can do
+    anything in between and the same seed still gives the same mixed batch."""
+    x, y = torch.randn(6, 3), torch.tensor([0, 1, 0, 1, 1, 0])
+    results = []
+    for global_seed in (0, 99):
+        torch.manual_seed(global_seed)
+        mm = ManifoldMixup(net(), ["h1", "h2"], generator=torch.Generator().manual_seed(4))
+        torch.manual_seed(global_seed + 1)
+        results.append([(mm(x, y, 2)[1], mm.last_layer, mm.last_plan.lam) for _ in range(3)])
+    for (t1, l1, lam1), (t2, l2, lam2) in zip(*results):
+        assert l1 == l2 and lam1 == lam2 and torch.equal(t1, t2)
+
+
 def test_layer_is_drawn_uniformly():
     mm = ManifoldMixup(net(), ["h1", "h2"], generator=torch.Generator().manual_seed(0))
     seen = []
@@ -168,6 +182,39 @@ def test_mean_teacher_consistency_hand_computed():
     noisy = mean_teacher_consistency(student, teacher, u, noise_std=1.0,
                                      generator=torch.Generator().manual_seed(0))
     assert noisy.item() != pytest.approx(expected)  # the noise switch acts
+
+
+def test_mean_teacher_noise_comes_from_its_generator_in_order():
+    """Teacher input u + std * n1, then student input u + std * n2, n1 and n2 the next draws
+    of the given generator (whatever the global generator does); the chosen loss is used."""
+    from rimrl.regularize import mean_teacher_consistency
+
+    seen = []
+
+    class Recorder(nn.Module):
+        def __init__(self, logits):
+            super().__init__()
+            self.logits = torch.tensor(logits)
+
+        def forward(self, x):
+            seen.append(x.clone())
+            return self.logits.expand(x.shape[0], 2)
+
+    student = Recorder([0.0, 0.0])
+    teacher = EMATeacher(nn.Linear(3, 2))
+    teacher.model = Recorder([1.0, 0.0])
+    u = torch.arange(6.0).reshape(2, 3)
+    draws = torch.Generator().manual_seed(5)
+    n1, n2 = torch.randn(2, 3, generator=draws), torch.randn(2, 3, generator=draws)
+    torch.manual_seed(123)  # the global generator must not matter
+    loss = mean_teacher_consistency(student, teacher, u, noise_std=0.5,
+                                    generator=torch.Generator().manual_seed(5), loss="kl")
+    assert torch.allclose(seen[0], u + 0.5 * n1) and torch.allclose(seen[1], u + 0.5 * n2)
+    t = 1 / (1 + math.exp(-1.0))  # the teacher's softmax([1, 0])[0]; the student's is 0.5
+    kl = t * math.log(t / 0.5) + (1 - t) * math.log((1 - t) / 0.5)
+    assert loss.item() == pytest.approx(kl)  # not the mse, 2 (t - 0.5)^2
+    with pytest.raises(ValueError, match="unknown consistency loss"):
+        mean_teacher_consistency(student, teacher, u, 0.5, loss="l1")
 
 
 @pytest.mark.parametrize("method,consistency", [("ict", "ict_consistency"),

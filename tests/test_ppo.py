@@ -159,6 +159,11 @@ def test_cores_without_a_state_start_from_zeros(core_cls, with_starts):
     assert torch.allclose(out[:, 1:2], expected, atol=1e-6)
     if core_cls == "gru":
         assert torch.equal(c, torch.zeros_like(c))  # the GRU's passive second state
+        # a given state: h0 is the first tensor; the second (any values) is passive
+        h0 = torch.randn(1, 2, 7)
+        out, (h, _) = core(x, (h0, torch.randn(1, 2, 7)), episode_starts=starts)
+        expected, _ = kernel(x[:, 1:2], h0[:, 1:2])
+        assert torch.allclose(out[:, 1:2], expected, atol=1e-6)
 
 
 @pytest.mark.parametrize("core_cls", ["lstm", "gru"])

@@ -148,6 +148,10 @@ def test_atari_memory_per_transition_under_target():
     space = spaces.Box(0, 255, (4, 84, 84), np.uint8)
     buf = FrameReplayBuffer(1_000_000, space, spaces.Discrete(18), "cpu", frame_stack=4)
     assert buf.bytes_per_transition() <= 7200  # one 7,056-byte frame plus bookkeeping
+    # the same capacity spread over 4 envs costs the same per transition
+    four = FrameReplayBuffer(250_000, space, spaces.Discrete(18), "cpu", n_envs=4,
+                             frame_stack=4)
+    assert four.bytes_per_transition() == pytest.approx(buf.bytes_per_transition(), rel=0.01)
 
 
 def test_saved_memory_restores_samples_priorities_and_generator():

@@ -364,3 +364,16 @@ def test_compiled_step_matches_eager_outputs_and_gradients():
         assert (a is None) == (b is None)
         if a is not None:
             assert torch.allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("spatial", [False, True])
+def test_cell_step_without_a_state_starts_from_zeros(spatial):
+    """RIMCell's one-step API: no state means zeros; it records the (B, K) activity mask."""
+    m = small(elements=2, input_size=10) if spatial else small()
+    x = torch.randn(3, 2, 5) if spatial else torch.randn(3, 5)
+    zeros = torch.zeros(3, 12)
+    out, (h, c) = m.cell(x)
+    out0, (h0, c0) = m.cell(x, (zeros, zeros))
+    assert torch.equal(out, out0) and torch.equal(h, h0) and torch.equal(c, c0)
+    assert out.shape == (3, 12) and m.cell.last_active.shape == (3, 4)
+    assert m.cell.last_active.sum(1).tolist() == [2, 2, 2]  # k_A of K RIMs per example

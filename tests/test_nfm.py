@@ -157,3 +157,36 @@ def test_nfm_resnet_starts_as_the_plain_resnet():
         b.load_state_dict(a.state_dict())
     x = torch.rand(2, 4, 84, 84)
     assert torch.allclose(plain(x), nfm(x), atol=1e-6)
+
+
+@pytest.mark.parametrize("arch, shapes, params", [
+    # IMPALA: conv 3x3 (pad 1), max-pool 3/2 (pad 1), two residual blocks per stage
+    ("impala", [(16, 42, 42), (32, 21, 21), (32, 11, 11)], [9872, 41632, 46240]),
+    # ResNet-18 without the max-pool: 7x7/2 stem, then basic blocks (stride 2 from stage 2,
+    # with a 1x1 projection)
+    ("resnet18", [(64, 42, 42), (128, 21, 21), (256, 11, 11), (512, 6, 6)],
+     [160320, 524928, 2098432, 8391168]),
+])
+def test_stage_layouts_against_hand_counts(arch, shapes, params):
+    """Every stage's output shape on an 84x84 input and its parameter count, by hand."""
+    from rimrl.nn.resnet import ARCHS
+
+    build, channels = ARCHS[arch]
+    x = torch.zeros(1, 4, 84, 84)
+    for stage, shape, count in zip(build(4, channels), shapes, params, strict=True):
+        x = stage(x)
+        assert tuple(x.shape[1:]) == shape
+        assert sum(p.numel() for p in stage.parameters()) == count
+
+
+@pytest.mark.parametrize("name, arch", [("nfm-resnet", "impala"), ("nfm-resnet18", "resnet18")])
+def test_nfm_encoders_wrap_their_stages_and_pass_settings_on(name, arch):
+    from rimrl.nn.resnet import ARCHS
+
+    space = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    encoder = encoder_class(name)(space, features_dim=16, top_k=2)
+    assert isinstance(encoder.body, NFMStack)
+    assert all(site.top_k == 2 for site in encoder.body.sites.values())
+    assert len(encoder.body.blocks) == len(ARCHS[arch][1])
+    plain = encoder_class(name.removeprefix("nfm-"))(space)
+    assert isinstance(plain.body, nn.Sequential) and plain.features_dim == 512

@@ -190,3 +190,20 @@ def test_nfm_encoders_wrap_their_stages_and_pass_settings_on(name, arch):
     assert len(encoder.body.blocks) == len(ARCHS[arch][1])
     plain = encoder_class(name.removeprefix("nfm-"))(space)
     assert isinstance(plain.body, nn.Sequential) and plain.features_dim == 512
+
+
+def test_encoder_kwargs_check_follows_kwargs_to_the_parent_and_names_what_it_takes():
+    """nfm-resnet18 takes **kwargs: the check reads ResNetEncoder's arguments too; the
+    message lists exactly the accepted names (never self, observation_space or args)."""
+    from rimrl.errors import UserError
+    from rimrl.nn.encoders import check_encoder_kwargs
+
+    cls = encoder_class("nfm-resnet18")
+    check_encoder_kwargs(cls, {"top_k": 2, "sites": [1], "features_dim": 8}, "k")
+    for bad in ("topk", "observation_space", "self", "args", "kwargs"):
+        with pytest.raises(UserError) as caught:
+            check_encoder_kwargs(cls, {bad: 1}, "policy.encoder_kwargs")
+        assert str(caught.value) == (
+            f"policy.encoder_kwargs: 'NFMResNet18Encoder' takes no argument '{bad}'; it takes: "
+            "arch, batch_norm, channels, features_dim, heads, key_size, nfm, passes, sites, "
+            "top_k, value_size")

@@ -207,3 +207,17 @@ def test_encoder_kwargs_check_follows_kwargs_to_the_parent_and_names_what_it_tak
             f"policy.encoder_kwargs: 'NFMResNet18Encoder' takes no argument '{bad}'; it takes: "
             "arch, batch_norm, channels, features_dim, heads, key_size, nfm, passes, sites, "
             "top_k, value_size")
+
+
+def test_mlp_encoder_is_flatten_then_two_relu_layers():
+    """By hand: a 2x3 observation -> 6 inputs -> Linear(6, 4) -> ReLU -> Linear(4, 4) -> ReLU."""
+    from rimrl.nn.encoders import MlpEncoder
+
+    encoder = MlpEncoder(gym.spaces.Box(-1, 1, (2, 3)), features_dim=4)
+    layers = list(encoder.net)
+    assert [type(m) for m in layers] == [nn.Flatten, nn.Linear, nn.ReLU, nn.Linear, nn.ReLU]
+    assert (layers[1].in_features, layers[1].out_features, layers[3].in_features) == (6, 4, 4)
+    x = torch.randn(5, 2, 3)
+    first, second = layers[1], layers[3]
+    expected = torch.relu(second(torch.relu(first(x.flatten(1)))))
+    assert torch.equal(encoder(x), expected) and encoder.features_dim == 4

@@ -153,6 +153,7 @@ def test_cores_without_a_state_start_from_zeros(core_cls, with_starts):
         starts[[1, 2, 4], 0] = 1  # three cuts: the step loop; episode starts of env 0 only
     out, (h, c) = core(x, episode_starts=starts)
     assert out.shape == (6, 2, 7) and h.shape == c.shape == (1, 2, 7)
+    assert (core.input_size, core.hidden_size) == (5, 7)
     # env 1 never restarts: its outputs are the kernel's from a zero state
     expected, _ = torch.nn.Module.__call__(kernel, x[:, 1:2]) if core_cls == "gru" else \
         torch.nn.LSTM.forward(kernel, x[:, 1:2])

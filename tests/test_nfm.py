@@ -221,3 +221,24 @@ def test_mlp_encoder_is_flatten_then_two_relu_layers():
     first, second = layers[1], layers[3]
     expected = torch.relu(second(torch.relu(first(x.flatten(1)))))
     assert torch.equal(encoder(x), expected) and encoder.features_dim == 4
+
+
+def test_nfm_stack_defaults_are_the_thesis_settings_and_arguments_reach_the_sites():
+    """Section 10.4.5: K = 2 passes, 4 heads, top-4, keys and values of 32, no batch norm;
+    one bias-free key/value projection per block; bad counts refused with their message."""
+    blocks = [nn.Conv2d(3, 8, 3, 2, 1), nn.Conv2d(8, 4, 3, 1, 1)]
+    stack = NFMStack(blocks, [8, 4])
+    assert stack.passes == 2
+    for site in stack.sites.values():
+        assert (site.heads, site.top_k, site.key_size, site.value_size) == (4, 4, 32, 32)
+        assert isinstance(site.out[1], nn.Identity)  # no batch norm
+    assert all(p.bias is None and p.out_channels == 64 for p in stack.projections)
+    normed = NFMStack(blocks, [8, 4], passes=1, batch_norm=True, key_size=8, value_size=8)
+    assert normed.passes == 1
+    assert all(isinstance(s.out[1], nn.BatchNorm2d) for s in normed.sites.values())
+    with pytest.raises(ValueError, match="passes must be at least 1, got 0"):
+        NFMStack(blocks, [8, 4], passes=0)
+    with pytest.raises(ValueError, match="^one channel count per block is needed$"):
+        NFMStack(blocks, [8])
+    with pytest.raises(ValueError, match=r"block indexes in 0\.\.1, at least one; got \[2\]"):
+        NFMStack(blocks, [8, 4], sites=[2])

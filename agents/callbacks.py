@@ -246,7 +246,7 @@ class CoreActivityCallback(BaseCallback):
     For every recurrent core, ``core/state_abs_max``: the largest |h| among the policy states
     the rollout stored. An LSTM's or a GRU's stays below 1; RIMs on GRU dynamics can grow
     without bound, because communication adds to a state that the GRU carries over (on the
-    pickup suite it reached ~40, with the PPO updates' KL spiking; ``benchmarks/RESULTS.md``).
+    pickup suite it reached 40-480, with the PPO updates' KL spiking; ``benchmarks/RESULTS.md``).
     """
 
     def __init__(self, run_dir: Path | None = None):

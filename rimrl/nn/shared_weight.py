@@ -8,7 +8,8 @@ is one batched matmul over all steps, computed when autograd reaches the weight.
 uses the weight, so the engine reaches it only after the last step's backward.
 
 Exactly the same gradients as plain :func:`~rimrl.nn.grouped.grouped_linear` (up to float
-summation order; tested); no double backward. Used by :class:`rimrl.nn.rims.RIMs` in eager mode when gradients are on.
+summation order; tested); no double backward. Used by :class:`rimrl.nn.rims.RIMs` in eager
+mode when gradients are on.
 """
 
 from __future__ import annotations

@@ -244,9 +244,10 @@ class CoreActivityCallback(BaseCallback):
     cores that do not expose it (LSTM, GRU) get none of these.
 
     For every recurrent core, ``core/state_abs_max``: the largest |h| among the policy states
-    the rollout stored. An LSTM's or a GRU's stays below 1; RIMs on GRU dynamics can grow
-    without bound, because communication adds to a state that the GRU carries over (on the
-    pickup suite it reached 40-480, with the PPO updates' KL spiking; ``benchmarks/RESULTS.md``).
+    the rollout stored (h only; an LSTM's cell is kept apart). An LSTM's or a GRU's h stays
+    below 1; RIMs' can grow, because communication adds to the state (thesis 8.2.4): on GRU
+    dynamics, which carry the sum over, it reached 40-480 on the pickup suite with the PPO
+    updates' KL spiking; on LSTM dynamics 7-16 after 1M steps (``benchmarks/RESULTS.md``).
     """
 
     def __init__(self, run_dir: Path | None = None):

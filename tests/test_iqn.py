@@ -176,3 +176,115 @@ def test_iqn_learns_cartpole(tmp_path):
     (run,) = list(tmp_path.iterdir())
     scores = json.loads((run / "train_summary.json").read_text())["recent_episode_scores"]
     assert np.mean(scores) > 100
+
+
+class _FakeReplay:
+    """Hands ``train`` one crafted batch and records what it is asked and told."""
+
+    def __init__(self, batch, total, policy):
+        self.tree = type("Tree", (), {"total": total})()
+        self.batch, self.policy = batch, policy
+        self.sampled, self.priorities = [], []
+
+    def sample(self, batch_size, beta=None):
+        self.sampled.append((batch_size, beta, self.policy.q_net.training))
+        return self.batch
+
+    def update_priorities(self, indices, priorities):
+        self.priorities.append((indices, priorities))
+
+
+def _crafted_update(monkeypatch, total=1.0, timesteps=0, refill_until=0, max_grad_norm=None,
+                    double_q=True):
+    """IQN whose heads ignore tau (last layer zeroed: Z(s, a, tau) = bias[a]; online (3, 1),
+    target (0.5, 2)), every tau 0.5 (the sizes drawn are kept in ``model.tau_sizes``), and a
+    fixed batch of two transitions."""
+    from stable_baselines3.common.logger import configure
+
+    model = IQN(IQNPolicy, _env(1), buffer_size=100, seed=0, batch_size=2, n_quantiles=3,
+                n_target_quantiles=5, kappa=2.0, beta=0.4, max_grad_norm=max_grad_norm,
+                double_q=double_q, policy_kwargs=dict(features_extractor_kwargs=dict(features_dim=16)))
+    policy = model.policy
+    with torch.no_grad():
+        for net, bias in ((policy.q_net, (3.0, 1.0)), (policy.q_net_target, (0.5, 2.0))):
+            last = [m for m in net.modules() if isinstance(m, torch.nn.Linear)][-1]
+            last.weight.zero_()
+            last.bias.copy_(torch.tensor(bias))
+    obs = torch.as_tensor(np.stack([_env(1).reset()[0]] * 2)).permute(0, 3, 1, 2).float()
+    from rimrl.agents.iqn.replay import ReplaySamples
+    batch = ReplaySamples(obs, torch.tensor([0, 1]), obs, torch.tensor([1.0, -1.0]),
+                          torch.tensor([0.9, 0.5]), torch.tensor([0.0, 1.0]),
+                          torch.tensor([1.0, 0.25]), np.array([7, 3]))
+    model.replay_buffer = _FakeReplay(batch, total, policy)
+    model.set_logger(configure(None, []))
+    model.num_timesteps, model._refill_until = timesteps, refill_until
+    model._current_progress_remaining = 0.25
+    model._n_updates = 5
+    policy.set_training_mode(False)
+    model.tau_sizes = []
+
+    def rand(*size, **kwargs):
+        model.tau_sizes.append(size)
+        return torch.full(size, 0.5)
+
+    monkeypatch.setattr(torch, "rand", rand)
+    return model
+
+
+@pytest.mark.parametrize("double_q, first, loss", [(True, 0.9009375, 0.63796875),
+                                                   (False, 0.015, 0.195)])
+def test_one_update_against_hand_computed_loss_beta_and_priorities(monkeypatch, double_q, first,
+                                                                   loss):
+    """Dopamine-style: one gradient step on a crafted batch. Double Q picks a* = 0 (online
+    bias 3 > 1), so the targets are 1 + 0.9 * 0.5 = 1.45 and -1 (terminal); the chosen
+    quantiles are 3 and 1, u = -1.55 and -2. Every |u| <= kappa = 2: the per-sample loss is
+    N * |tau - 1| * (u^2 / 2) / kappa = 3 * 0.5 * u^2 / 4 = 0.9009375 and 1.5, weighted by the
+    importance weights (1, 0.25) and averaged: 0.63796875. Without double Q the target network
+    picks a* = 1 (bias 2 > 0.5): target 1 + 0.9 * 2 = 2.8, u = -0.2, loss 0.015."""
+    model = _crafted_update(monkeypatch, double_q=double_q)
+    model.train(gradient_steps=1, batch_size=2)
+    replay, logged = model.replay_buffer, model.logger.name_to_value
+    assert replay.sampled == [(2, pytest.approx(0.4 + 0.6 * 0.75), True)]  # beta annealed
+    # K = 32 samples for the Q(s', .) that picks a*, N' = 5 target samples, N = 3 online ones
+    assert model.tau_sizes == [(2, 32), (2, 5), (2, 3)]
+    (indices, priorities), = replay.priorities
+    assert indices.tolist() == [7, 3]
+    assert priorities == pytest.approx([first, 1.5])
+    assert logged["train/loss"] == pytest.approx(loss)
+    assert logged["train/beta"] == pytest.approx(0.85)
+    assert logged["train/n_updates"] == 6 and model._n_updates == 6
+    assert "tensorboard" in model.logger.name_to_excluded["train/n_updates"]
+
+
+def test_update_clips_the_gradient_norm(monkeypatch):
+    """Unclipped, the crafted batch's gradient has norm ~0.6 (biases alone: 3 * 0.5 * 1.55 /
+    2 / 2 and 3 * 0.5 * 2 / 2 * 0.25 / 2); max_grad_norm 0.1 scales it to 0.1 before Adam."""
+    norms = []
+    for clip in (None, 0.1):
+        model = _crafted_update(monkeypatch, max_grad_norm=clip)
+        step = model.policy.optimizer.step
+
+        def spy(*args, _step=step, _model=model, **kwargs):
+            grads = [p.grad for p in _model.policy.q_net.parameters() if p.grad is not None]
+            norms.append(torch.linalg.vector_norm(torch.stack(
+                [torch.linalg.vector_norm(g) for g in grads])).item())
+            return _step(*args, **kwargs)
+
+        model.policy.optimizer.step = spy
+        model.train(gradient_steps=1, batch_size=2)
+    assert norms[0] > 0.5 and norms[1] == pytest.approx(0.1, rel=1e-4)
+
+
+@pytest.mark.parametrize("total, timesteps, refill_until, trains", [
+    (1.0, 0, 0, True),
+    (0.0, 10, 0, False),     # no complete n-step window stored yet
+    (1.0, 9, 10, False),     # refilling after a resume without the replay memory
+    (1.0, 10, 10, True),     # refilled
+])
+def test_update_waits_for_a_window_and_the_refill(monkeypatch, total, timesteps, refill_until,
+                                                  trains):
+    model = _crafted_update(monkeypatch, total=total, timesteps=timesteps,
+                            refill_until=refill_until)
+    model.train(gradient_steps=1, batch_size=2)
+    assert bool(model.replay_buffer.sampled) == trains
+    assert model._n_updates == (6 if trains else 5)

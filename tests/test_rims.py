@@ -401,3 +401,31 @@ def test_build_core_passes_every_rims_setting_on():
         2, True, 2, False, None, "gru", 2)
     assert {k: v.shape for k, v in core.state_dict().items()} == {
         k: v.shape for k, v in direct.state_dict().items()}
+
+
+@pytest.mark.parametrize("T", [1, 2])
+def test_short_sequences_equal_single_steps(T):
+    """A sequence of T steps equals T chained one-step calls (T = 1 returns the state itself,
+    T >= 2 stacks the outputs): outputs, final state and the active set per step."""
+    torch.manual_seed(0)
+    rims = RIMs(5, 12, num_units=3, k_active=2)
+    x = torch.randn(T, 4, 5)
+    out, (h, c) = rims(x)
+    active = rims.last_active
+    assert out.shape == (T, 4, 12) and active.shape == (T, 4, 3)
+    state = None
+    for t in range(T):
+        step_out, state = rims(x[t:t + 1], state)
+        assert torch.allclose(out[t], step_out[0], atol=1e-6)
+        assert torch.equal(active[t], rims.last_active[0])
+    assert torch.allclose(h, state[0], atol=1e-6) and torch.allclose(c, state[1], atol=1e-6)
+
+
+def test_input_shape_is_checked_with_the_sizes_it_takes():
+    rims = RIMs(6, 12, num_units=3, k_active=2, elements=2)  # two elements of 3
+    rims(torch.zeros(2, 1, 6))
+    rims(torch.zeros(2, 1, 2, 3))
+    for bad in (torch.zeros(2, 1, 5), torch.zeros(2, 1, 2, 4), torch.zeros(2, 6)):
+        with pytest.raises(ValueError, match=r"RIMs expects input \(T, B, 6\) or \(T, B, N, 3\), "
+                                             rf"got \({', '.join(map(str, bad.shape))}\)"):
+            rims(bad)

@@ -288,3 +288,44 @@ def test_update_waits_for_a_window_and_the_refill(monkeypatch, total, timesteps,
     model.train(gradient_steps=1, batch_size=2)
     assert bool(model.replay_buffer.sampled) == trains
     assert model._n_updates == (6 if trains else 5)
+
+
+def test_quantile_huber_loss_linear_branch_beyond_kappa():
+    """|u| > kappa: kappa * (|u| - kappa / 2) / kappa. u = 3, kappa = 2: 2 * 2 / 2 = 2, tau
+    weight 0.25 (u > 0): 0.5."""
+    loss = quantile_huber_loss(torch.tensor([[0.0]]), torch.tensor([[3.0]]),
+                               torch.tensor([[0.25]]), kappa=2.0)
+    assert loss.item() == pytest.approx(0.5)
+
+
+def test_dueling_head_is_value_plus_centred_advantage():
+    """Q = V + A - mean_a(A) per quantile (Wang et al., 2016), on a crafted head: the tau
+    embedding is all ones, A is the identity on the features, V their sum. Features
+    (1, 2, 6): A = (1, 2, 6), mean 3, V = 9, so Q = (7, 8, 12) at every tau."""
+    from rimrl.agents.iqn.policies import IQNNetwork
+
+    class Features(torch.nn.Module):
+        features_dim = 3
+
+    class Ones(torch.nn.Module):
+        def forward(self, e):
+            return torch.ones(*e.shape[:-1], 3)
+
+    net = IQNNetwork(Features(), n_actions=3, embedding_dim=4, hidden_size=5, dueling=True)
+    net.tau_embedding, net.advantage = Ones(), torch.nn.Identity()
+    net.value = torch.nn.Linear(3, 1)
+    with torch.no_grad():
+        net.value.weight.fill_(1.0)
+        net.value.bias.zero_()
+    q = net(torch.tensor([[1.0, 2.0, 6.0]]), torch.tensor([[0.1, 0.7]]))
+    assert torch.equal(q, torch.tensor([[[7.0, 8.0, 12.0], [7.0, 8.0, 12.0]]]))
+
+
+def test_noisy_linear_starts_as_rainbow_says():
+    """mu ~ U(-1/sqrt(p), 1/sqrt(p)) for weights and biases, every sigma std_init / sqrt(p)
+    (Fortunato et al., 2018, factorised noise), p = in_features = 16."""
+    torch.manual_seed(0)
+    layer = NoisyLinear(16, 200, std_init=0.3)
+    for mu in (layer.weight_mu, layer.bias_mu):
+        assert mu.abs().max() <= 0.25 and mu.min() < -0.2 and mu.max() > 0.2
+    assert torch.all(layer.weight_sigma == 0.3 / 4) and torch.all(layer.bias_sigma == 0.3 / 4)

@@ -38,9 +38,10 @@ def _buffer(n_steps=1, size=16, frame_stack=1, n_envs=1, gamma=0.5, **kw):
 
 
 def _fill(buf, rewards, dones, truncated=()):
+    """``truncated``: steps whose info says so; None: infos without the key."""
     for t, (r, d) in enumerate(zip(rewards, dones)):
         obs = np.full((1, 1, 2, 2), t, dtype=np.uint8)
-        info = {"TimeLimit.truncated": t in truncated}
+        info = {} if truncated is None else {"TimeLimit.truncated": t in truncated}
         buf.add(obs, obs, np.array([t % 3]), np.array([r], dtype=np.float32),
                 np.array([d]), [info])
 
@@ -187,3 +188,70 @@ def test_saved_memory_restores_samples_priorities_and_generator():
             assert np.array_equal(np.asarray(x), np.asarray(y))
     with pytest.raises(ValueError, match="has shape"):
         memory(size=20).load_state_arrays(dict(np.load(io.BytesIO(saved.getvalue()))))
+
+
+def test_windows_through_a_termination_are_sampled():
+    """Unlike a truncation, a termination inside the window is a complete n-step return: every
+    window is valid. With n = 3, a termination at slot 0 makes the truncation at slot 2
+    irrelevant to slot 0's window (the episode ended first)."""
+    buf = _buffer(n_steps=2)  # infos without "TimeLimit.truncated": a termination
+    _fill(buf, [1.0] * 8, [False, False, True, False, False, False, False, False],
+          truncated=None)
+    assert set(np.flatnonzero(buf.tree.get(np.arange(8)) > 0)) == {0, 1, 2, 3, 4, 5}
+    buf = _buffer(n_steps=3)
+    _fill(buf, [1.0] * 8, [True, False, True, False, False, False, False, False],
+          truncated={2})
+    assert set(np.flatnonzero(buf.tree.get(np.arange(8)) > 0)) == {0, 3, 4}
+
+
+def test_new_transitions_get_the_largest_priority_so_far():
+    buf = _buffer(n_steps=1, alpha=0.5)
+    _fill(buf, [0.0] * 3, [False] * 3)  # slots 0, 1 complete, at (max priority 1) ** alpha
+    assert list(buf.tree.get([0, 1])) == [1.0, 1.0]
+    buf.update_priorities(np.array([0]), np.array([9.0 - buf.epsilon]))
+    buf.add(*[np.full((1, 1, 2, 2), 3, np.uint8)] * 2, np.array([0]), np.array([0.0]),
+            np.array([False]), [{}])  # completes slot 2
+    assert buf.tree.get([2])[0] == pytest.approx(9.0 ** 0.5)
+
+
+def test_end_all_episodes_cuts_the_streams_at_the_last_step():
+    """A reset without a done (resuming): the last stored step becomes a truncation, so the
+    windows running through it are never sampled, and the next step starts an episode."""
+    buf = _buffer(n_steps=2, size=8)
+    buf.end_all_episodes()  # empty: nothing to mark
+    assert not buf.ends.any() and buf._next_start.all()
+    _fill(buf, [1.0] * 4, [False] * 4)  # slots 0, 1 complete (slot 2 waits for step 4)
+    buf.end_all_episodes()
+    assert list(buf.ends[:, 0]) == [False] * 3 + [True] + [False] * 4
+    assert not buf.terminal.any() and buf._next_start.all()
+    _fill(buf, [1.0] * 3, [False] * 3)  # steps 4-6 into slots 4-6
+    assert buf.starts[4, 0] and not buf.starts[5, 0]
+    assert set(np.flatnonzero(buf.tree.get(np.arange(8)) > 0)) == {0, 1, 4}
+
+
+def test_memory_wraps_around_and_stays_full():
+    buf = _buffer(n_steps=1, size=4)
+    _fill(buf, [0.0] * 6, [False] * 6)
+    assert buf.full and buf.size() == 4 and buf.pos == 2
+
+
+def test_sum_tree_sampling_draws_one_offset_per_stratum():
+    """Stratified: slot of (i + U_i) / B * total for independent U_i from the generator;
+    priorities below 1 in total are fine; an empty tree refuses with a message."""
+    tree = SumTree(8)
+    tree.set(np.arange(8), np.full(8, 0.1))  # two strata of four slots each
+    u = np.random.default_rng(0).random(2)  # 0.637, 0.270: slots 2 and 4 + 1
+    assert list(tree.sample(2, np.random.default_rng(0))) == [2, 5]
+    assert list(np.floor((np.arange(2) + u) / 2 * 8).astype(int)) == [2, 5]
+    with pytest.raises(ValueError, match="cannot sample: no slot has a positive priority"):
+        SumTree(4).sample(2, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("inf"), float("nan")])
+def test_sum_tree_refuses_bad_priorities(bad):
+    tree = SumTree(4)
+    tree.set([0, 1], [1.0, 2.0])
+    with pytest.raises(ValueError, match="priorities must be finite and non-negative"):
+        tree.set([2], [bad])
+    tree.set([1], [0.0])  # overwriting with zero leaves one nonzero slot
+    assert tree.nonzero == 1 and tree.total == 1.0

@@ -429,3 +429,27 @@ def test_input_shape_is_checked_with_the_sizes_it_takes():
         with pytest.raises(ValueError, match=r"RIMs expects input \(T, B, 6\) or \(T, B, N, 3\), "
                                              rf"got \({', '.join(map(str, bad.shape))}\)"):
             rims(bad)
+
+
+def test_spatial_selection_ranks_rims_by_attention_off_the_null_element():
+    """Spatial mode, thesis 8.2.2: a RIM's claim is 1 - (its attention on the null element),
+    summed over all elements, not its attention to any one element. Crafted logits (null
+    first, fixed at 0): RIM 0 (0, 0) -> 1 - 1/3; RIM 1 (5, -5) -> 0.993; RIM 2 (-5, 4) ->
+    0.982, but RIM 2 puts the most on element 2 and the least on element 1."""
+    from functools import partial
+
+    from rimrl.nn.grouped import grouped_linear
+
+    cell = RIMCell(4, 12, num_units=3, k_active=1, input_key_size=2)
+    _, values = cell.precompute_spatial(torch.randn(1, 2, 4))  # B = 1, N = 2 elements
+    keys = torch.tensor([[[[1.0, 0.0]], [[0.0, 1.0]]]])  # (B, N, heads, dk): one-hot
+    query = torch.tensor([[0.0, 0.0], [5.0, -5.0], [-5.0, 4.0]]).view(3, 1, 2)
+
+    def recurrent(h):  # zero gates, the crafted queries
+        return torch.cat([h.new_zeros(3, 1, cell.gate_size), query], dim=2)
+
+    h = torch.zeros(3, 1, 4)
+    _, _, active = cell.step_with(keys, values, h, h.clone(), True, recurrent=recurrent,
+                                  comm_qkv=partial(grouped_linear, weight=cell.comm_qkv),
+                                  comm_out=partial(grouped_linear, weight=cell.comm_out))
+    assert active[:, 0].tolist() == [False, True, False]

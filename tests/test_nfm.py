@@ -242,3 +242,36 @@ def test_nfm_stack_defaults_are_the_thesis_settings_and_arguments_reach_the_site
         NFMStack(blocks, [8])
     with pytest.raises(ValueError, match=r"block indexes in 0\.\.1, at least one; got \[2\]"):
         NFMStack(blocks, [8, 4], sites=[2])
+
+
+@pytest.mark.parametrize("top_k", [2, 9])
+def test_site_read_against_a_per_position_reference(top_k):
+    """attend() against a literal loop over batch, position and head: scores q.k / sqrt(d)
+    with a zero null entry first, the top_k kept, softmax, the weighted sum of values, then
+    h + gamma * out(read). Two memory layers with 2 and 1 elements, so the weights of each
+    layer's elements must be picked from the right offsets."""
+    torch.manual_seed(0)
+    site = NFMAttention(3, key_size=4, value_size=6, heads=2, top_k=top_k)
+    site.gamma.data.fill_(0.7)
+    h = torch.randn(2, 3, 2, 3)
+    memory = [torch.randn(2, 2, 10, 2, 3), torch.randn(2, 1, 10, 2, 3)]  # keys 4, values 6
+    got = site.attend(h, memory)
+
+    q = site.query(h)
+    read = torch.zeros(2, 6, 2, 3)
+    for b in range(2):
+        for i in range(2):
+            for j in range(3):
+                for head in range(2):
+                    qk = q[b, 2 * head:2 * head + 2, i, j]
+                    scores, values = [torch.tensor(0.0)], [torch.zeros(3)]
+                    for layer in memory:
+                        for e in range(layer.shape[1]):
+                            cell = layer[b, e, :, i, j]
+                            scores.append((qk * cell[2 * head:2 * head + 2]).sum() / 2 ** 0.5)
+                            values.append(cell[4 + 3 * head:4 + 3 * head + 3])
+                    s = torch.stack(scores)
+                    kept = s >= s.sort(descending=True).values[min(top_k, len(s)) - 1]
+                    w = torch.softmax(s.masked_fill(~kept, float("-inf")), 0)
+                    read[b, 3 * head:3 * head + 3, i, j] = (w[:, None] * torch.stack(values)).sum(0)
+    assert torch.allclose(got, h + 0.7 * site.out(read), atol=1e-5)

@@ -61,11 +61,18 @@ def test_null_entry_can_take_all_the_weight():
     ((8, 8), (4, 4), 4),     # larger: space-to-depth, 2x2 fine positions per coarse one
     ((21, 21), (11, 11), 4),  # not divisible: zero-padded to 22x22
     ((42, 42), (11, 11), 16),
+    ((8, 4), (4, 8), 4),      # finer in height only: still space-to-depth (width padded)
+    ((4, 8), (4, 16), 1),     # as fine in height, coarser in width: upsampled
+    ((4, 8), (8, 8), 1),      # coarser in height, as fine in width: upsampled
 ])
 def test_rescale_shapes(source, target, elements):
     x = torch.randn(2, 3, *source)
     out = rescale(x, target)
     assert out.shape == (2, elements, 3, *target)
+    if source[0] <= target[0] and source[1] <= target[1]:  # nearest upsampling, exactly
+        rows = torch.arange(target[0]) * source[0] // target[0]
+        cols = torch.arange(target[1]) * source[1] // target[1]
+        assert torch.equal(out[:, 0], x[:, :, rows][:, :, :, cols])
 
 
 def test_space_to_depth_keeps_each_fine_position():

@@ -132,6 +132,29 @@ def test_sprite_masks():
     assert not ring[5, 5] and ring[5, 0]
 
 
+def test_grid_parts_embed_cells_and_the_mission_by_hand():
+    """A cell is E[object] + E[32 + colour] + E[64 + state] (indices clamped into 0..31); the
+    mission is the mean of its words' embeddings (id 0 is padding: zero and not counted) plus
+    a linear map of the one-hot direction."""
+    from rimrl.nn.grid_encoders import CELL_VALUES, _Parts
+
+    space = gym.make("rimrl/Pickup-v0").observation_space
+    parts = _Parts(space, dim=5)
+    assert parts.view == space["image"].shape[:2]
+    E = parts.cell.weight
+    image = torch.tensor([[[[2, 0, 1], [200, 5, 31]]]])  # (B=1, H=1, W=2, 3)
+    expected = torch.stack([E[2] + E[CELL_VALUES] + E[2 * CELL_VALUES + 1],
+                            E[CELL_VALUES - 1] + E[CELL_VALUES + 5] + E[3 * CELL_VALUES - 1]])
+    assert torch.allclose(parts.cells(image)[0, 0], expected)
+    W = parts.word.weight
+    assert torch.equal(W[0], torch.zeros(5))
+    tokens = torch.tensor([[3, 5, 0, 0], [7, 0, 0, 0], [0, 0, 0, 0]])
+    direction = torch.eye(4)[[1, 0, 2]]
+    words = torch.stack([(W[3] + W[5]) / 2, W[7], torch.zeros(5)])
+    assert torch.allclose(parts.mission(tokens, direction), words + parts.direction(direction),
+                          atol=1e-6)
+
+
 def test_grid_encoder_shapes():
     from stable_baselines3.common.preprocessing import preprocess_obs
 

@@ -315,3 +315,59 @@ def test_training_loss_of_each_method_hand_computed(monkeypatch, method, supervi
         expected = (ce(0.0, 0) + ce(2.0, 1)) / 2
     loss = batch_loss(cfg, model, x, y, 2, mixer, torch.Generator().manual_seed(0))
     assert loss.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_plan_mix_lambda_is_a_beta_draw_from_two_gammas_of_the_generator():
+    """lam = g1 / (g1 + g2) with g1, g2 ~ Gamma(alpha) drawn in that order from the generator
+    (so lam ~ Beta(alpha, alpha)), then the pairing."""
+    plan = plan_mix(5, 2.0, torch.Generator().manual_seed(3))
+    gen = torch.Generator().manual_seed(3)
+    g1 = torch._standard_gamma(torch.full((1,), 2.0), generator=gen)
+    g2 = torch._standard_gamma(torch.full((1,), 2.0), generator=gen)
+    assert 0.0 < plan.lam < 1.0 and plan.lam == pytest.approx(float(g1 / (g1 + g2)))
+    assert torch.equal(plan.perm, torch.randperm(5, generator=gen))
+    with pytest.raises(ValueError, match="mixup alpha must be positive, got 0"):
+        plan_mix(5, 0, None)
+
+
+def test_mixed_targets_have_every_class_even_when_the_batch_lacks_some():
+    targets = mixed_targets(torch.tensor([0, 1]), 4, MixPlan(0.25, torch.tensor([1, 0])))
+    assert torch.equal(targets, torch.tensor([[0.25, 0.75, 0, 0], [0.75, 0.25, 0, 0]]))
+
+
+def test_ict_consistency_uses_the_loss_it_is_given():
+    """kl: KL(teacher's mixed prediction || student at the mixed input), batch mean."""
+    torch.manual_seed(0)
+    student, teacher_net = nn.Linear(3, 4), nn.Linear(3, 4)
+    teacher = EMATeacher(teacher_net)
+    u = torch.randn(6, 3)
+    got = ict_consistency(student, teacher, u, 1.0, torch.Generator().manual_seed(1), loss="kl")
+    plan = plan_mix(6, 1.0, torch.Generator().manual_seed(1))
+    target = mix(teacher.predict(u), plan)
+    expected = (target * (target.log() - F.log_softmax(student(mix(u, plan)), -1))).sum(-1).mean()
+    assert got.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_ema_teacher_decay_range_and_frozen_copy():
+    student = nn.Linear(2, 2)
+    teacher = EMATeacher(student, decay=0.0)  # allowed: the teacher copies the student
+    assert not any(p.requires_grad for p in teacher.model.parameters())
+    for bad in (1.0, 1.5, -0.1):
+        with pytest.raises(ValueError, match=rf"EMA decay must be in \[0, 1\), got {bad}"):
+            EMATeacher(student, decay=bad)
+
+
+def test_sigmoid_rampup_values():
+    """exp(-5 (1 - t/L)^2), clipped to [0, L]; L <= 0 means no ramp-up."""
+    assert sigmoid_rampup(0, 1) == pytest.approx(math.exp(-5.0))
+    assert sigmoid_rampup(0.5, 1) == pytest.approx(math.exp(-1.25))
+    assert sigmoid_rampup(3, 1) == 1.0 and sigmoid_rampup(0, 0) == 1.0
+
+
+def test_manifold_mixup_needs_a_layer_or_the_input():
+    model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 2))
+    ManifoldMixup(model, ["0"], include_input=False)  # hidden layers only: fine
+    with pytest.raises(ValueError, match="no eligible layer: give layers or include_input=True"):
+        ManifoldMixup(model, [], include_input=False)
+    with pytest.raises(ValueError, match="mixup alpha must be positive, got 0"):
+        ManifoldMixup(model, ["0"], alpha=0)

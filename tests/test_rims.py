@@ -265,6 +265,13 @@ def test_shared_weight_hand_values():
     assert w.grad.item() == 13.0 and b.grad.item() == 3.0
     with torch.no_grad():
         assert not SharedWeight(w, b).deferred
+    # the shared tensors used directly as well: their own gradient is added to the steps'
+    w.grad = b.grad = None
+    shared = SharedWeight(w, b)
+    y = shared(h1) + 5 * shared.weight + shared.bias ** 2  # 7 + 10 + 1 = 18
+    y.backward()
+    # d/dw = 3 + 5 = 8; d/db = 1 + 2 * 1 = 3
+    assert y.item() == 18.0 and w.grad.item() == 8.0 and b.grad.item() == 3.0
 
 
 @pytest.mark.parametrize("topk", [1, 2])

@@ -460,3 +460,31 @@ def test_spatial_selection_ranks_rims_by_attention_off_the_null_element():
                                   comm_qkv=partial(grouped_linear, weight=cell.comm_qkv),
                                   comm_out=partial(grouped_linear, weight=cell.comm_out))
     assert active[:, 0].tolist() == [False, True, False]
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(num_units=1, k_active=1, hidden_size=1), None),  # one RIM of one unit: allowed
+    (dict(k_active=6), None),                              # all active: allowed
+    (dict(hidden_size=6), None),                           # one unit per RIM
+    (dict(comm_topk=6), None),                             # read every RIM
+    (dict(num_units=0, k_active=0, hidden_size=6), "num_units must be positive, got 0"),
+    (dict(k_active=0), r"k_active \(0\) must be between 1 and num_units \(6\); lower k_active"),
+    (dict(k_active=7), r"k_active \(7\) must be between 1 and num_units \(6\)"),
+    (dict(hidden_size=0), "hidden_size 0 is not a positive multiple of num_units 6; use e.g. 6"),
+    (dict(hidden_size=40), "hidden_size 40 is not a positive multiple of num_units 6; use e.g. 42"),
+    (dict(comm_topk=0), r"comm_topk must be between 1 and num_units \(6\), got 0"),
+    (dict(comm_topk=7), r"comm_topk must be between 1 and num_units \(6\), got 7"),
+    (dict(dynamics="rnn"), "dynamics 'rnn' is unknown; choose lstm or gru"),
+    (dict(comm_key_size=0), "comm_key_size must be positive, got 0"),
+])
+def test_rims_settings_boundaries_and_messages(settings, message):
+    """The one check of RIMs settings (CoreConfig's and RIMCell's): each limit's last valid
+    value passes, the first invalid one is refused with its message."""
+    from rimrl.nn.rim_cell import check_rims_settings
+
+    args = dict(hidden_size=12, num_units=6, k_active=4, dynamics="lstm") | settings
+    if message is None:
+        check_rims_settings(**args)
+    else:
+        with pytest.raises(ValueError, match=f"^{message}"):
+            check_rims_settings(**args)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 import math
 import os
 import re
@@ -49,6 +50,13 @@ class RunSettings:
         if self.threads < 0:
             raise UserError(f"threads must be 0 (torch's default) or a positive count, "
                             f"got {self.threads}")
+
+
+def default_of(function: Callable, name: str) -> Any:
+    """The default of ``function``'s parameter ``name``. Config classes read the defaults of
+    the library classes they configure from those classes' signatures, so each value is
+    written once, next to the code it sets (``rimrl train ... --print-config`` shows them)."""
+    return inspect.signature(function).parameters[name].default
 
 
 def config_dir() -> Path:

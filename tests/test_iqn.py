@@ -329,3 +329,36 @@ def test_noisy_linear_starts_as_rainbow_says():
     for mu in (layer.weight_mu, layer.bias_mu):
         assert mu.abs().max() <= 0.25 and mu.min() < -0.2 and mu.max() > 0.2
     assert torch.all(layer.weight_sigma == 0.3 / 4) and torch.all(layer.bias_sigma == 0.3 / 4)
+
+
+def test_iqn_defaults_are_dopamine_iqn_with_rainbow_replay():
+    """The IQN class's own defaults (the one home of each value; the run config reads them):
+    Dopamine's IQN (N = N' = 64, K = 32, kappa 1, 64 cosines) with Rainbow's replay and
+    schedule (3-step, prioritized alpha 0.5 / beta 0.4, double Q, lr 6.25e-5, 20k steps
+    before learning, updates every 4 steps, target copy every 8k, epsilon 1 -> 0.01 over
+    250k); gradient clipping at 10 is SB3 DQN's."""
+    import inspect
+
+    from rimrl.learners.iqn_config import IQNRunConfig
+
+    def defaults(cls):
+        return {n: p.default for n, p in inspect.signature(cls).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+
+    assert defaults(IQN) == dict(
+        learning_rate=6.25e-5, buffer_size=1_000_000, learning_starts=20_000, batch_size=32,
+        gamma=0.99, train_freq=4, gradient_steps=1, target_update_interval=8_000,
+        n_quantiles=64, n_target_quantiles=64, kappa=1.0, n_steps=3, prioritized=True,
+        alpha=0.5, beta=0.4, double_q=True, frame_stack=None, exploration_initial_eps=1.0,
+        exploration_final_eps=0.01, exploration_steps=250_000, max_grad_norm=10.0,
+        policy_kwargs=None, tensorboard_log=None, verbose=0, seed=None, device="auto",
+        _init_setup_model=True)
+    policy = defaults(IQNPolicy)
+    assert {k: policy[k] for k in ("embedding_dim", "hidden_size", "dueling", "noisy",
+                                   "noisy_std", "n_policy_quantiles")} == dict(
+        embedding_dim=64, hidden_size=512, dueling=False, noisy=False, noisy_std=0.1,
+        n_policy_quantiles=32)
+    config = IQNRunConfig()  # reads them; adds Rainbow's dueling head and Adam epsilon
+    assert config.iqn.gamma == 0.99 and config.iqn.max_grad_norm == 10.0
+    assert config.policy.n_policy_quantiles == 32 and config.policy.dueling is True
+    assert config.iqn.adam_eps == 1.5e-4

@@ -488,3 +488,25 @@ def test_rims_settings_boundaries_and_messages(settings, message):
     else:
         with pytest.raises(ValueError, match=f"^{message}"):
             check_rims_settings(**args)
+
+
+def test_rims_defaults_are_the_thesis_settings():
+    """RIMCell's own defaults, the one home of each (CoreConfig and RIMs read them): K = 6,
+    k_A = 4, LSTM dynamics; input attention 1 head, key 64, value the per-RIM size;
+    communication 4 heads, key and value 32, dense; the spatial competition and the query
+    bias on (rimrl's additions, see RIMCell)."""
+    import inspect
+
+    from rimrl.nn.cores import CoreConfig
+
+    cell = {n: p.default for n, p in inspect.signature(RIMCell).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+    assert cell == dict(num_units=6, k_active=4, dynamics="lstm", input_heads=1,
+                        input_key_size=64, input_value_size=None, comm_heads=4,
+                        comm_key_size=32, comm_value_size=32, comm_topk=None,
+                        spatial_competition=True, query_bias=True)
+    config = CoreConfig()
+    assert {k: getattr(config, k) for k in cell} == cell and config.compile is False
+    rims = RIMs(8, 12)
+    assert (rims.num_units, rims.k_active, rims.compile, rims.cell.dynamics) == (6, 4, False,
+                                                                                 "lstm")

@@ -1,4 +1,5 @@
-"""Typed config of ``rimrl train iqn``: every default is written here, once;
+"""Typed config of ``rimrl train iqn``: every default is written once, here or, for the
+settings of the IQN class and its policy, in their signatures (read with ``default_of``);
 ``configs/iqn.yaml`` holds only what an env family changes."""
 
 from __future__ import annotations
@@ -7,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from rimrl.learners.ppo_config import EnvConfig, TrainConfig
-from rimrl.config import RunSettings, require_positive
+from rimrl.agents.iqn import IQN, IQNPolicy
+from rimrl.config import RunSettings, default_of, require_positive
 from rimrl.errors import UserError
 
 
@@ -31,12 +33,12 @@ class IQNPolicyConfig:
     encoder: str = "nature"
     features_dim: int = 512
     encoder_kwargs: dict[str, Any] = field(default_factory=dict)
-    embedding_dim: int = 64
-    hidden_size: int = 512
-    dueling: bool = True
-    noisy: bool = False
-    noisy_std: float = 0.1
-    n_policy_quantiles: int = 32
+    embedding_dim: int = default_of(IQNPolicy, "embedding_dim")
+    hidden_size: int = default_of(IQNPolicy, "hidden_size")
+    dueling: bool = True  # Rainbow's head; the IQNPolicy class alone is plain IQN's
+    noisy: bool = default_of(IQNPolicy, "noisy")
+    noisy_std: float = default_of(IQNPolicy, "noisy_std")
+    n_policy_quantiles: int = default_of(IQNPolicy, "n_policy_quantiles")
 
 
 @dataclass
@@ -46,27 +48,27 @@ class IQNHyperparameters:
     ``n_steps`` (1 = off), ``prioritized``, ``double_q``; ``alpha``/``beta`` belong to
     prioritized replay (beta annealed to 1 over the run)."""
 
-    learning_rate: float = 6.25e-5
-    adam_eps: float = 1.5e-4
-    buffer_size: int = 1_000_000
-    learning_starts: int = 20_000
-    batch_size: int = 32
-    gamma: float = 0.99
-    train_freq: int = 4
-    gradient_steps: int = 1
-    target_update_interval: int = 8_000
-    n_quantiles: int = 64
-    n_target_quantiles: int = 64
-    kappa: float = 1.0
-    n_steps: int = 3
-    prioritized: bool = True
-    alpha: float = 0.5
-    beta: float = 0.4
-    double_q: bool = True
-    exploration_initial_eps: float = 1.0
-    exploration_final_eps: float = 0.01
-    exploration_steps: int = 250_000
-    max_grad_norm: Optional[float] = 10.0
+    learning_rate: float = default_of(IQN, "learning_rate")
+    adam_eps: float = 1.5e-4  # the policy's Adam (Rainbow's); IQN has none
+    buffer_size: int = default_of(IQN, "buffer_size")
+    learning_starts: int = default_of(IQN, "learning_starts")
+    batch_size: int = default_of(IQN, "batch_size")
+    gamma: float = default_of(IQN, "gamma")
+    train_freq: int = default_of(IQN, "train_freq")
+    gradient_steps: int = default_of(IQN, "gradient_steps")
+    target_update_interval: int = default_of(IQN, "target_update_interval")
+    n_quantiles: int = default_of(IQN, "n_quantiles")
+    n_target_quantiles: int = default_of(IQN, "n_target_quantiles")
+    kappa: float = default_of(IQN, "kappa")
+    n_steps: int = default_of(IQN, "n_steps")
+    prioritized: bool = default_of(IQN, "prioritized")
+    alpha: float = default_of(IQN, "alpha")
+    beta: float = default_of(IQN, "beta")
+    double_q: bool = default_of(IQN, "double_q")
+    exploration_initial_eps: float = default_of(IQN, "exploration_initial_eps")
+    exploration_final_eps: float = default_of(IQN, "exploration_final_eps")
+    exploration_steps: int = default_of(IQN, "exploration_steps")
+    max_grad_norm: Optional[float] = default_of(IQN, "max_grad_norm")
 
 
 @dataclass

@@ -14,7 +14,9 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
+from rimrl.config import default_of
 from rimrl.errors import UserError, unknown_name
+from rimrl.nn.rim_cell import RIMCell
 from rimrl.nn.rims import RIMs
 
 
@@ -40,21 +42,22 @@ class CoreConfig:
         compile: RIMs only: ``torch.compile`` the step (faster, ~30 s to compile once).
     """
 
+    # the RIMs settings' defaults are RIMCell's and RIMs' own (the thesis' values), read here
     name: str = "rims"
     hidden_size: int = 600
-    num_units: int = 6
-    k_active: int = 4
-    dynamics: str = "lstm"
-    input_heads: int = 1
-    input_key_size: int = 64
-    input_value_size: Optional[int] = None
-    comm_heads: int = 4
-    comm_key_size: int = 32
-    comm_value_size: int = 32
-    comm_topk: Optional[int] = None
-    spatial_competition: bool = True
-    query_bias: bool = True
-    compile: bool = False
+    num_units: int = default_of(RIMCell, "num_units")
+    k_active: int = default_of(RIMCell, "k_active")
+    dynamics: str = default_of(RIMCell, "dynamics")
+    input_heads: int = default_of(RIMCell, "input_heads")
+    input_key_size: int = default_of(RIMCell, "input_key_size")
+    input_value_size: Optional[int] = default_of(RIMCell, "input_value_size")
+    comm_heads: int = default_of(RIMCell, "comm_heads")
+    comm_key_size: int = default_of(RIMCell, "comm_key_size")
+    comm_value_size: int = default_of(RIMCell, "comm_value_size")
+    comm_topk: Optional[int] = default_of(RIMCell, "comm_topk")
+    spatial_competition: bool = default_of(RIMCell, "spatial_competition")
+    query_bias: bool = default_of(RIMCell, "query_bias")
+    compile: bool = default_of(RIMs, "compile")
 
     def __post_init__(self):
         if self.name not in CORES:

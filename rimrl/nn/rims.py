@@ -52,9 +52,8 @@ class RIMs(nn.Module):
     bidirectional = False
     batch_first = False
 
-    def __init__(self, input_size: int, hidden_size: int, num_units: int = 6, k_active: int = 4,
-                 dynamics: str = "lstm", compile: bool = False, elements: int = 1,
-                 **cell_kwargs):
+    def __init__(self, input_size: int, hidden_size: int, compile: bool = False,
+                 elements: int = 1, **cell_kwargs):
         super().__init__()
         if elements < 1 or input_size % elements:
             raise ValueError(f"input_size {input_size} is not divisible into {elements} elements")
@@ -63,12 +62,10 @@ class RIMs(nn.Module):
         # kernels: about 2x faster on CPU at small batch, for ~30 s of compilation.
         self.compile = compile
         self._compiled_step = None
-        self.cell = RIMCell(input_size // elements, hidden_size, num_units, k_active, dynamics,
-                            **cell_kwargs)
+        self.cell = RIMCell(input_size // elements, hidden_size, **cell_kwargs)
         self.input_size = input_size
         self.hidden_size = hidden_size
-        self.num_units = num_units
-        self.k_active = k_active
+        self.num_units, self.k_active = self.cell.num_units, self.cell.k_active
         self.last_active: Optional[torch.Tensor] = None
 
     def forward(

@@ -255,3 +255,12 @@ def test_sum_tree_refuses_bad_priorities(bad):
         tree.set([2], [bad])
     tree.set([1], [0.0])  # overwriting with zero leaves one nonzero slot
     assert tree.nonzero == 1 and tree.total == 1.0
+
+
+def test_seed_makes_sampling_repeat():
+    batches = []
+    for seed in (3, 3, 4):
+        buf = _buffer(n_steps=1, size=16, seed=seed)
+        _fill(buf, [0.0] * 12, [False] * 12)
+        batches.append(buf.sample(8).indices.tolist())
+    assert batches[0] == batches[1] != batches[2]

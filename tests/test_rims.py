@@ -510,3 +510,32 @@ def test_rims_defaults_are_the_thesis_settings():
     rims = RIMs(8, 12)
     assert (rims.num_units, rims.k_active, rims.compile, rims.cell.dynamics) == (6, 4, False,
                                                                                  "lstm")
+
+
+@pytest.mark.parametrize("dynamics, params", [
+    ("lstm", {"bias_ih": (3, 1, 16), "weight_ih": (3, 4, 16), "weight_hh": (3, 4, 16)}),
+    ("gru", {"bias_ih": (3, 1, 12), "bias_hh": (3, 1, 12), "weight_ih": (3, 4, 12),
+             "weight_hh": (3, 4, 12)}),
+])
+def test_cell_parameters_by_hand(dynamics, params):
+    """K = 3 RIMs of 4 units on 1-unit inputs (input_size 1 is allowed): bias-free input key
+    and value maps, per-RIM query (with its bias), gates and communication (4 heads x 32 for
+    q, k, v; out back to 4 units); an LSTM keeps one gate bias with the forget gate's at 1,
+    a GRU an input and a hidden bias."""
+    cell = RIMCell(1, 12, num_units=3, k_active=2, dynamics=dynamics)
+    shapes = {k: tuple(v.shape) for k, v in cell.state_dict().items()}
+    assert shapes == params | {"input_key.weight": (64, 1), "input_value.weight": (4, 1),
+                               "input_query": (3, 4, 64), "input_query_bias": (3, 1, 64),
+                               "comm_qkv": (3, 4, 384), "comm_out": (3, 128, 4)}
+    assert cell.spatial_competition is True
+    if dynamics == "lstm":
+        assert torch.all(cell.bias_ih[:, :, 4:8] == 1.0)  # gates i, f, g, o: f starts open
+        assert not torch.any(cell.bias_ih[:, :, 8:12] == 1.0)
+
+
+@pytest.mark.parametrize("bad", [dict(comm_topk=4), dict(input_heads=0), dict(input_key_size=0),
+                                 dict(input_value_size=0), dict(comm_heads=0),
+                                 dict(comm_key_size=0), dict(comm_value_size=0)])
+def test_cell_checks_every_setting(bad):
+    with pytest.raises(ValueError, match=f"{next(iter(bad))} must be"):
+        RIMCell(4, 12, num_units=3, k_active=2, **bad)

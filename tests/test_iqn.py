@@ -362,3 +362,23 @@ def test_iqn_defaults_are_dopamine_iqn_with_rainbow_replay():
     assert config.iqn.gamma == 0.99 and config.iqn.max_grad_norm == 10.0
     assert config.policy.n_policy_quantiles == 32 and config.policy.dueling is True
     assert config.iqn.adam_eps == 1.5e-4
+
+
+def test_constructor_arguments_reach_sb3_and_the_replay_memory():
+    """Every IQN argument lands where it acts (distinct non-default values, so a dropped or
+    shifted argument shows): SB3's attributes, the replay memory's settings, the target
+    network copied whole (tau 1)."""
+    model = IQN(IQNPolicy, _env(2), learning_rate=3e-4, buffer_size=300, learning_starts=7,
+                batch_size=5, gamma=0.9, train_freq=3, gradient_steps=2,
+                target_update_interval=11, n_steps=2, prioritized=False, alpha=0.7, seed=4,
+                policy_kwargs=dict(features_extractor_kwargs=dict(features_dim=16)))
+    assert (model.learning_rate, model.buffer_size, model.learning_starts, model.batch_size,
+            model.gamma, model.train_freq.frequency, model.gradient_steps, model.tau,
+            model.seed, model.target_update_interval) == (3e-4, 300, 7, 5, 0.9, 3, 2, 1.0, 4,
+                                                          11)
+    replay = model.replay_buffer
+    assert (replay.n_steps, replay.gamma, replay.prioritized, replay.alpha, replay.n_envs,
+            replay.buffer_size) == (2, 0.9, False, 0.7, 2, 150)
+    again = IQN(IQNPolicy, _env(2), buffer_size=300, n_steps=2, seed=4,
+                policy_kwargs=dict(features_extractor_kwargs=dict(features_dim=16)))
+    assert np.array_equal(replay.rng.random(3), again.replay_buffer.rng.random(3))

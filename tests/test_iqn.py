@@ -382,3 +382,89 @@ def test_constructor_arguments_reach_sb3_and_the_replay_memory():
     again = IQN(IQNPolicy, _env(2), buffer_size=300, n_steps=2, seed=4,
                 policy_kwargs=dict(features_extractor_kwargs=dict(features_dim=16)))
     assert np.array_equal(replay.rng.random(3), again.replay_buffer.rng.random(3))
+
+
+def test_noisy_linear_forward_and_noise_by_hand():
+    """w = mu_w + sigma_w * outer(f(eps_out), f(eps_in)), b = mu_b + sigma_b * f(eps_out), with
+    f(x) = sign(x) sqrt(|x|) of standard normals drawn for the inputs, then the outputs."""
+    layer = NoisyLinear(3, 2, std_init=0.5)
+    torch.manual_seed(7)
+    layer.reset_noise()
+    torch.manual_seed(7)
+    raw_in, raw_out = torch.randn(3), torch.randn(2)
+    f = lambda v: v.sign() * v.abs().sqrt()  # noqa: E731
+    assert torch.allclose(layer.eps_in, f(raw_in)) and torch.allclose(layer.eps_out, f(raw_out))
+    x = torch.randn(4, 3)
+    w = layer.weight_mu + layer.weight_sigma * torch.outer(f(raw_out), f(raw_in))
+    b = layer.bias_mu + layer.bias_sigma * f(raw_out)
+    assert torch.allclose(layer(x), x @ w.T + b, atol=1e-6)
+
+
+def test_iqn_network_layers_by_hand():
+    """IQN (Dabney et al., 2018): phi(tau) = ReLU(Linear(cosines)); heads Linear-ReLU-Linear,
+    the value stream ending in one output."""
+    from rimrl.agents.iqn.policies import IQNNetwork
+
+    class Features(torch.nn.Module):
+        features_dim = 6
+
+    net = IQNNetwork(Features(), n_actions=3, embedding_dim=5, hidden_size=7, dueling=True,
+                     noisy=True, noisy_std=0.4)
+    kinds = lambda seq: [type(m).__name__ for m in seq]  # noqa: E731
+    assert kinds(net.tau_embedding) == ["Linear", "ReLU"]
+    assert net.tau_embedding[0].in_features == 5 and net.tau_embedding[0].out_features == 6
+    for head, out in ((net.advantage, 3), (net.value, 1)):
+        assert kinds(head) == ["NoisyLinear", "ReLU", "NoisyLinear"]
+        assert (head[0].in_features, head[0].out_features, head[2].out_features) == (6, 7, out)
+        assert torch.all(head[2].weight_sigma == 0.4 / 7 ** 0.5)
+
+
+def test_iqn_policy_passes_its_settings_on(monkeypatch):
+    """The network settings, the optimizer's settings and learning rate (lr_schedule(1)), the
+    encoder's kwargs and image scaling reach what they set; the target network is in eval
+    mode; greedy acting averages K sampled quantiles per state, without parameter noise."""
+    from stable_baselines3.common.vec_env import VecTransposeImage
+
+    env = VecTransposeImage(_env(1))  # channel-first, as IQN wraps it
+    policy = IQNPolicy(env.observation_space, env.action_space, lambda progress: 0.1 * progress,
+                       features_extractor_kwargs=dict(features_dim=16), normalize_images=False,
+                       optimizer_kwargs=dict(eps=0.25), embedding_dim=5, hidden_size=7,
+                       dueling=True, noisy=True, noisy_std=0.3, n_policy_quantiles=9)
+    net = policy.q_net
+    assert net.features_extractor.features_dim == 16 and not policy.normalize_images
+    assert net.embedding_dim == 5 and net.advantage[0].out_features == 7
+    assert net.value is not None and torch.all(net.value[2].weight_sigma == 0.3 / 7 ** 0.5)
+    group = policy.optimizer.param_groups[0]
+    assert group["lr"] == 0.1 and group["eps"] == 0.25
+    assert not policy.q_net_target.training
+    assert IQNPolicy(env.observation_space, env.action_space, lambda _: 0.1,
+                     features_extractor_kwargs=dict(features_dim=16)).normalize_images is True
+    sizes, noise = [], []
+    real_rand = torch.rand
+
+    def rand(*size, **kwargs):
+        sizes.append(size)
+        noise.append([layer.use_noise for layer in net.noisy_layers()])
+        return real_rand(*size, **kwargs)
+
+    monkeypatch.setattr(torch, "rand", rand)
+    obs = torch.as_tensor(np.concatenate([env.reset()] * 2))
+    assert policy._predict(obs, deterministic=True).shape == (2,)
+    policy._predict(obs, deterministic=False)
+    assert sizes == [(2, 9), (2, 9)]
+    assert noise == [[False] * 4, [True] * 4]
+    assert all(layer.use_noise for layer in net.noisy_layers())  # restored after acting
+
+
+def test_frame_stack_is_read_from_the_env_wrappers():
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack, VecTransposeImage
+
+    from rimrl.agents.iqn.iqn import stacked_frames
+
+    plain = _env(1)
+    assert stacked_frames(plain) == 1
+    stacked = VecTransposeImage(VecFrameStack(DummyVecEnv([lambda: plain.envs[0]]), 3))
+    assert stacked_frames(stacked) == 3
+    assert IQN(IQNPolicy, stacked, buffer_size=50,
+               policy_kwargs=dict(features_extractor_kwargs=dict(features_dim=16))
+               ).replay_buffer.frame_stack == 3

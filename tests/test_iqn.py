@@ -468,3 +468,51 @@ def test_frame_stack_is_read_from_the_env_wrappers():
     assert IQN(IQNPolicy, stacked, buffer_size=50,
                policy_kwargs=dict(features_extractor_kwargs=dict(features_dim=16))
                ).replay_buffer.frame_stack == 3
+
+
+def test_epsilon_schedule_and_target_copies_step_by_step():
+    """_on_step after each env step: epsilon falls linearly from 1 to 0.1 over 10 steps and
+    stays there (logged as rollout/exploration_rate); the target network is copied when
+    target_update_interval (4) steps have passed since the last copy, and only then."""
+    from stable_baselines3.common.logger import configure
+
+    model = IQN(IQNPolicy, _env(1), buffer_size=50, exploration_steps=10,
+                exploration_initial_eps=1.0, exploration_final_eps=0.1, target_update_interval=4,
+                policy_kwargs=dict(features_extractor_kwargs=dict(features_dim=16)))
+    model.set_logger(configure(None, []))
+    copies, eps = [], []
+    for t in range(1, 15):
+        with torch.no_grad():
+            for p in model.policy.q_net.parameters():
+                p.add_(1.0)  # the online network moves every step
+        model.num_timesteps = t
+        model._on_step()
+        eps.append(model.exploration_rate)
+        online = model.policy.q_net.state_dict()
+        copies.append(all(torch.equal(v, model.policy.q_net_target.state_dict()[k])
+                          for k, v in online.items()))
+    assert eps == pytest.approx([1.0 - 0.09 * t for t in range(1, 11)] + [0.1] * 4)
+    assert model.logger.name_to_value["rollout/exploration_rate"] == pytest.approx(0.1)
+    assert [t for t, copied in zip(range(1, 15), copies) if copied] == [4, 8, 12]
+    one = IQN(IQNPolicy, _env(1), buffer_size=50, exploration_steps=1,
+              exploration_final_eps=0.2,
+              policy_kwargs=dict(features_extractor_kwargs=dict(features_dim=16)))
+    one.set_logger(configure(None, []))
+    one.num_timesteps = 1
+    one._on_step()
+    assert one.exploration_rate == pytest.approx(0.2)
+
+
+def test_predict_is_epsilon_greedy_unless_deterministic():
+    model = IQN(IQNPolicy, _env(2), buffer_size=50, seed=0,
+                policy_kwargs=dict(features_extractor_kwargs=dict(features_dim=16)))
+    obs = model.env.reset()  # (2, 1, 36, 36): vectorized
+    greedy = model.policy.predict(obs, deterministic=True)[0]
+    model.exploration_rate = 0.0
+    assert np.array_equal(model.predict(obs)[0], greedy)  # eps 0: greedy even when sampling
+    model.exploration_rate = 1.0
+    assert np.array_equal(model.predict(obs, deterministic=True)[0], greedy)
+    actions = np.stack([model.predict(obs)[0] for _ in range(30)])  # default: sampled
+    assert actions.shape == (30, 2) and set(actions.ravel()) == {0, 1}
+    single = model.predict(obs[0])[0]
+    assert single.shape == () and int(single) in (0, 1)

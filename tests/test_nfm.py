@@ -282,3 +282,35 @@ def test_site_read_against_a_per_position_reference(top_k):
                     w = torch.softmax(s.masked_fill(~kept, float("-inf")), 0)
                     read[b, 3 * head:3 * head + 3, i, j] = (w[:, None] * torch.stack(values)).sum(0)
     assert torch.allclose(got, h + 0.7 * site.out(read), atol=1e-5)
+
+
+def test_residual_block_and_head_by_hand():
+    """IMPALA's block: x + conv2(relu(conv1(relu(x)))) with an identity skip when the shape
+    stays, a strided 1x1 projection otherwise; the encoder's head is ReLU, Flatten, Linear,
+    ReLU; its NFM settings default to NFMStack's and reach the stack."""
+    import inspect
+
+    import torch.nn.functional as F
+
+    from rimrl.nn.resnet import ResNetEncoder, _Residual
+
+    torch.manual_seed(0)
+    block = _Residual(3, 3)
+    x = torch.randn(2, 3, 5, 5)
+    conv1, conv2 = block.body[1], block.body[3]
+    assert isinstance(block.skip, nn.Identity)
+    assert torch.allclose(block(x), x + conv2(F.relu(conv1(F.relu(x)))), atol=1e-6)
+    for c_in, c_out, stride in ((3, 4, 1), (3, 3, 2)):
+        skip = _Residual(c_in, c_out, stride).skip
+        assert isinstance(skip, nn.Conv2d) and skip.stride == (stride, stride)
+    space = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    encoder = ResNetEncoder(space, features_dim=8)
+    assert [type(m).__name__ for m in encoder.head] == ["ReLU", "Flatten", "Linear", "ReLU"]
+    stack = {n: p.default for n, p in inspect.signature(NFMStack).parameters.items()}
+    ours = {n: p.default for n, p in inspect.signature(ResNetEncoder).parameters.items()}
+    assert {k: ours[k] for k in ("passes", "top_k", "key_size", "value_size", "heads",
+                                 "batch_norm")} == {k: stack[k] for k in (
+        "passes", "top_k", "key_size", "value_size", "heads", "batch_norm")}
+    nfm = ResNetEncoder(space, features_dim=8, nfm=True, batch_norm=True, passes=1)
+    assert nfm.body.passes == 1
+    assert any(isinstance(m, nn.BatchNorm2d) for m in nfm.body.modules())

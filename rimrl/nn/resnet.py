@@ -22,6 +22,7 @@ import torch
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
+from rimrl.config import default_of
 from rimrl.nn.nfm import NFMStack
 
 
@@ -73,15 +74,20 @@ class ResNetEncoder(BaseFeaturesExtractor):
         arch: ``impala`` or ``resnet18`` (stage layout).
         channels: output channels per stage (default: the arch's).
         nfm: wrap the stages in an :class:`~rimrl.nn.nfm.NFMStack`.
-        passes, top_k, key_size, value_size, heads, batch_norm: NFM settings (section 10.4.5).
+        passes, top_k, key_size, value_size, heads, batch_norm: NFM settings (section 10.4.5);
+            the defaults are NFMStack's.
         sites: stages followed by an NFM site (default: all); ``[1, 2]`` skips the finest
             IMPALA stage, the most expensive site (see :class:`~rimrl.nn.nfm.NFMStack`).
     """
 
     def __init__(self, observation_space: gym.spaces.Box, features_dim: int = 512,
                  arch: str = "impala", channels: Optional[Sequence[int]] = None,
-                 nfm: bool = False, passes: int = 2, top_k: int = 4, key_size: int = 32,
-                 value_size: int = 32, heads: int = 4, batch_norm: bool = False,
+                 nfm: bool = False, passes: int = default_of(NFMStack, "passes"),
+                 top_k: int = default_of(NFMStack, "top_k"),
+                 key_size: int = default_of(NFMStack, "key_size"),
+                 value_size: int = default_of(NFMStack, "value_size"),
+                 heads: int = default_of(NFMStack, "heads"),
+                 batch_norm: bool = default_of(NFMStack, "batch_norm"),
                  sites: Optional[Sequence[int]] = None):
         super().__init__(observation_space, features_dim)
         if arch not in ARCHS:

@@ -314,3 +314,17 @@ def test_residual_block_and_head_by_hand():
     nfm = ResNetEncoder(space, features_dim=8, nfm=True, batch_norm=True, passes=1)
     assert nfm.body.passes == 1
     assert any(isinstance(m, nn.BatchNorm2d) for m in nfm.body.modules())
+
+
+def test_encoder_arguments_and_the_auto_choice_for_images():
+    """features_dim goes only to encoders that take it, with the other kwargs (the caller's
+    dict untouched); any channel count of a uint8 image gets the image encoder."""
+    from rimrl.nn.encoders import encoder_arguments, encoder_for_space
+
+    kwargs = {"arch": "impala"}
+    assert encoder_arguments(ENCODERS["resnet"], kwargs, 64) == {"arch": "impala",
+                                                                "features_dim": 64}
+    assert encoder_arguments(ENCODERS["flatten"], kwargs, 64) == {"arch": "impala"}
+    assert kwargs == {"arch": "impala"}
+    image = lambda c: gym.spaces.Box(0, 255, (c, 84, 84), np.uint8)  # noqa: E731
+    assert encoder_for_space(image(5)) is encoder_for_space(image(3)) is ENCODERS["nature"]

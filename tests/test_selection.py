@@ -82,3 +82,11 @@ def test_weights_saved_without_the_query_bias_load_as_a_zero_bias():
     b = new.step(keys, inp.movedim(1, 0), h, c, spatial=False)
     for left, right in zip(a, b):
         assert torch.equal(left, right)
+
+
+def test_empty_records_give_zeros():
+    from rimrl.nn.selection import entropy_bits, selection_stats
+
+    assert entropy_bits([]) == 0.0
+    stats = selection_stats(np.zeros((0, 3), dtype=bool))
+    assert stats == {"set_entropy_bits": 0.0, "top_set_share": 0.0, "distinct_sets": 0.0}

@@ -328,3 +328,16 @@ def test_encoder_arguments_and_the_auto_choice_for_images():
     assert kwargs == {"arch": "impala"}
     image = lambda c: gym.spaces.Box(0, 255, (c, 84, 84), np.uint8)  # noqa: E731
     assert encoder_for_space(image(5)) is encoder_for_space(image(3)) is ENCODERS["nature"]
+
+
+def test_site_output_mlp_and_head_checks():
+    """The read goes through Conv1x1 -> (BatchNorm) -> ReLU -> Conv1x1 back to the layer's
+    channels (section 10.3.2.1); key and value sizes must both split into the heads."""
+    kinds = lambda m: [type(x).__name__ for x in m.out]  # noqa: E731
+    assert kinds(NFMAttention(5)) == ["Conv2d", "Identity", "ReLU", "Conv2d"]
+    site = NFMAttention(5, batch_norm=True)
+    assert kinds(site) == ["Conv2d", "BatchNorm2d", "ReLU", "Conv2d"]
+    assert site.out[0].in_channels == 32 and site.out[3].out_channels == 5
+    for sizes in (dict(key_size=30), dict(value_size=30)):
+        with pytest.raises(ValueError, match=r"must be multiples of heads \(4\)"):
+            NFMAttention(5, **sizes)

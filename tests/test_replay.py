@@ -205,10 +205,11 @@ def test_windows_through_a_termination_are_sampled():
 
 
 def test_new_transitions_get_the_largest_priority_so_far():
-    buf = _buffer(n_steps=1, alpha=0.5)
+    buf = _buffer(n_steps=1, alpha=0.5, epsilon=0.5)
     _fill(buf, [0.0] * 3, [False] * 3)  # slots 0, 1 complete, at (max priority 1) ** alpha
     assert list(buf.tree.get([0, 1])) == [1.0, 1.0]
-    buf.update_priorities(np.array([0]), np.array([9.0 - buf.epsilon]))
+    buf.update_priorities(np.array([0]), np.array([-8.5]))  # (|-8.5| + 0.5) ** 0.5
+    assert buf.tree.get([0])[0] == pytest.approx(3.0) and buf.max_priority == 9.0
     buf.add(*[np.full((1, 1, 2, 2), 3, np.uint8)] * 2, np.array([0]), np.array([0.0]),
             np.array([False]), [{}])  # completes slot 2
     assert buf.tree.get([2])[0] == pytest.approx(9.0 ** 0.5)
@@ -264,3 +265,14 @@ def test_seed_makes_sampling_repeat():
         _fill(buf, [0.0] * 12, [False] * 12)
         batches.append(buf.sample(8).indices.tolist())
     assert batches[0] == batches[1] != batches[2]
+
+
+def test_every_env_stream_gets_its_own_slot():
+    """Slot t of env e is leaf t * n_envs + e: a completed step makes both envs' leaves
+    sampleable."""
+    buf = _buffer(n_steps=1, n_envs=2)
+    for t in range(3):
+        obs = np.full((2, 1, 2, 2), t, dtype=np.uint8)
+        buf.add(obs, obs, np.array([0, 1]), np.zeros(2, np.float32), np.array([False, False]),
+                [{}, {}])
+    assert list(buf.tree.get(np.arange(6)) > 0) == [True, True, True, True, False, False]

@@ -539,3 +539,30 @@ def test_cell_parameters_by_hand(dynamics, params):
 def test_cell_checks_every_setting(bad):
     with pytest.raises(ValueError, match=f"{next(iter(bad))} must be"):
         RIMCell(4, 12, num_units=3, k_active=2, **bad)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(name="rimz"), "unknown core 'rimz'"),
+    (dict(hidden_size=0), "core hidden_size must be positive, got 0"),
+    (dict(k_active=7), r"core.k_active \(7\) must be between 1 and num_units \(6\)"),
+    (dict(dynamics="rnn"), "core.dynamics 'rnn' is unknown"),
+    (dict(hidden_size=601), "core.hidden_size 601 is not a positive multiple of num_units 6"),
+    (dict(comm_topk=7), r"core.comm_topk must be between 1 and num_units \(6\), got 7"),
+    (dict(input_heads=0), "core.input_heads must be positive, got 0"),
+    (dict(input_key_size=0), "core.input_key_size must be positive, got 0"),
+    (dict(input_value_size=0), "core.input_value_size must be positive, got 0"),
+    (dict(comm_heads=0), "core.comm_heads must be positive, got 0"),
+    (dict(comm_key_size=0), "core.comm_key_size must be positive, got 0"),
+    (dict(comm_value_size=0), "core.comm_value_size must be positive, got 0"),
+])
+def test_core_config_refuses_each_bad_setting_in_its_own_words(bad, message):
+    """CoreConfig hands every RIMs setting to the one check and names it core.<setting>
+    (a UserError: one line from the CLI); LSTM and GRU configs skip the RIMs checks."""
+    from rimrl.errors import UserError
+    from rimrl.nn.cores import CoreConfig
+
+    CoreConfig(name="gru", hidden_size=1)  # the smallest core is fine
+    with pytest.raises(UserError, match=message):
+        CoreConfig(**bad)
+    if "name" not in bad and "hidden_size" not in bad:
+        CoreConfig(name="lstm", **bad)

@@ -15,6 +15,7 @@ CASES = [
     (["train", "ppo", "--env", "rimrl/Pickup-v0", "--encoder", "nature"],
      "cannot read rimrl/Pickup-v0's observations (a dict of"),
     (["train", "iqn", "--env", "rimrl/CueVector-v0"], "cannot read rimrl/CueVector-v0's"),
+    (["train", "iqn", "--env", "CartPole-v1"], "choose another --encoder (e.g. mlp)"),
     (IQN + ["--encoder", "nfm-resnet", "--set", "policy.encoder_kwargs.sites=[5]"],
      "could not be built with policy.encoder_kwargs {'sites': [5]}"),
     (PPO + ["--threads", "-2"], "threads must be 0"),

@@ -91,7 +91,15 @@ def check_encoder(cfg, space, encoder_of: Callable) -> None:
                             f"{reason}; change policy.encoder_kwargs") from None
         raise UserError(f"encoder '{cfg.policy.encoder}' ({cls.__name__}) cannot read "
                         f"{cfg.env.id}'s observations ({describe(space)}): {reason}; "
-                        "choose another --encoder") from None
+                        f"choose another --encoder{encoder_hint(space)}") from None
+
+
+def encoder_hint(space) -> str:
+    """`` (e.g. NAME)`` with the registered encoder the ``auto`` choice gives ``space``."""
+    from rimrl.nn.encoders import ENCODERS, encoder_for_space
+
+    fits = [name for name, cls in ENCODERS.items() if cls is encoder_for_space(space)]
+    return f" (e.g. {fits[0]})" if fits else ""
 
 
 def describe(space) -> str:

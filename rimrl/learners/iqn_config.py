@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from rimrl.learners.ppo_config import EnvConfig, TrainConfig
 from rimrl.agents.iqn import IQN, IQNPolicy
 from rimrl.config import RunSettings, default_of, require_positive
 from rimrl.errors import UserError
+from rimrl.learners.ppo_config import EnvConfig, TrainConfig
 
 
 @dataclass

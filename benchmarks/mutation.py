@@ -13,8 +13,8 @@ Default scope: issue #15's (rimrl/nn, rimrl/regularize, agents/iqn, agents/ppo/b
 4,537 mutants (round 6), ~20 minutes on 2 cores with the end-to-end tests in HEAVY left out
 (hours with --with-heavy): most are killed in about a second, each survivor costs the run
 time of every test that reaches its function; narrow it with --only and --tests, or give it
-fewer cores with --max-children while other work runs. mutmut keeps each mutant's outcome in the
-workdir, so ``--resume`` (keep the workdir, run ``mutmut run`` there again) continues a run
+fewer cores with --max-children while other work runs. mutmut keeps each mutant's outcome in
+the workdir, so ``--resume`` (keep the workdir, run ``mutmut run`` there again) continues a run
 that was stopped, with the code as it was copied then; put the workdir somewhere that
 survives a restart (not /tmp) for runs longer than a session.
 """

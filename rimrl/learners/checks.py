@@ -98,7 +98,8 @@ def encoder_hint(space) -> str:
     """`` (e.g. NAME)`` with the registered encoder the ``auto`` choice gives ``space``."""
     from rimrl.nn.encoders import ENCODERS, encoder_for_space
 
-    fits = [name for name, cls in ENCODERS.items() if cls is encoder_for_space(space)]
+    auto = encoder_for_space(space)
+    fits = [name for name, cls in ENCODERS.items() if cls is auto]
     return f" (e.g. {fits[0]})" if fits else ""
 
 

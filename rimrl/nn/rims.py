@@ -65,8 +65,15 @@ class RIMs(nn.Module):
         self.cell = RIMCell(input_size // elements, hidden_size, **cell_kwargs)
         self.input_size = input_size
         self.hidden_size = hidden_size
-        self.num_units, self.k_active = self.cell.num_units, self.cell.k_active
         self.last_active: Optional[torch.Tensor] = None
+
+    @property
+    def num_units(self) -> int:
+        return self.cell.num_units
+
+    @property
+    def k_active(self) -> int:
+        return self.cell.k_active
 
     def forward(
         self,

@@ -216,6 +216,7 @@ def load_config(
     files: list[Union[str, Path]] = (),
     overrides: list[str] = (),
     section: Union[None, str, Callable[[dict], Optional[str]]] = None,
+    presets: Optional[Callable[[dict, dict], None]] = None,
 ) -> T:
     """Read YAML ``files`` in order (later ones win), then ``overrides``, into ``cls``.
 
@@ -229,6 +230,10 @@ def load_config(
         section: the family section to merge over each file's ``default``: a name, or a
             function of the requested values (every file's ``default`` with the overrides
             applied) that returns the name, so a ``--set env.id=...`` picks its family.
+        presets: ``presets(data, explicit)`` may change ``data`` (the values of the class
+            and the first file, the learner's defaults) before the user's own values
+            (``explicit``: the later files and the overrides, as one mapping) are applied:
+            a named preset (e.g. ``core.variant``) then sits between the two.
     """
     raws = [read_yaml(path) for path in files]
     defaults = to_dict(cls())  # the one home of every default; nested factories included
@@ -239,18 +244,37 @@ def load_config(
                          else raw)
         _apply_overrides(requested, overrides)
         section = section(requested)
+    layers = [_with_section(raw, section) for raw in raws]
     data = defaults
-    for raw in raws:
-        if "default" in raw and isinstance(raw["default"], dict):
-            layers = [raw["default"]]
-            if section is not None and isinstance(raw.get(section), dict):
-                layers.append(raw[section])
-            raw = {}
-            for layer in layers:
-                _deep_update(raw, layer)
+    for index, raw in enumerate(layers):
+        if index == 1 and presets is not None:
+            _apply_presets(presets, data, layers[1:], overrides)
         _deep_update(data, raw)
+    if len(layers) < 2 and presets is not None:
+        _apply_presets(presets, data, [], overrides)
     _apply_overrides(data, overrides)
     return from_dict(cls, data)
+
+
+def _with_section(raw: dict, section: Optional[str]) -> dict:
+    """A file's values: its ``default`` mapping with the family ``section`` over it, or the
+    whole file when it has no ``default``."""
+    if not isinstance(raw.get("default"), dict):
+        return raw
+    merged: dict = {}
+    _deep_update(merged, raw["default"])
+    if section is not None and isinstance(raw.get(section), dict):
+        _deep_update(merged, raw[section])
+    return merged
+
+
+def _apply_presets(presets: Callable[[dict, dict], None], data: dict, user_files: list[dict],
+                   overrides: list[str]) -> None:
+    explicit: dict = {}
+    for raw in copy.deepcopy(user_files):
+        _deep_update(explicit, raw)
+    _apply_overrides(explicit, overrides)
+    presets(data, explicit)
 
 
 def _apply_overrides(data: dict, overrides: list[str]) -> None:

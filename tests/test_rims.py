@@ -60,12 +60,15 @@ def reference_step(cell: RIMCell, x, h, c):
             hn, cn = (1 - z) * n + z * hk[:, k], ck[:, k]
         new_h.append(hn)
         new_c.append(cn)
-    ht = torch.where(active.unsqueeze(-1), torch.stack(new_h, 1), hk)
-    # communication: active RIMs read from all RIMs (eq. in 8.2.4), residual
+    fresh = torch.stack(new_h, 1)
+    ht = torch.where(active.unsqueeze(-1), fresh, hk)
+    # communication: active RIMs read from all RIMs (eq. in 8.2.4), residual; the official
+    # code reads every RIM's fresh state instead of the kept state of inactive ones
+    reads = fresh if cell.comm_reads == "fresh" else ht
     H, ck_, cv = cell.comm_heads, cell.comm_key_size, cell.comm_value_size
     qs, ks, vs = [], [], []
     for k in range(K):
-        q, kk, v = (ht[:, k] @ cell.comm_qkv[k]).split(cell._comm_split, -1)
+        q, kk, v = (reads[:, k] @ cell.comm_qkv[k]).split(cell._comm_split, -1)
         qs.append(q.view(B, H, ck_)), ks.append(kk.view(B, H, ck_)), vs.append(v.view(B, H, cv))
     Q, Kt, V = torch.stack(qs, 2), torch.stack(ks, 2), torch.stack(vs, 2)  # (B, H, K, d)
     scores = Q @ Kt.transpose(-1, -2) / math.sqrt(ck_)  # (B, H, K reading, K read)
@@ -80,7 +83,11 @@ def reference_step(cell: RIMCell, x, h, c):
                         torch.tensor(float("-inf")))
     att = torch.softmax(scores, -1)
     ctx = (att @ V).permute(0, 2, 1, 3).reshape(B, K, H * cv)
-    comm = torch.stack([ctx[:, k] @ cell.comm_out[k] for k in range(K)], 1)
+    if cell.comm_output == "gated":  # official: sigmoid(gate_fc(ctx)) * tanh(fc(ctx)), shared
+        gate = torch.sigmoid(ctx @ cell.comm_gate.weight.T + cell.comm_gate.bias)
+        comm = gate * torch.tanh(ctx @ cell.comm_fc.weight.T + cell.comm_fc.bias)
+    else:
+        comm = torch.stack([ctx[:, k] @ cell.comm_out[k] for k in range(K)], 1)
     h_next = torch.where(active.unsqueeze(-1), ht + comm, hk)
     c_next = torch.where(active.unsqueeze(-1), torch.stack(new_c, 1), ck)
     return h_next.reshape(B, -1), c_next.reshape(B, -1), active
@@ -395,17 +402,20 @@ def test_build_core_passes_every_rims_setting_on():
     from rimrl.nn.cores import CoreConfig, build_core
 
     settings = dict(hidden_size=24, num_units=3, k_active=1, dynamics="gru", input_heads=2,
-                    input_key_size=5, input_value_size=7, comm_heads=3, comm_key_size=6,
-                    comm_value_size=9, comm_topk=2, spatial_competition=False,
-                    query_bias=False, compile=True)
+                    input_key_size=5, input_value_size=7, input_value_scale=3,
+                    input_dropout=0.2, comm_heads=3, comm_key_size=6, comm_value_size=9,
+                    comm_topk=2, comm_output="gated", comm_dropout=0.3, comm_reads="fresh",
+                    spatial_competition=False, query_bias=False, compile=True)
     defaults = CoreConfig()
-    assert {f.name for f in fields(CoreConfig)} == set(settings) | {"name"}
+    assert {f.name for f in fields(CoreConfig)} == set(settings) | {"name", "variant"}
     assert all(getattr(defaults, key) != value for key, value in settings.items())
     core = build_core(16, CoreConfig(name="rims", **settings), elements=2)
     direct = RIMs(16, elements=2, **settings)
-    assert (core.elements, core.compile, core.cell.comm_topk, core.cell.spatial_competition,
-            core.cell.input_query_bias, core.cell.dynamics, core.cell.input_heads) == (
-        2, True, 2, False, None, "gru", 2)
+    assert core.cell.settings == direct.cell.settings
+    for key in settings:
+        if key not in ("hidden_size", "compile"):
+            assert getattr(core.cell, key) == settings[key], key
+    assert (core.elements, core.compile, core.cell.input_query_bias) == (2, True, None)
     assert {k: v.shape for k, v in core.state_dict().items()} == {
         k: v.shape for k, v in direct.state_dict().items()}
 
@@ -476,18 +486,25 @@ def test_spatial_selection_ranks_rims_by_attention_off_the_null_element():
     (dict(comm_topk=7), r"comm_topk must be between 1 and num_units \(6\), got 7"),
     (dict(dynamics="rnn"), "dynamics 'rnn' is unknown; choose lstm or gru"),
     (dict(comm_key_size=0), "comm_key_size must be positive, got 0"),
+    (dict(input_value_scale=0), "input_value_scale must be positive, got 0"),
+    (dict(input_dropout=0.0, comm_dropout=0.99), None),
+    (dict(input_dropout=1.0), r"input_dropout must be in \[0, 1\), got 1.0"),
+    (dict(comm_dropout=-0.1), r"comm_dropout must be in \[0, 1\), got -0.1"),
+    (dict(comm_output="tanh"), "comm_output 'tanh' is unknown; choose linear or gated"),
+    (dict(comm_reads="new"), "comm_reads 'new' is unknown; choose stored or fresh"),
 ])
 def test_rims_settings_boundaries_and_messages(settings, message):
     """The one check of RIMs settings (CoreConfig's and RIMCell's): each limit's last valid
     value passes, the first invalid one is refused with its message."""
-    from rimrl.nn.rim_cell import check_rims_settings
+    from rimrl.nn.rims_settings import RIMsSettings, check_rims_settings
 
-    args = dict(hidden_size=12, num_units=6, k_active=4, dynamics="lstm") | settings
+    hidden_size = settings.pop("hidden_size", 12)
+    args = RIMsSettings(**dict(num_units=6, k_active=4, dynamics="lstm") | settings)
     if message is None:
-        check_rims_settings(**args)
+        check_rims_settings(hidden_size, args)
     else:
         with pytest.raises(ValueError, match=f"^{message}"):
-            check_rims_settings(**args)
+            check_rims_settings(hidden_size, args)
 
 
 def test_rims_defaults_are_the_thesis_settings():
@@ -495,16 +512,19 @@ def test_rims_defaults_are_the_thesis_settings():
     k_A = 4, LSTM dynamics; input attention 1 head, key 64, value the per-RIM size;
     communication 4 heads, key and value 32, dense; the spatial competition and the query
     bias on (rimrl's additions, see RIMCell)."""
-    import inspect
+    import dataclasses
 
     from rimrl.nn.cores import CoreConfig
+    from rimrl.nn.rims_settings import RIMsSettings
 
-    cell = {n: p.default for n, p in inspect.signature(RIMCell).parameters.items()
-            if p.default is not inspect.Parameter.empty}
+    cell = dataclasses.asdict(RIMsSettings())
     assert cell == dict(num_units=6, k_active=4, dynamics="lstm", input_heads=1,
-                        input_key_size=64, input_value_size=None, comm_heads=4,
-                        comm_key_size=32, comm_value_size=32, comm_topk=None,
-                        spatial_competition=True, query_bias=True)
+                        input_key_size=64, input_value_size=None, input_value_scale=1,
+                        input_dropout=0.0, comm_heads=4, comm_key_size=32,
+                        comm_value_size=32, comm_topk=None, comm_output="linear",
+                        comm_dropout=0.0, comm_reads="stored", spatial_competition=True,
+                        query_bias=True)
+    assert RIMCell(8, 12).settings == RIMsSettings()
     config = CoreConfig()
     assert {k: getattr(config, k) for k in cell} == cell and config.compile is False
     rims = RIMs(8, 12)

@@ -25,9 +25,7 @@ from stable_baselines3.common.torch_layers import CombinedExtractor, FlattenExtr
 
 from rimrl.nn.cores import CoreConfig, build_core
 from rimrl.nn.encoders import NatureEncoder
-
-# Defaults of the RIMs paper's Atari PPO: 6 RIMs, 4 active, GRU dynamics, 6 x 85 = 510 units.
-ATARI_RIMS = dict(name="rims", hidden_size=510, num_units=6, k_active=4, dynamics="gru")
+from rimrl.nn.rims_settings import ATARI_RIMS
 
 
 class RecurrentCorePolicy(RecurrentActorCriticPolicy):
@@ -113,10 +111,11 @@ def _renamed(key: str) -> str:
 
 
 def _core_config(defaults: dict, core: Any) -> CoreConfig:
-    """``core`` (a CoreConfig, a dict of some of its fields, or None) over ``defaults``."""
+    """``core`` (a CoreConfig, a dict of some of its fields, or None) over ``defaults``, with
+    the RIMs ``variant`` it names between the two."""
     if isinstance(core, CoreConfig):
         return core
-    return CoreConfig(**{**defaults, **dict(core or {})})
+    return CoreConfig(**CoreConfig.with_variant(defaults, dict(core or {})))
 
 
 class MlpCorePolicy(RecurrentCorePolicy):

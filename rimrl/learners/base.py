@@ -70,9 +70,19 @@ class Learner(ABC):
         from rimrl.config import config_dir, load_config
 
         files = [config_dir() / self.defaults_file] + ([extra_file] if extra_file else [])
-        config = load_config(self.config_class(), files, list(overrides), section=self.section)
+        config = load_config(self.config_class(), files, list(overrides), section=self.section,
+                             presets=self.presets)
         self.validate(config)
         return config
+
+    def presets(self, data: dict, explicit: dict) -> None:
+        """Named presets of a new run's config, applied over the learner's defaults and
+        under the user's own values (``explicit``): a ``core`` section's RIMs ``variant``."""
+        if isinstance(data.get("core"), dict):
+            from rimrl.nn.cores import CoreConfig
+            user_core = explicit.get("core")
+            data["core"] = CoreConfig.with_variant(
+                data["core"], user_core if isinstance(user_core, dict) else {})
 
     def validate(self, config) -> None:
         """The rules a config must meet beyond its types, environment rules included;

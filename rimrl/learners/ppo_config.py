@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from rimrl.agents.ppo.policies import ATARI_RIMS
 from rimrl.config import RunSettings, require_positive
 from rimrl.errors import UserError
 from rimrl.nn.cores import CoreConfig
+from rimrl.nn.rims_settings import ATARI_RIMS
 
 
 @dataclass

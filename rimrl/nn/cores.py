@@ -16,47 +16,29 @@ from torch import nn
 
 from rimrl.config import default_of
 from rimrl.errors import UserError, unknown_name
-from rimrl.nn.rim_cell import RIMCell
 from rimrl.nn.rims import RIMs
+from rimrl.nn.rims_settings import RIMsSettings, variant_values
 
 
 @dataclass
-class CoreConfig:
-    """Choice and size of the recurrent core.
+class CoreConfig(RIMsSettings):
+    """Choice and size of the recurrent core: every RIMs setting
+    (:class:`~rimrl.nn.rims_settings.RIMsSettings`, read by ``rims`` only) plus:
 
     Args:
         name: ``lstm``, ``gru`` or ``rims``.
         hidden_size: total hidden size H (for RIMs: num_units x per-RIM size).
-        num_units: RIMs only: K, the number of RIMs (thesis 8.4: 6).
-        k_active: RIMs only: k_A, RIMs active per step (thesis 8.4: 4 of 6).
-        dynamics: RIMs only: per-RIM ``lstm`` or ``gru`` dynamics.
-        input_heads, input_key_size, input_value_size: RIMs input attention (paper: 1, 64,
-            value defaults to the per-RIM size).
-        comm_heads, comm_key_size, comm_value_size, comm_topk: RIMs communication attention
-            (paper: 4 heads, key and value 32, dense).
-        spatial_competition: RIMs only: in the spatial mode each position is read only by the
-            k_A RIMs attending to it most.
-        query_bias: RIMs only: a learned per-RIM bias on the input-attention query, so
-            selection from a zero state (every episode start) depends on the input; see
-            :class:`rimrl.nn.rim_cell.RIMCell`.
+        variant: RIMs only: the named set of settings this config was built from
+            (``thesis`` or ``official``, :data:`~rimrl.nn.rims_settings.VARIANTS`). A new
+            run's config applies the variant's settings over the config files and under
+            explicit ``--set core.<setting>`` (:meth:`with_variant`); stored configs keep
+            their resolved values.
         compile: RIMs only: ``torch.compile`` the step (faster, ~30 s to compile once).
     """
 
-    # the RIMs settings' defaults are RIMCell's and RIMs' own (the thesis' values), read here
     name: str = "rims"
     hidden_size: int = 600
-    num_units: int = default_of(RIMCell, "num_units")
-    k_active: int = default_of(RIMCell, "k_active")
-    dynamics: str = default_of(RIMCell, "dynamics")
-    input_heads: int = default_of(RIMCell, "input_heads")
-    input_key_size: int = default_of(RIMCell, "input_key_size")
-    input_value_size: Optional[int] = default_of(RIMCell, "input_value_size")
-    comm_heads: int = default_of(RIMCell, "comm_heads")
-    comm_key_size: int = default_of(RIMCell, "comm_key_size")
-    comm_value_size: int = default_of(RIMCell, "comm_value_size")
-    comm_topk: Optional[int] = default_of(RIMCell, "comm_topk")
-    spatial_competition: bool = default_of(RIMCell, "spatial_competition")
-    query_bias: bool = default_of(RIMCell, "query_bias")
+    variant: str = "thesis"
     compile: bool = default_of(RIMs, "compile")
 
     def __post_init__(self):
@@ -64,17 +46,23 @@ class CoreConfig:
             raise UserError(unknown_name("core", self.name, CORES))
         if self.hidden_size < 1:
             raise UserError(f"core hidden_size must be positive, got {self.hidden_size}")
-        if self.name == "rims":
-            from rimrl.nn.rims import check_rims_settings
-            try:
-                check_rims_settings(
-                    hidden_size=self.hidden_size, num_units=self.num_units,
-                    k_active=self.k_active, dynamics=self.dynamics, comm_topk=self.comm_topk,
-                    input_heads=self.input_heads, input_key_size=self.input_key_size,
-                    input_value_size=self.input_value_size, comm_heads=self.comm_heads,
-                    comm_key_size=self.comm_key_size, comm_value_size=self.comm_value_size)
-            except ValueError as exc:  # the config's names: core.<setting>
-                raise UserError(f"core.{exc}") from None
+        try:
+            variant_values(self.variant)
+            if self.name == "rims":
+                self.check(self.hidden_size)
+        except ValueError as exc:  # the config's names: core.<setting>
+            raise UserError(f"core.{exc}") from None
+
+    @staticmethod
+    def with_variant(values: dict, explicit: dict = ()) -> dict:
+        """``values`` (core settings from defaults and files) with ``values['variant']``'s
+        settings applied, then ``explicit`` ones (a user's own) over them."""
+        merged = dict(values) | dict(explicit)
+        try:
+            preset = variant_values(merged.get("variant", "thesis"))
+        except ValueError as exc:
+            raise UserError(f"core.{exc}") from None
+        return dict(values) | preset | dict(explicit)
 
 
 class LSTMCore(nn.LSTM):
@@ -195,14 +183,8 @@ def _input_projection(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor)
 
 
 def _rims(input_size: int, cfg: CoreConfig, elements: int = 1) -> nn.Module:
-    return RIMs(
-        input_size, cfg.hidden_size, elements=elements, num_units=cfg.num_units, k_active=cfg.k_active,
-        dynamics=cfg.dynamics, compile=cfg.compile, input_heads=cfg.input_heads,
-        input_key_size=cfg.input_key_size, input_value_size=cfg.input_value_size,
-        comm_heads=cfg.comm_heads, comm_key_size=cfg.comm_key_size,
-        comm_value_size=cfg.comm_value_size, comm_topk=cfg.comm_topk,
-        spatial_competition=cfg.spatial_competition, query_bias=cfg.query_bias,
-    )
+    return RIMs(input_size, cfg.hidden_size, elements=elements, compile=cfg.compile,
+                settings=cfg.rims_settings())
 
 
 CORES: dict[str, Callable[..., nn.Module]] = {

@@ -1,5 +1,5 @@
 """One step of Recurrent Independent Mechanisms (thesis chapter 8; Goyal et al., 2019):
-:class:`RIMCell`, the one check of RIMs settings and the internal state layout.
+:class:`RIMCell` and the internal state layout. Its settings: :mod:`rimrl.nn.rims_settings`.
 
 One step, in the four stages of section 8.2:
 1. *Input attention* (eq. 8.1-8.3): each RIM forms a query from its state; keys and values
@@ -13,13 +13,18 @@ One step, in the four stages of section 8.2:
    gradient enters an inactive RIM's update on that step while gradient still flows through
    its carried state.
 4. *Communication* (8.2.4): active RIMs read from all RIMs with multi-head key-value attention
-   and a residual connection, optionally top-k sparse.
+   and a residual connection, optionally top-k sparse. Two readings exist (``comm_reads``,
+   ``comm_output``): the thesis' equation, a plain map of what RIMs read, from the states
+   inactive RIMs keep; and the official code's, a bounded gated write
+   ``sigmoid(gate(ctx)) * tanh(fc(ctx))`` read from every RIM's fresh state, with no gradient
+   into the fresh state of an inactive RIM (``rimrl.nn.rims_settings.VARIANTS``).
 
 The sequence module (:class:`rimrl.nn.rims.RIMs`) runs this step over time.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from functools import partial
 from typing import Callable, Optional
@@ -30,34 +35,10 @@ from torch import nn
 
 from rimrl.nn.attention import topk_mask
 from rimrl.nn.grouped import grouped_bias, grouped_linear, grouped_parameter
-
-DYNAMICS_GATES = {"lstm": 4, "gru": 3}
+from rimrl.nn.rims_settings import (DYNAMICS_GATES, SETTINGS, RIMsSettings,
+                                    check_rims_settings)
 
 State = tuple[torch.Tensor, torch.Tensor]
-
-
-def check_rims_settings(hidden_size: int, num_units: int, k_active: int, dynamics: str,
-                        comm_topk: Optional[int] = None, **sizes: Optional[int]) -> None:
-    """The one check of RIMs settings (used by :class:`RIMCell` and by the config's
-    ``CoreConfig``): a ``ValueError`` naming the setting and a valid choice. ``sizes``: head
-    counts and key/value sizes, each positive (``None``: derived)."""
-    if dynamics not in DYNAMICS_GATES:
-        raise ValueError(f"dynamics {dynamics!r} is unknown; choose lstm or gru")
-    if num_units < 1:
-        raise ValueError(f"num_units must be positive, got {num_units}")
-    if not 1 <= k_active <= num_units:
-        raise ValueError(f"k_active ({k_active}) must be between 1 and num_units "
-                         f"({num_units}); lower k_active or raise num_units")
-    if hidden_size < 1 or hidden_size % num_units:
-        raise ValueError(f"hidden_size {hidden_size} is not a positive multiple of num_units "
-                         f"{num_units}; use e.g. "
-                         f"{num_units * max(1, round(hidden_size / num_units))}")
-    if comm_topk is not None and not 1 <= comm_topk <= num_units:
-        raise ValueError(f"comm_topk must be between 1 and num_units ({num_units}), "
-                         f"got {comm_topk}")
-    for name, value in sizes.items():
-        if value is not None and value < 1:
-            raise ValueError(f"{name} must be positive, got {value}")
 
 
 class RIMCell(nn.Module):
@@ -66,91 +47,55 @@ class RIMCell(nn.Module):
     Args:
         input_size: size of one input element (the feature size F).
         hidden_size: total hidden size H = num_units x per-RIM size; must divide evenly.
-        num_units: K, the number of RIMs (paper: 6).
-        k_active: k_A, how many RIMs are active each step (paper: 4 of 6).
-        dynamics: ``"lstm"`` or ``"gru"`` per-RIM transition dynamics (section 8.2.3).
-        input_heads: heads of the input attention (paper copying setup: 1).
-        input_key_size: key/query size per input head (paper: 64).
-        input_value_size: value size per input head; default the per-RIM hidden size.
-        comm_heads: heads of the communication attention (paper: 4).
-        comm_key_size: key/query size per communication head (paper: 32).
-        comm_value_size: value size per communication head (paper: 32).
-        comm_topk: if set, each RIM reads from only its ``comm_topk`` best-matching RIMs.
-        spatial_competition: in the spatial mode, each position is read only by the
-            ``k_active`` RIMs that attend to it most (eq. 8.3).
-        query_bias: a learned per-RIM bias on the input-attention query. Without it a zero
-            state (every episode start) gives every RIM the query 0: all logits are 0, every
-            RIM reads the same uniform mix, and the top-k_A choice is a tie that the same
-            RIMs win whatever the input. With it, selection from a zero state is
-            ``b_k . key(x)``: it depends on the input. Models saved without it load with a
-            zero bias (their exact behaviour).
+        settings: a :class:`~rimrl.nn.rims_settings.RIMsSettings` (each setting's meaning
+            and default is there); default: the thesis' settings.
+        **changes: fields of ``settings`` to change, e.g. ``k_active=5``.
     """
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_units: int = 6,
-        k_active: int = 4,
-        dynamics: str = "lstm",
-        input_heads: int = 1,
-        input_key_size: int = 64,
-        input_value_size: Optional[int] = None,
-        comm_heads: int = 4,
-        comm_key_size: int = 32,
-        comm_value_size: int = 32,
-        comm_topk: Optional[int] = None,
-        spatial_competition: bool = True,
-        query_bias: bool = True,
-    ):
+    def __init__(self, input_size: int, hidden_size: int,
+                 settings: Optional[RIMsSettings] = None, **changes):
         super().__init__()
-        check_rims_settings(hidden_size=hidden_size, num_units=num_units, k_active=k_active,
-                            dynamics=dynamics, comm_topk=comm_topk, input_heads=input_heads,
-                            input_key_size=input_key_size, comm_heads=comm_heads,
-                            comm_key_size=comm_key_size, comm_value_size=comm_value_size,
-                            input_value_size=input_value_size)
+        s = dataclasses.replace(settings or RIMsSettings(), **changes)
+        check_rims_settings(hidden_size, s)
         if input_size < 1:
             raise ValueError(f"input_size must be positive, got {input_size}")
-
+        self.settings = s
+        for field in SETTINGS:  # cell.k_active, cell.comm_heads, ...: read on every step
+            setattr(self, field.name, getattr(s, field.name))
         self.input_size = input_size
         self.hidden_size = hidden_size
-        self.num_units = num_units
-        self.k_active = k_active
-        self.unit_size = hidden_size // num_units
-        self.dynamics = dynamics
-        self.input_heads = input_heads
-        self.input_key_size = input_key_size
-        self.input_value_size = input_value_size or self.unit_size
-        self.comm_heads = comm_heads
-        self.comm_key_size = comm_key_size
-        self.comm_value_size = comm_value_size
-        self.comm_topk = comm_topk
-        self.spatial_competition = spatial_competition
+        self.unit_size = hidden_size // s.num_units
+        self.input_value_size = s.input_value_size or s.input_value_scale * self.unit_size
 
-        K, hs = num_units, self.unit_size
-        gates = DYNAMICS_GATES[dynamics] * hs
+        K, hs = s.num_units, self.unit_size
+        heads, dk = s.input_heads, s.input_key_size
+        gates = DYNAMICS_GATES[s.dynamics] * hs
         self.gate_size = gates
         # Input attention: keys and values shared by all RIMs, bias-free so the null row
         # (zeros) has a zero key and value; queries per RIM (theta_k^in = W_k^q, W^e, W^v).
-        self.input_key = nn.Linear(input_size, input_heads * input_key_size, bias=False)
-        self.input_value = nn.Linear(input_size, input_heads * self.input_value_size, bias=False)
-        self.input_query = grouped_parameter(K, hs, input_heads * input_key_size)
+        self.input_key = nn.Linear(input_size, heads * dk, bias=False)
+        self.input_value = nn.Linear(input_size, heads * self.input_value_size, bias=False)
+        self.input_query = grouped_parameter(K, hs, heads * dk)
         # Per-RIM dynamics D_k.
-        self.weight_ih = grouped_parameter(K, input_heads * self.input_value_size, gates)
+        self.weight_ih = grouped_parameter(K, heads * self.input_value_size, gates)
         self.weight_hh = grouped_parameter(K, hs, gates)
         self.bias_ih = grouped_bias(K, hs, gates)
-        self.bias_hh = grouped_bias(K, hs, gates) if dynamics == "gru" else None
-        # Communication (theta_k^c): per-RIM query/key/value maps and output projection.
-        self._comm_split = (comm_heads * comm_key_size, comm_heads * comm_key_size,
-                            comm_heads * comm_value_size)
+        self.bias_hh = grouped_bias(K, hs, gates) if s.dynamics == "gru" else None
+        # Communication (theta_k^c): per-RIM query/key/value maps, then the write: a per-RIM
+        # output projection (linear) or the official code's shared gate and map (gated).
+        comm_values = s.comm_heads * s.comm_value_size
+        self._comm_split = (s.comm_heads * s.comm_key_size, s.comm_heads * s.comm_key_size,
+                            comm_values)
         self.comm_qkv = grouped_parameter(K, hs, sum(self._comm_split))
-        self.comm_out = grouped_parameter(K, comm_heads * comm_value_size, hs)
-        if dynamics == "lstm":
+        gated = s.comm_output == "gated"
+        self.comm_out = None if gated else grouped_parameter(K, comm_values, hs)
+        if s.dynamics == "lstm":
             with torch.no_grad():  # forget-gate bias 1: the usual LSTM remedy for long gaps
                 self.bias_ih[:, :, hs:2 * hs].fill_(1.0)
-        # created last, so the other parameters draw the same initial values as without it
-        self.input_query_bias = (grouped_bias(K, hs, input_heads * input_key_size)
-                                 if query_bias else None)
+        # created last, so the other parameters draw the same initial values as without them
+        self.input_query_bias = grouped_bias(K, hs, heads * dk) if s.query_bias else None
+        self.comm_fc = nn.Linear(comm_values, hs) if gated else None
+        self.comm_gate = nn.Linear(comm_values, hs) if gated else None
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # weights saved before the query bias existed: a zero bias is their exact behaviour
@@ -174,15 +119,19 @@ class RIMCell(nn.Module):
         """
         heads = self.input_heads
         keys = self._keys(x)
-        values = self.input_value(x).unflatten(-1, (heads, self.input_value_size))
+        values = self._values(x)
         w = self.weight_ih.unflatten(1, (heads, self.input_value_size))  # (K, heads, dv, G)
         return keys, torch.einsum("...hd,khdg->...khg", values, w)
 
     def precompute_spatial(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Keys (..., N, heads, key_size; scaled as in :meth:`precompute`) and values (..., N,
         heads, value_size) of a set."""
-        values = self.input_value(x).unflatten(-1, (self.input_heads, self.input_value_size))
-        return self._keys(x), values
+        return self._keys(x), self._values(x)
+
+    def _values(self, x: torch.Tensor) -> torch.Tensor:
+        # dropout on a value before it is read equals dropout on the read (p * v): same mask
+        values = F.dropout(self.input_value(x), self.input_dropout, self.training)
+        return values.unflatten(-1, (self.input_heads, self.input_value_size))
 
     def _keys(self, x: torch.Tensor) -> torch.Tensor:
         # the attention's 1/sqrt(d) goes on the keys, once per sequence, not on every
@@ -262,8 +211,11 @@ class RIMCell(nn.Module):
 
         h_new, c_new = self._dynamics(gates_in, hh, h, c)
         mask = active.unsqueeze(-1)
-        h_tilde = torch.where(mask, h_new, h)
-        h_next = torch.where(mask, h_tilde + self._communicate(h_tilde, comm_qkv, comm_out), h)
+        if self.comm_reads == "fresh":  # official: no gradient into an inactive fresh state
+            reads = torch.where(mask, h_new, h_new.detach())
+        else:
+            reads = torch.where(mask, h_new, h)
+        h_next = torch.where(mask, h_new + self._communicate(reads, comm_qkv, comm_out), h)
         c_next = torch.where(mask, c_new, c)
         return h_next, c_next, active
 
@@ -295,7 +247,10 @@ class RIMCell(nn.Module):
             mask = topk_mask(torch.matmul(q, k), self.comm_topk, dim=-1)
         context = F.scaled_dot_product_attention(q, k.transpose(-1, -2), v, attn_mask=mask)
         context = context.permute(2, 0, 1, 3).reshape(K, B, heads * dv)
-        return comm_out(context)
+        if self.comm_gate is None:
+            return F.dropout(comm_out(context), self.comm_dropout, self.training)
+        write = F.dropout(self.comm_fc(context), self.comm_dropout, self.training)
+        return torch.sigmoid(self.comm_gate(context)) * torch.tanh(write)
 
     # ------------------------------------------------------------------- public one-step API
     def forward(self, x: torch.Tensor, state: Optional[State] = None) -> tuple[torch.Tensor, State]:

@@ -17,13 +17,13 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
-from rimrl.nn.rim_cell import (DYNAMICS_GATES, RIMCell, State, check_rims_settings,
-                               from_units, to_units)
+from rimrl.nn.rim_cell import RIMCell, State, from_units, to_units
+from rimrl.nn.rims_settings import DYNAMICS_GATES, RIMsSettings, check_rims_settings
 from rimrl.nn.shared_weight import SharedWeight
 
 # RIMCell and its helpers live in rim_cell; rimrl.nn.rims keeps offering their names
-__all__ = ["RIMs", "RIMCell", "State", "DYNAMICS_GATES", "check_rims_settings", "to_units",
-           "from_units"]
+__all__ = ["RIMs", "RIMCell", "RIMsSettings", "State", "DYNAMICS_GATES", "check_rims_settings",
+           "to_units", "from_units"]
 
 
 class RIMs(nn.Module):
@@ -144,7 +144,7 @@ class RIMs(nn.Module):
             compiled = self._compiled()
             return lambda k, i, h, c, s: compiled(k, i, h, c, s, weight, bias)
         maps = dict(recurrent=SharedWeight(weight, bias), comm_qkv=SharedWeight(cell.comm_qkv),
-                    comm_out=SharedWeight(cell.comm_out))
+                    comm_out=None if cell.comm_out is None else SharedWeight(cell.comm_out))
         return lambda k, i, h, c, s: cell.step_with(k, i, h, c, s, **maps)
 
     def _compiled(self):
@@ -170,4 +170,5 @@ class RIMs(nn.Module):
     def extra_repr(self) -> str:
         c = self.cell
         return (f"{self.input_size}, {self.hidden_size}, num_units={self.num_units}, "
-                f"k_active={self.k_active}, dynamics={c.dynamics!r}")
+                f"k_active={self.k_active}, dynamics={c.dynamics!r}, "
+                f"comm_output={c.comm_output!r}, comm_reads={c.comm_reads!r}")

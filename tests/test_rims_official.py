@@ -1,0 +1,133 @@
+"""The official RIMs variant (anirudh9119/RIMs, event_based/): a literal reference step, the
+bounded state it promises, and each of its settings as its own switch."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from rimrl.nn import RIMs
+from rimrl.nn.rims_settings import VARIANTS, RIMsSettings
+from tests.test_rims import reference_step
+
+OFFICIAL = VARIANTS["official"]
+
+
+def official(dynamics="lstm", **changes):
+    torch.manual_seed(0)
+    settings = dataclasses.replace(RIMsSettings(**OFFICIAL), num_units=4, k_active=2,
+                                   dynamics=dynamics, **changes)
+    return RIMs(5, 12, settings=settings)
+
+
+@pytest.mark.parametrize("dynamics", ["lstm", "gru"])
+@pytest.mark.parametrize("spatial", [False, True])
+def test_official_step_matches_literal_reference(dynamics, spatial):
+    """Gated write from every RIM's fresh state, input values 4x the per-RIM size (eval
+    mode: the dropouts are off, as in a rollout)."""
+    m = official(dynamics).eval()
+    assert m.cell.input_value_size == 4 * 3 and m.cell.comm_out is None
+    x = torch.randn(3, 7, 5) if spatial else torch.randn(3, 5)
+    h, c = torch.randn(3, 12), torch.randn(3, 12)
+    out, (h1, c1) = m(x.unsqueeze(0), (h.unsqueeze(0), c.unsqueeze(0)))
+    rh, rc, ractive = reference_step(m.cell, x, h, c)
+    assert torch.allclose(h1[0], rh, atol=1e-5)
+    assert torch.allclose(c1[0], rc, atol=1e-5)
+    assert torch.equal(m.last_active[0], ractive)
+
+
+def test_state_stays_bounded_over_2000_steps_of_large_inputs():
+    """LSTM dynamics: a fresh h is o * tanh(c) in (-1, 1) and the gated write adds at most 1,
+    so |h| < 2 whatever the input; in training mode (dropout on), every RIM active at some
+    point. The thesis variant's linear write on the same inputs is not bounded by 2."""
+    torch.manual_seed(1)
+    x = 100 * torch.randn(2000, 4, 5)
+    m = official().train()
+    with torch.no_grad():
+        out, _ = m(x)
+    assert out.abs().max() < 2.0
+    assert m.last_active.any(0).any(0).all()  # every RIM was active for some sequence
+    torch.manual_seed(1)
+    thesis = RIMs(5, 12, num_units=4, k_active=2)
+    with torch.no_grad():
+        for p in thesis.cell.comm_out, thesis.cell.comm_qkv:
+            p.mul_(3)  # a trained communication map can be this large
+        out, _ = thesis(x)
+    assert not (out.abs() < 2.0).all()
+
+
+def test_fresh_reads_see_inactive_rims_new_state_but_send_no_gradient_into_it():
+    """``comm_reads='fresh'``: an inactive RIM's new state (its own recurrent weights) moves
+    what active RIMs read, yet its weights get exactly zero gradient on a single step;
+    ``stored``: its recurrent weights change nothing."""
+    def run(reads, scale):
+        m = official(comm_reads=reads, input_dropout=0.0, comm_dropout=0.0)
+        x, h = torch.randn(1, 1, 5), torch.randn(1, 1, 12)
+        with torch.no_grad():
+            m(x, (h, h))
+        inactive = int(torch.nonzero(~m.last_active[0, 0])[0])
+        with torch.no_grad():
+            m.cell.weight_hh[inactive].mul_(scale)
+        out, _ = m(x, (h, h))
+        out.sum().backward()
+        return out.detach(), m.cell.weight_hh.grad[inactive]
+
+    fresh, grad = run("fresh", 1.0)
+    fresh_scaled, _ = run("fresh", 3.0)
+    assert not torch.allclose(fresh, fresh_scaled)  # the inactive RIM's fresh state is read
+    assert torch.count_nonzero(grad) == 0           # ... through a blocked gradient
+    stored, grad = run("stored", 1.0)
+    stored_scaled, _ = run("stored", 3.0)
+    assert torch.equal(stored, stored_scaled) and torch.count_nonzero(grad) == 0
+
+
+@pytest.mark.parametrize("switch", ["input_dropout", "comm_dropout"])
+def test_each_dropout_acts_in_training_only(switch):
+    other = "comm_dropout" if switch == "input_dropout" else "input_dropout"
+    m = official(**{switch: 0.5, other: 0.0})
+    x, h = torch.randn(6, 3, 5), torch.randn(1, 3, 12)
+    m.eval()
+    assert torch.equal(m(x, (h, h))[0], m(x, (h, h))[0])
+    m.train()
+    assert not torch.equal(m(x, (h, h))[0], m(x, (h, h))[0])
+    m_off = official(**{switch: 0.0, other: 0.0}).train()
+    assert torch.equal(m_off(x, (h, h))[0], m_off(x, (h, h))[0])
+
+
+def test_gated_write_parameters_are_shared_by_all_rims():
+    cell = official().cell
+    shapes = {k: tuple(v.shape) for k, v in cell.state_dict().items() if "comm" in k}
+    assert shapes == {"comm_qkv": (4, 3, 3 * 4 * 16), "comm_fc.weight": (3, 64),
+                      "comm_fc.bias": (3,), "comm_gate.weight": (3, 64),
+                      "comm_gate.bias": (3,)}
+    assert cell.input_query_bias is None
+
+
+def test_variant_applies_over_defaults_and_files_under_explicit_settings():
+    """``--set core.variant=official`` on pickup replaces the grid section's key sizes with
+    the official code's; an explicit ``--set core.<setting>`` still wins; the thesis variant
+    leaves the grid section as it is."""
+    from rimrl.learners import get
+
+    ppo = get("ppo")
+    grid = ["env.id=rimrl/Pickup-v0"]
+    thesis = ppo.load_config(grid).core
+    assert (thesis.variant, thesis.input_key_size, thesis.comm_output) == ("thesis", 32, "linear")
+    core = ppo.load_config(grid + ["core.variant=official"]).core
+    assert {k: getattr(core, k) for k in OFFICIAL} == OFFICIAL
+    assert (core.hidden_size, core.dynamics) == (thesis.hidden_size, "lstm")  # not the variant's
+    core = ppo.load_config(grid + ["core.variant=official", "core.comm_key_size=8"]).core
+    assert (core.comm_key_size, core.comm_output) == (8, "gated")
+
+
+def test_variant_reaches_policies_built_in_python_and_unknown_variants_are_refused():
+    from rimrl.errors import UserError
+    from rimrl.nn.cores import CoreConfig
+
+    values = CoreConfig.with_variant({"name": "rims", "hidden_size": 12}, {"variant": "official"})
+    assert CoreConfig(**values).comm_reads == "fresh"
+    with pytest.raises(UserError, match="core.variant 'paper' is unknown; choose thesis or "
+                                        "official"):
+        CoreConfig(variant="paper")
+    with pytest.raises(UserError, match="core.variant 'paper' is unknown"):
+        CoreConfig.with_variant({}, {"variant": "paper"})

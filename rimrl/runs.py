@@ -48,6 +48,8 @@ SUMMARY_FILE = "train_summary.json"
 ACTIVATION_FILE = "rims_activation.npz"
 EVALUATION_FILE = "evaluation.json"
 DISTRACTORS_FILE = "distractors.json"
+EVALUATIONS_CSV = "evaluations.csv"
+BEST_MODEL_ZIP = "best_model.zip"
 RESULTS_FILE = "results.json"
 DECISION_BOUNDARY = "decision_boundary.png"
 VIDEO_DIR = "videos"
@@ -308,3 +310,55 @@ def activation_path(run_dir: Union[str, Path]) -> Path:
 def replay_path(run_dir: Union[str, Path]) -> Path:
     """Where off-policy learners checkpoint their replay memory."""
     return Path(run_dir) / CHECKPOINT_DIR / REPLAY_FILE
+
+
+# ------------------------------------------------------------- evaluations during training
+#: the columns of ``evaluations.csv``: one row per evaluation and split (rimrl.learners.
+#: periodic_evaluation); the success and return intervals are 95% (Wilson, bootstrap)
+EVAL_COLUMNS = ("step", "split", "episodes", "deterministic", "success_rate", "success_lo",
+                "success_hi", "return_mean", "return_lo", "return_hi", "seconds")
+_EVAL_TYPES = {"step": int, "episodes": int, "split": str,
+               "deterministic": lambda text: text == "True"}
+
+
+def read_evaluations(run_dir: Union[str, Path]) -> list[dict]:
+    """The rows of a run's ``evaluations.csv`` (none if it has none), typed; a one-line
+    error naming the file when it is corrupt."""
+    import csv
+
+    path = Path(run_dir) / EVALUATIONS_CSV
+    if not path.is_file():
+        return []
+    try:
+        with open(path, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        return [{key: _EVAL_TYPES.get(key, float)(row[key]) for key in EVAL_COLUMNS}
+                for row in rows]
+    except (KeyError, ValueError, TypeError, UnicodeDecodeError, csv.Error):
+        raise UserError(f"{path} is corrupt; delete it (the run's evaluations during training "
+                        "are then lost) or restore it") from None
+
+
+def write_evaluations(run_dir: Union[str, Path], rows: list[dict]) -> None:
+    """Replace ``evaluations.csv`` with ``rows``, atomically."""
+    import csv
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, EVAL_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+    atomic_write(Path(run_dir) / EVALUATIONS_CSV, write)
+
+
+def append_evaluations(run_dir: Union[str, Path], rows: list[dict]) -> None:
+    """Add the rows of one evaluation (the file is rewritten atomically: it stays small)."""
+    write_evaluations(run_dir, read_evaluations(run_dir) + rows)
+
+
+def truncate_evaluations(run_dir: Union[str, Path], step: int) -> None:
+    """Keep the rows at or before ``step`` (a resumed run redoes the later ones)."""
+    rows = read_evaluations(run_dir)
+    kept = [r for r in rows if r["step"] <= step]
+    if len(kept) != len(rows):
+        write_evaluations(run_dir, kept)

@@ -27,6 +27,9 @@ def check_run(cfg, encoder_of: Callable, stored_bytes: Callable, core_hidden: in
     """
     check_device(cfg.device)
     space = observation_space(cfg)
+    if cfg.eval.every:
+        from rimrl.learners.periodic_evaluation import evaluation_rows
+        evaluation_rows(cfg)  # an eval split the env does not have fails here
     check_encoder(cfg, space, encoder_of)
     check_memory(cfg, stored_bytes(space), core_hidden)
 

@@ -71,6 +71,17 @@ def check_split(env_id: str, split: str) -> str:
     raise UserError(f"unknown distractor split '{split}'; {hint}choose from: {', '.join(valid)}")
 
 
+def training_setting(env_id: str, distractors: str | None) -> str:
+    """The name of what a run trains on: its distractor split (for the pickup suite, the
+    id's own split when none is set), else ``clean``."""
+    if distractors:
+        return distractors
+    if env_id.startswith("rimrl/Pickup"):
+        from rimrl.envs.pickup import SPLITS, split_id
+        return next((s for s in SPLITS if split_id(s) == env_id), "clean")
+    return "clean"
+
+
 def make_env(cfg, n_envs: int | None = None, seed: int | None = None, render_mode=None,
              training: bool = True, distractors: str | None = None):
     """The vectorized env of a run config. ``distractors`` (a split name) overrides

@@ -26,6 +26,8 @@ class IQNLearner(Learner):
              "image encoder: nature, resnet, nfm-resnet, resnet18, nfm-resnet18"),
         Flag("n_envs", "env.n_envs", "parallel environments", int),
         Flag("timesteps", "train.timesteps", "training budget in env steps", int),
+        Flag("eval_every", "eval.every", "evaluate every STEPS env steps during training "
+             "(evaluations.csv, best_model.zip; section eval)", int),
     )
 
     def config_class(self) -> type:

@@ -10,6 +10,7 @@ from typing import Any, Optional
 from rimrl.agents.iqn import IQN, IQNPolicy
 from rimrl.config import RunSettings, default_of, require_positive
 from rimrl.errors import UserError
+from rimrl.learners.periodic_evaluation import EvalConfig
 from rimrl.learners.ppo_config import EnvConfig, TrainConfig
 
 
@@ -91,6 +92,7 @@ class IQNRunConfig(RunSettings):
     policy: IQNPolicyConfig = field(default_factory=IQNPolicyConfig)
     iqn: IQNHyperparameters = field(default_factory=IQNHyperparameters)
     train: IQNTrainConfig = field(default_factory=IQNTrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     def __post_init__(self):
         super().__post_init__()

@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 from rimrl.config import RunSettings, require_positive
 from rimrl.errors import UserError
+from rimrl.learners.periodic_evaluation import EvalConfig
 from rimrl.nn.cores import CoreConfig
 from rimrl.nn.rims_settings import ATARI_RIMS
 
@@ -120,6 +121,7 @@ class PPORunConfig(RunSettings):
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     ppo: PPOHyperparameters = field(default_factory=PPOHyperparameters)
     train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     def __post_init__(self):
         super().__post_init__()

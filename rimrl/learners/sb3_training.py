@@ -68,10 +68,13 @@ def learn_and_save(model, env, cfg, run_dir: Path, options, learner: str, tags: 
     with StopOnInterrupt() as interrupt:
         progress = TrainingProgress(t.timesteps, show_bar=shows_bar(options),
                                     stop_requested=lambda: interrupt.requested)
+        evaluation = periodic_evaluation(cfg, run_dir, options, lambda: interrupt.requested)
+        callbacks = [guard, checkpoints, progress, *extra_callbacks]
+        if evaluation is not None:
+            callbacks.append(evaluation.callback)
         if remaining > 0:
             try:
-                model.learn(remaining, callback=CallbackList([guard, checkpoints, progress,
-                                                              *extra_callbacks]),
+                model.learn(remaining, callback=CallbackList(callbacks),
                             log_interval=t.log_interval, reset_num_timesteps=done == 0)
             except ValueError as exc:
                 # overflowing weights fail inside an update (torch refuses a distribution
@@ -82,6 +85,8 @@ def learn_and_save(model, env, cfg, run_dir: Path, options, learner: str, tags: 
                     f"non-finite policy outputs at step {model.num_timesteps}")
             if guard.check() is not None:
                 return _diverged(model, env, logger, run_dir, guard.diverged, tags, cfg)
+            if evaluation is not None and not interrupt.requested:
+                evaluation.finish(model)  # the curve's last point: the final model
         path = checkpoints.save()
         if interrupt.requested:
             logger.close()
@@ -104,6 +109,17 @@ def learn_and_save(model, env, cfg, run_dir: Path, options, learner: str, tags: 
     print(f"trained on {cfg.env.id} ({label}) to {model.num_timesteps} steps in "
           f"{summary['seconds']:.0f} s; raw score {mean}; model: {run_dir / 'model.zip'}")
     return 0
+
+
+def periodic_evaluation(cfg, run_dir: Path, options, stop_requested):
+    """The run's evaluations during training, or ``None`` when ``eval.every`` is 0."""
+    e = getattr(cfg, "eval", None)
+    if e is None or not e.every:
+        return None
+    from rimrl.learners.periodic_evaluation import PeriodicEvaluation
+
+    return PeriodicEvaluation(cfg, run_dir, stop_requested,
+                              say=None if options.quiet else lambda line: print(line, flush=True))
 
 
 def _diverged(model, env, logger, run_dir: Path, what: str, tags: dict, cfg) -> int:

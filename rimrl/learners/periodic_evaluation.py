@@ -1,0 +1,193 @@
+"""Evaluation during training (``--eval-every STEPS``), as RL Zoo's ``EvalCallback`` does it,
+once per distractor split: the curves of the thesis' Fig. 4 (success on known and on novel
+distractors over training).
+
+Every ``eval.every`` env steps (at the end of the first rollout at or past each multiple,
+and once more at the end of training) the current policy plays ``eval.episodes`` whole
+episodes on separate evaluation envs, one set per row: the setting the run trains on, then
+the splits of ``eval.distractors``. Each evaluation replays the same episodes (the envs are
+re-seeded with the run's seed + :data:`EVAL_SEED_OFFSET`), so the points of a curve differ
+only by the policy. The random state of training is set aside while evaluating, so a run
+with evaluation trains exactly as one without it (tested).
+
+Results: ``evaluations.csv`` (one row per evaluation and split, :data:`rimrl.runs.EVAL_COLUMNS`),
+TensorBoard ``eval/<split>/success_rate`` and ``eval/<split>/return_mean``, and
+``best_model.zip``, the model with the best mean return on the first row so far. A resumed
+run keeps the rows up to its checkpoint's step and redoes the later ones.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from rimrl.errors import UserError
+
+#: evaluation envs are seeded with the run's seed plus this (``rimrl evaluate`` uses + 10,000)
+EVAL_SEED_OFFSET = 20_000
+
+
+@dataclass
+class EvalConfig:
+    """Evaluation during training (config section ``eval``; ``--eval-every`` sets ``every``).
+
+    Args:
+        every: env steps between evaluations; 0 (the default) evaluates only with
+            ``rimrl evaluate`` after training.
+        episodes: episodes per row and evaluation.
+        distractors: distractor splits to evaluate besides the setting the run trains on
+            (``[all]``: every split of the env; the default ``[]``: that setting only).
+        deterministic: greedy actions (default: sampled, as the policy acts in training).
+    """
+
+    every: int = 0
+    episodes: int = 20
+    distractors: list[str] = field(default_factory=list)
+    deterministic: bool = False
+
+    def __post_init__(self):
+        if self.every < 0:
+            raise UserError(f"eval.every must be 0 (off) or a positive step count, "
+                            f"got {self.every}")
+        if self.episodes < 1:
+            raise UserError(f"eval.episodes must be positive, got {self.episodes}")
+
+
+def evaluation_rows(cfg) -> list[str]:
+    """The rows a run's evaluations play: its training setting (its pickup split, or
+    ``clean`` for an env trained without distractors), then each requested split once.
+    A one-line error for a split the env does not have."""
+    from rimrl.learners.environments import training_setting
+    from rimrl.learners.evaluation import requested_splits
+
+    first = training_setting(cfg.env.id, cfg.env.distractors)
+    splits = requested_splits(cfg.env.id, cfg.eval.distractors)
+    return [first] + [s for s in splits if s != first]
+
+
+class PeriodicEvaluation:
+    """Builds the SB3 callback of one run's evaluations (see the module docstring).
+
+    Args:
+        cfg: the run config (``env``, ``seed`` and the ``eval`` section).
+        run_dir: the run directory (``evaluations.csv``, ``best_model.zip``).
+        stop_requested: true once the user asked to stop; an evaluation in progress is then
+            abandoned (nothing of it is written).
+        say: prints one line per evaluation (``None``: silent).
+    """
+
+    def __init__(self, cfg, run_dir: Path, stop_requested: Callable[[], bool],
+                 say: Optional[Callable[[str], None]] = None):
+        from stable_baselines3.common.callbacks import BaseCallback
+
+        owner = self
+
+        class Callback(BaseCallback):
+            def _on_training_start(self) -> None:
+                owner.start(self.model)
+
+            def _on_step(self) -> bool:
+                return True
+
+            def _on_rollout_end(self) -> None:
+                if self.model.num_timesteps >= owner.next_at:
+                    owner.evaluate(self.model, self.logger)
+
+            def _on_training_end(self) -> None:
+                owner.close()
+
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.rows = evaluation_rows(cfg)
+        self.stop_requested = stop_requested
+        self.say = say
+        self.callback = Callback()
+        self.envs: dict = {}
+        self.next_at = 0
+        self.last_step: Optional[int] = None
+        self.best = float("-inf")
+
+    def start(self, model) -> None:
+        """Keep the history up to the model's step; schedule the next evaluation."""
+        from rimrl.runs import read_evaluations, truncate_evaluations
+
+        done = model.num_timesteps
+        truncate_evaluations(self.run_dir, done)
+        history = [r for r in read_evaluations(self.run_dir) if r["split"] == self.rows[0]]
+        self.best = max((r["return_mean"] for r in history), default=float("-inf"))
+        self.last_step = max((r["step"] for r in history), default=None)
+        every = self.cfg.eval.every
+        self.next_at = (done // every + 1) * every
+
+    def evaluate(self, model, logger=None) -> bool:
+        """Play every row, record it, keep the best model; ``False`` if abandoned."""
+        import numpy as np
+        import torch
+
+        from rimrl.learners.evaluation import play
+        from rimrl.report.stats import bootstrap_mean_ci, wilson_ci
+        from rimrl.runs import BEST_MODEL_ZIP, append_evaluations, record_checksum
+
+        e, step, start = self.cfg.eval, int(model.num_timesteps), time.perf_counter()
+        results = []
+        numpy_state = np.random.get_state()
+        with torch.random.fork_rng(devices=[]):  # training's random stream is left as it was
+            for split in self.rows:
+                if self.stop_requested():
+                    return False
+                env = self._env(split)
+                env.seed(self.cfg.seed + EVAL_SEED_OFFSET)
+                episodes, _ = play(model, env, e.episodes, deterministic=e.deterministic)
+                returns = np.array([r for r, _ in episodes], dtype=float)
+                mean, lo, hi = (float(v) for v in bootstrap_mean_ci(returns))
+                rate, rlo, rhi = wilson_ci(sum(bool(s) for _, s in episodes), len(episodes))
+                results.append({"step": step, "split": split, "episodes": len(episodes),
+                                "deterministic": e.deterministic, "success_rate": rate,
+                                "success_lo": rlo, "success_hi": rhi, "return_mean": mean,
+                                "return_lo": lo, "return_hi": hi})
+        np.random.set_state(numpy_state)
+        seconds = time.perf_counter() - start
+        for row in results:
+            row["seconds"] = round(seconds, 2)
+        append_evaluations(self.run_dir, results)
+        if results[0]["return_mean"] > self.best:
+            from rimrl.agents.callbacks import save_model_atomically
+
+            self.best = results[0]["return_mean"]
+            save_model_atomically(model, self.run_dir / BEST_MODEL_ZIP)
+            record_checksum(self.run_dir, self.run_dir / BEST_MODEL_ZIP)
+        if logger is not None:
+            for row in results:
+                logger.record(f"eval/{row['split']}/success_rate", row["success_rate"])
+                logger.record(f"eval/{row['split']}/return_mean", row["return_mean"])
+        if self.say is not None:
+            self.say(f"eval at {step:,} steps ({seconds:.0f} s): " + "; ".join(
+                f"{r['split']} success {r['success_rate']:.3g} "
+                f"[{r['success_lo']:.3g}, {r['success_hi']:.3g}], return {r['return_mean']:.3g}"
+                for r in results))
+        self.last_step = step
+        self.next_at = (step // e.every + 1) * e.every
+        return True
+
+    def finish(self, model) -> None:
+        """The evaluation at the end of training, unless one was just made at that step."""
+        if self.last_step != model.num_timesteps:
+            self.evaluate(model)
+        self.close()
+
+    def _env(self, split: str):
+        from rimrl.learners.environments import make_env
+
+        if split not in self.envs:
+            n_envs = min(self.cfg.env.n_envs, self.cfg.eval.episodes)
+            self.envs[split] = make_env(self.cfg, n_envs=n_envs, training=False,
+                                        seed=self.cfg.seed + EVAL_SEED_OFFSET,
+                                        distractors=None if split == "clean" else split)
+        return self.envs[split]
+
+    def close(self) -> None:
+        for env in self.envs.values():
+            env.close()
+        self.envs = {}

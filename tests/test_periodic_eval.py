@@ -1,0 +1,114 @@
+"""Evaluation during training (``--eval-every``): rows, TensorBoard tags, the best model,
+resumes, the training it must not change, and its bad inputs."""
+
+import csv
+import io
+
+import pytest
+import torch
+
+from rimrl.cli import main
+from rimrl.runs import EVAL_COLUMNS, read_evaluations, verify_checksum, write_evaluations
+from tests.test_cli_iqn import TINY as TINY_IQN
+from tests.test_cli_ppo import TINY, only_run
+
+CUE = ["train", "ppo", "--env", "rimrl/CueVector-v0", "--core", "rims"]
+
+
+def train(root, timesteps=256, every=64, extra=()):
+    assert main(CUE + ["--timesteps", str(timesteps), "--runs-dir", str(root), "--eval-every",
+                       str(every), "--set", "eval.episodes=4"] + TINY + list(extra)) == 0
+    return only_run(root)
+
+
+def test_rows_tags_and_best_model(tmp_path, capsys):
+    """One row per evaluation at the end of the first rollout (64 steps) at or past each
+    multiple of 64, plus none extra at the end (the last one is at the budget); the row is
+    the training setting (``clean`` for an env without splits); intervals hold the rate."""
+    run = train(tmp_path)
+    rows = read_evaluations(run)
+    assert [(r["step"], r["split"], r["episodes"]) for r in rows] == [
+        (64, "clean", 4), (128, "clean", 4), (192, "clean", 4), (256, "clean", 4)]
+    for r in rows:
+        assert r["success_lo"] <= r["success_rate"] <= r["success_hi"]
+        assert r["return_lo"] <= r["return_mean"] <= r["return_hi"]
+        assert r["deterministic"] is False
+    header = (run / "evaluations.csv").read_text().splitlines()[0]
+    assert tuple(header.split(",")) == EVAL_COLUMNS
+    progress = list(csv.DictReader(io.StringIO((run / "tb" / "progress.csv").read_text())))
+    logged = [float(p["eval/clean/return_mean"]) for p in progress
+              if p.get("eval/clean/return_mean")]
+    assert logged == pytest.approx([r["return_mean"] for r in rows][:len(logged)])
+    assert len(logged) >= 3
+    verify_checksum(run, run / "best_model.zip")  # recorded: evaluate --trust not needed
+    out = capsys.readouterr().out
+    assert "eval at 64 steps" in out and "clean success" in out
+
+
+def test_evaluation_does_not_change_training(tmp_path):
+    """Same seed, with and without evaluation: the same weights at the end (the evaluation's
+    sampling draws from a set-aside random stream)."""
+    with_eval = train(tmp_path / "a")
+    assert main(CUE + ["--timesteps", "256", "--runs-dir", str(tmp_path / "b")] + TINY) == 0
+    without = only_run(tmp_path / "b")
+    from rimrl.learners.ppo import load_model
+
+    pa = load_model(with_eval / "model.zip").policy.state_dict()
+    pb = load_model(without / "model.zip").policy.state_dict()
+    assert pa.keys() == pb.keys()
+    assert all(torch.equal(pa[k], pb[k]) for k in pa)
+
+
+def test_resume_keeps_history_up_to_the_checkpoint(tmp_path):
+    """Rows after the checkpoint a run resumes from are dropped and redone; earlier ones stay."""
+    run = train(tmp_path, timesteps=128)
+    kept = read_evaluations(run)
+    orphan = dict(kept[-1], step=999)  # as if written after the last checkpoint, then killed
+    write_evaluations(run, kept + [orphan])
+    assert main(["train", "ppo", "--resume", str(run), "--timesteps", "256",
+                 "--no-progress"]) == 0
+    rows = read_evaluations(run)
+    assert [r["step"] for r in rows] == [64, 128, 192, 256]
+    assert rows[:2] == kept
+
+
+def test_splits_of_the_pickup_suite(tmp_path):
+    """On pickup the first row is the split it trains on, then the requested ones."""
+    assert main(["train", "ppo", "--env", "rimrl/Pickup-v0", "--core", "lstm", "--timesteps",
+                 "64", "--runs-dir", str(tmp_path), "--eval-every", "64", "--set",
+                 "eval.episodes=2", "--set", "eval.distractors=[novel, train]",
+                 "--set", "policy.features_dim=16", "--set", "core.hidden_size=12",
+                 "--set", "ppo.n_steps=32", "--set", "ppo.batch_size=32",
+                 "--set", "ppo.chunk_length=8", "--n-envs", "2", "--no-progress"]) == 0
+    rows = read_evaluations(only_run(tmp_path))
+    assert [(r["step"], r["split"]) for r in rows] == [(64, "train"), (64, "novel")]
+
+
+def test_iqn_evaluates_during_training(tmp_path):
+    assert main(["train", "iqn", "--env", "CartPole-v1", "--encoder", "mlp", "--timesteps",
+                 "120", "--runs-dir", str(tmp_path), "--eval-every", "100",
+                 "--set", "eval.episodes=2"] + TINY_IQN) == 0
+    rows = read_evaluations(only_run(tmp_path))
+    assert [r["split"] for r in rows] == ["clean", "clean"]
+    assert rows[0]["step"] >= 100 and rows[-1]["step"] == 120
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--eval-every", "-5"], "eval.every must be 0 (off) or a positive step count, got -5"),
+    (["--eval-every", "64", "--set", "eval.episodes=0"], "eval.episodes must be positive"),
+    (["--eval-every", "64", "--set", "eval.distractors=[novel]"],
+     "env 'rimrl/CueVector-v0' has no distractor splits"),
+])
+def test_bad_settings_are_refused_before_a_run_exists(tmp_path, capsys, flags, message):
+    code = main(CUE + ["--timesteps", "64", "--runs-dir", str(tmp_path)] + TINY + flags)
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())
+
+
+def test_corrupt_history_is_refused_in_one_line(tmp_path):
+    from rimrl.errors import UserError
+
+    (tmp_path / "evaluations.csv").write_text("step,split\n12,train\n")
+    with pytest.raises(UserError, match="evaluations.csv is corrupt"):
+        read_evaluations(tmp_path)

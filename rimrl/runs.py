@@ -307,6 +307,11 @@ def activation_path(run_dir: Union[str, Path]) -> Path:
     return Path(run_dir) / ACTIVATION_FILE
 
 
+def probe_path(run_dir: Union[str, Path], probe: str) -> Path:
+    """Where ``rimrl evaluate --probe PROBE`` writes its table."""
+    return Path(run_dir) / f"probe_{probe.replace('-', '_')}.json"
+
+
 def replay_path(run_dir: Union[str, Path]) -> Path:
     """Where off-policy learners checkpoint their replay memory."""
     return Path(run_dir) / CHECKPOINT_DIR / REPLAY_FILE

@@ -17,6 +17,7 @@ from rimrl import learners
 from rimrl.cli import compare, sweep
 from rimrl.cli.common import add_progress_args, add_train_command, add_trust_arg
 from rimrl.errors import UserError
+from rimrl.learners.probes import PROBES
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, help="PPO: seed of the evaluation envs")
     evaluate.add_argument("--distractors", nargs="+", metavar="SPLIT",
                           help="PPO: evaluate per distractor split (names, or 'all')")
+    evaluate.add_argument("--probe", choices=PROBES,
+                          help="PPO: reset the state before every step (memoryless) or zero "
+                          "each RIM's state in turn (ablate-rims), beside the normal policy")
     evaluate.add_argument("--gaps", type=int, nargs="+", help="copying task: gaps to test")
     add_progress_args(evaluate)
     add_trust_arg(evaluate)

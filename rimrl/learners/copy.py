@@ -56,6 +56,10 @@ class CopyLearner(Learner):
                                 load_checkpoint, write_json)
         from rimrl.tasks.copying import CopyModel, evaluate_copy
 
+        for flag in ("probe", "distractors"):
+            if getattr(options, flag, None):
+                raise UserError(f"--{flag} applies to PPO runs, not to copying-task runs; "
+                                "the copying task is evaluated with --gaps")
         config = load_config(self.config_class(), [run_dir / CONFIG_FILE])
         model = CopyModel(config.task, config.core)
         final = run_dir / MODEL_PT

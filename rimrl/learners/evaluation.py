@@ -7,7 +7,7 @@ in as arguments, so every learner's runs are evaluated and reported the same way
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 from rimrl.errors import UserError
 from rimrl.learners.environments import make_env
@@ -31,6 +31,8 @@ def evaluate_run(args, run_dir: Path, config_cls, load: Callable, describe: Call
 
     if args.episodes < 1:
         raise UserError(f"--episodes must be positive, got {args.episodes}")
+    if getattr(args, "probe", None) and args.video:
+        raise UserError("--video records a normal evaluation; run it without --probe")
     cfg = load_config(config_cls, [run_dir / CONFIG_FILE])
     splits = requested_splits(cfg.env.id, args.distractors)
     path = run_dir / MODEL_ZIP
@@ -42,6 +44,12 @@ def evaluate_run(args, run_dir: Path, config_cls, load: Callable, describe: Call
     model = load(path, device="cpu")
     seed = cfg.seed + 10_000 if args.seed is None else args.seed
     tags = describe(cfg)
+    if getattr(args, "probe", None):
+        from rimrl.learners.environments import training_setting
+        from rimrl.learners.probes import run_probe
+
+        rows = splits or [training_setting(cfg.env.id, cfg.env.distractors)]
+        return run_probe(args, run_dir, cfg, model, path, rows, seed, tags)
     if splits:
         return _evaluate_splits(args, run_dir, cfg, model, path, splits, seed, tags)
     return _evaluate_plain(args, run_dir, cfg, model, path, seed, tags)
@@ -162,12 +170,15 @@ def _label(tags: dict) -> str:
 
 
 def play(model, env, episodes: int, deterministic: bool = False, record: bool = False,
-         max_frames: int = 4000, label: str = "episodes", show: bool = False):
+         max_frames: int = 4000, label: str = "episodes", show: bool = False,
+         state_hook: Optional[Callable] = None):
     """Run ``episodes`` whole episodes spread evenly over the env's copies (so short episodes
     are not over-counted). Returns [(return, success)] and the frames of the first episode
     when ``record``. The return is Monitor's (the raw game score over all lives for Atari);
     success is the env's ``info["success"]`` where it reports one, else return > 0.
-    ``show``: a progress bar named ``label`` with the running mean return."""
+    ``show``: a progress bar named ``label`` with the running mean return. ``state_hook``:
+    ``state -> state``, applied to the policy's recurrent state before every step (the
+    probes of :mod:`rimrl.learners.probes`)."""
     import numpy as np
 
     progress = bar(episodes, label, unit="ep", enabled=show)
@@ -180,6 +191,8 @@ def play(model, env, episodes: int, deterministic: bool = False, record: bool = 
     while any(c < t for c, t in zip(counts, targets)):
         if record and not results and len(frames) < max_frames:
             frames.append(env.envs[0].render())
+        if state_hook is not None:
+            state = state_hook(state)
         action, state = model.predict(obs, state=state, episode_start=starts,
                                       deterministic=deterministic)
         obs, _, dones, infos = env.step(action)

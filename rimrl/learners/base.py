@@ -131,6 +131,7 @@ def prepare_run(options, learner: Learner):
     leaves nothing behind; a run another process is writing is refused.
     """
     from rimrl.config import load_config, save_config
+    from rimrl.provenance import provenance
     from rimrl.runs import (CONFIG_FILE, RunLock, latest_checkpoint, new_run_dir, read_meta,
                             remove_torn_files, require_run_dir, write_meta)
 
@@ -152,6 +153,11 @@ def prepare_run(options, learner: Learner):
         torn = remove_torn_files(run_dir)  # left by a kill during a checkpoint write
         if torn:
             print(f"removed {len(torn)} torn temporary file(s) of an interrupted write")
+        meta = read_meta(run_dir)
+        now = provenance(config.device, config.threads)
+        if now != meta.get("provenance"):  # each resume on other code is kept, in order
+            meta.setdefault("resumed_with", []).append(now)
+            write_meta(run_dir, meta)
         return config, run_dir, latest_checkpoint(run_dir), lock
 
     config = learner.load_config(overrides, getattr(options, "config", None))
@@ -172,7 +178,8 @@ def prepare_run(options, learner: Learner):
         run_dir = new_run_dir(config.runs_dir, learner.run_name(config))  # atomic mkdir
         lock = RunLock(run_dir).acquire()
     save_config(config, run_dir / CONFIG_FILE)
-    write_meta(run_dir, {"kind": learner.name, "argv": sys.argv[1:]})
+    write_meta(run_dir, {"kind": learner.name, "argv": sys.argv[1:],
+                         "provenance": provenance(config.device, config.threads)})
     return config, run_dir, None, lock
 
 

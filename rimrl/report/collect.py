@@ -37,6 +37,8 @@ class Run:
         distractors: ``distractors.json`` when the run was evaluated per split.
         activation: RIM activity of the last logged rollout, (RIMs, steps), or None.
         episode_ends: steps of that rollout after which an episode ended.
+        provenance: ``run.json``'s record of the code that made it (None for runs made
+            before rimrl kept one).
     """
 
     path: Path
@@ -49,6 +51,7 @@ class Run:
     distractors: Optional[dict] = None
     activation: Optional[np.ndarray] = None
     episode_ends: Optional[np.ndarray] = None
+    provenance: Optional[dict] = None
 
     @property
     def final_score(self) -> float:
@@ -101,7 +104,8 @@ def find_runs(root: Path, grouping: dict[str, str], by: Optional[str] = None,
 def read_run(path: Path, grouping: dict[str, str], by: Optional[str] = None) -> Optional[Run]:
     """A :class:`Run`, or None for other kinds of runs and runs without a logged score."""
     try:
-        kind = json.loads((path / META_FILE).read_text()).get("kind")
+        meta = json.loads((path / META_FILE).read_text())
+        kind = meta.get("kind")
         config = yaml.safe_load((path / CONFIG_FILE).read_text())
     except (OSError, ValueError, yaml.YAMLError):
         return None
@@ -124,7 +128,8 @@ def read_run(path: Path, grouping: dict[str, str], by: Optional[str] = None) -> 
             activation, episode_ends = record["active"], record["episode_ends"]
     return Run(path=path, kind=kind, env=str(config_value(config, "env.id")), method=method,
                seed=int(config.get("seed", 0)), steps=steps, scores=scores,
-               distractors=distractors, activation=activation, episode_ends=episode_ends)
+               distractors=distractors, activation=activation, episode_ends=episode_ends,
+               provenance=meta.get("provenance"))
 
 
 def diverged(path: Path) -> bool:

@@ -82,12 +82,23 @@ def build_report(runs: list[Run], frames_per_step: dict[str, int],
 
 
 def _warnings(grouped: dict) -> list[str]:
+    from rimrl.provenance import differences
+
+    warnings = []
     single = [f"{env} / {m}" for env, by in grouped.items() for m, rs in by.items()
               if len(rs) == 1]
-    if not single:
-        return []
-    return [f"{len(single)} group(s) rest on a single run and have no interval over seeds "
-            f"(n=1): {', '.join(single)}; train more seeds before drawing conclusions"]
+    if single:
+        warnings.append(f"{len(single)} group(s) rest on a single run and have no interval "
+                        f"over seeds (n=1): {', '.join(single)}; train more seeds before "
+                        "drawing conclusions")
+    for env, by in grouped.items():
+        for m, rs in by.items():
+            differ = differences([r.provenance or {} for r in rs])
+            if differ:
+                warnings.append(f"{env} / {m}: its runs come from different code or libraries ("
+                                + "; ".join(f"{k}: {', '.join(v)}" for k, v in differ.items())
+                                + "); compare runs of one version")
+    return warnings
 
 
 def _relative(finals: dict, method: str, baseline: str) -> dict:

@@ -14,6 +14,11 @@ class UserError(Exception):
     """
 
 
+class NothingToDo(Exception):
+    """A request that is already fulfilled, e.g. ``--resume`` of a run at its budget: the CLI
+    prints the message (one line) and exits 0; nothing has been written."""
+
+
 def closest(word: str, choices: Iterable[str], n: int = 1, cutoff: float = 0.5) -> list[str]:
     """The ``n`` valid names nearest to a mistyped ``word`` (best first; maybe none)."""
     return difflib.get_close_matches(str(word), list(choices), n=n, cutoff=cutoff)

@@ -16,7 +16,7 @@ from typing import Optional
 from rimrl import learners
 from rimrl.cli import compare, sweep
 from rimrl.cli.common import add_progress_args, add_train_command, add_trust_arg
-from rimrl.errors import UserError
+from rimrl.errors import NothingToDo, UserError
 from rimrl.learners.probes import PROBES
 
 
@@ -85,6 +85,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     except UserError as exc:
         print(f"rimrl: error: {exc}", file=sys.stderr)
         return 2
+    except NothingToDo as exc:
+        print(f"rimrl: {exc}")
+        return 0
     except BrokenPipeError:  # output piped into e.g. `head`: stop quietly
         sys.stderr.close()
         return 0

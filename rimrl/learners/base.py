@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from rimrl.errors import UserError
+from rimrl.errors import NothingToDo, UserError
 
 
 @dataclass(frozen=True)
@@ -148,6 +148,7 @@ def prepare_run(options, learner: Learner):
                     f"--resume continues a run with its saved config; '{text}' cannot change "
                     f"it (only these can: {', '.join(allowed)})")
         config = load_config(learner.config_class(), [run_dir / CONFIG_FILE], overrides)
+        _refuse_finished(learner, run_dir, config)
         use_threads(config.threads)
         lock = RunLock(run_dir).acquire()
         torn = remove_torn_files(run_dir)  # left by a kill during a checkpoint write
@@ -181,6 +182,32 @@ def prepare_run(options, learner: Learner):
     write_meta(run_dir, {"kind": learner.name, "argv": sys.argv[1:],
                          "provenance": provenance(config.device, config.threads)})
     return config, run_dir, None, lock
+
+
+def _refuse_finished(learner: Learner, run_dir: Path, config) -> None:
+    """:class:`NothingToDo` when the run's completed training (its ``train_summary.json``)
+    already reached the budget asked for: a resume would only rewrite what is there."""
+    import json
+
+    from rimrl.config import to_dict
+    from rimrl.report.collect import config_value
+    from rimrl.runs import SUMMARY_FILE
+
+    path = run_dir / SUMMARY_FILE
+    if not learner.budget_keys or not path.is_file():
+        return
+    try:
+        summary = json.loads(path.read_text())
+        done = int(summary["timesteps"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UserError(f"{path} is corrupt; delete it to resume the run from its newest "
+                        "checkpoint") from None
+    key = learner.budget_keys[0]
+    budget = config_value(to_dict(config), key)
+    if "diverged" not in summary and done >= budget:
+        flag = "--" + key.split(".")[-1]
+        raise NothingToDo(f"{run_dir} is already at {done} steps (budget {budget}); raise "
+                          f"{flag} to continue it")
 
 
 def short_env_name(env_id: str) -> str:

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Optional
 
 from rimrl.errors import UserError
 
@@ -24,8 +25,8 @@ def learn_and_save(model, env, cfg, run_dir: Path, options, learner: str, tags: 
 
     While it runs: a progress bar (unless ``--no-progress``/``--quiet``) and one line every
     ``train.print_interval`` log dumps (unless ``--quiet``). Ctrl-C stops after the current
-    step, saves a checkpoint, prints the resume command and returns 130; a second Ctrl-C
-    exits at once. Training that diverges (non-finite loss, outputs or weights) returns
+    step, saves a checkpoint, prints the resume command and returns 130 (SIGTERM: 143,
+    SIGHUP: 129, :class:`StopOnInterrupt`); a second one exits at once. Training that diverges (non-finite loss, outputs or weights) returns
     :data:`DIVERGED` and keeps the last finite checkpoint.
 
     Args:
@@ -87,13 +88,15 @@ def learn_and_save(model, env, cfg, run_dir: Path, options, learner: str, tags: 
                 return _diverged(model, env, logger, run_dir, guard.diverged, tags, cfg)
             if evaluation is not None and not interrupt.requested:
                 evaluation.finish(model)  # the curve's last point: the final model
-        path = checkpoints.save()
+        # a run resumed at its budget (killed while writing its final model) has its
+        # checkpoint at this step already: only the final files are left to write
+        path = checkpoints.save() if remaining > 0 else None
         if interrupt.requested:
             logger.close()
             env.close()
             print(f"interrupted at {model.num_timesteps} steps; checkpoint saved: {path}\n"
                   f"continue with: rimrl train {learner} --resume {run_dir}", flush=True)
-            return 130
+            return interrupt.exit_code
     save_model_atomically(model, run_dir / MODEL_ZIP)
     record_checksum(run_dir, run_dir / MODEL_ZIP)
     logger.close()
@@ -140,32 +143,46 @@ def _diverged(model, env, logger, run_dir: Path, what: str, tags: dict, cfg) -> 
 
 
 class StopOnInterrupt:
-    """While active, the first Ctrl-C (SIGINT) only sets ``requested`` so that training can
-    stop cleanly after the current step; a second one ends the process at once.
+    """While active, the first Ctrl-C (SIGINT), SIGTERM (schedulers, ``timeout``, container
+    stops) or SIGHUP (a closed terminal) only sets ``requested`` so that training can stop
+    cleanly after the current step and save a checkpoint; a second one ends the process at
+    once. :attr:`exit_code` is the shell's for that signal: 128 + its number (130, 143, 129).
 
     Outside the main thread (e.g. a Ray worker) signals cannot be caught: it does nothing.
     """
 
+    SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
     def __init__(self):
         self.requested = False
-        self._previous = None
+        self.signum: Optional[int] = None
+        self._previous: dict = {}
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + (self.signum or signal.SIGINT)
 
     def _handle(self, signum, frame) -> None:
         if self.requested:
-            # the user asked twice: no cleanup, no waiting on threads or worker pools
-            os._exit(130)
+            # asked twice: no cleanup, no waiting on threads or worker pools
+            os._exit(128 + signum)
         self.requested = True
-        print("\nrimrl: stopping after this step to save a checkpoint "
-              "(Ctrl-C again to quit at once)", file=sys.stderr, flush=True)
+        self.signum = signum
+        print(f"\nrimrl: {signal.Signals(signum).name}: stopping after this step to save a "
+              "checkpoint (Ctrl-C again to quit at once)", file=sys.stderr, flush=True)
 
     def __enter__(self) -> "StopOnInterrupt":
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            for name in self.SIGNALS:
+                if hasattr(signal, name):  # SIGHUP: not on Windows
+                    number = getattr(signal, name)
+                    self._previous[number] = signal.signal(number, self._handle)
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for number, previous in self._previous.items():
+            signal.signal(number, previous)
+        self._previous = {}
 
 
 def load_sb3_model(cls, label: str, path: Path, env=None, device: str = "cpu"):

@@ -1,0 +1,80 @@
+"""Stopping and resuming as schedulers and careless users do: SIGTERM and SIGHUP save a
+checkpoint like Ctrl-C; a resume at the budget changes nothing; a run killed while writing its
+final model is completed by a resume."""
+
+import hashlib
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from rimrl.cli import main
+from rimrl.learners.sb3_training import StopOnInterrupt
+from rimrl.runs import list_checkpoints
+from tests.test_cli_ppo import TINY, only_run
+
+
+def tree_hashes(folder):
+    return {p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_resume_at_or_past_the_budget_changes_nothing(tmp_path, capsys):
+    assert main(["train", "ppo", "--env", "rimrl/CueVector-v0", "--core", "lstm",
+                 "--timesteps", "128", "--runs-dir", str(tmp_path)] + TINY) == 0
+    run = only_run(tmp_path)
+    before = tree_hashes(run)
+    capsys.readouterr()
+    for budget in (["--timesteps", "128"], ["--timesteps", "64"], []):
+        assert main(["train", "ppo", "--resume", str(run), "--no-progress"] + budget) == 0
+        out = capsys.readouterr().out
+        assert out.strip().splitlines() == [
+            f"rimrl: {run} is already at 128 steps (budget {budget[1] if budget else 128}); "
+            "raise --timesteps to continue it"]
+        assert tree_hashes(run) == before
+
+
+def test_resume_completes_a_run_killed_while_writing_its_final_model(tmp_path):
+    assert main(["train", "ppo", "--env", "rimrl/CueVector-v0", "--core", "lstm",
+                 "--timesteps", "128", "--runs-dir", str(tmp_path)] + TINY) == 0
+    run = only_run(tmp_path)
+    (run / "model.zip").unlink()
+    (run / "train_summary.json").unlink()
+    checkpoints = list_checkpoints(run)
+    assert main(["train", "ppo", "--resume", str(run), "--no-progress"]) == 0
+    assert (run / "model.zip").is_file() and (run / "train_summary.json").is_file()
+    assert list_checkpoints(run) == checkpoints
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_termination_signals_save_a_checkpoint_and_print_the_resume_command(tmp_path, signum,
+                                                                            code):
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from rimrl.cli import main; "
+                             "sys.exit(main())", "train", "ppo", "--env",
+                             "rimrl/CueVector-v0", "--core", "lstm", "--timesteps", "10000000",
+                             "--run-dir", str(run), "--no-progress"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / "tb" / "progress.csv").is_file():  # training is under way
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            time.sleep(0.2)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == code, err
+    assert "Traceback" not in err and signal.Signals(signum).name in err
+    assert list_checkpoints(run)
+    assert f"continue with: rimrl train ppo --resume {run}" in out
+
+
+def test_exit_code_is_the_shells_for_the_signal():
+    stop = StopOnInterrupt()
+    assert stop.exit_code == 130  # Ctrl-C's, before any signal
+    stop._handle(signal.SIGTERM, None)
+    assert stop.requested and stop.exit_code == 143

@@ -3,7 +3,7 @@
 ``CueImageEnv``: a small grayscale image shows a cue (bright left or right half) on the
 first step only; later frames are blank; at the last step the agent is rewarded for the
 action that matches the cue. A feed-forward policy cannot beat chance; a recurrent one can.
-``CueVectorEnv`` is the same task with a vector observation.
+``CueVectorEnv`` is the same task with a vector observation, ``CueDictEnv`` with a dict one.
 """
 
 from __future__ import annotations
@@ -83,5 +83,20 @@ class CueImageEnv(CueVectorEnv):
         return frame
 
 
+class CueDictEnv(CueVectorEnv):
+    """:class:`CueVectorEnv` with a dict observation: ``cue`` (the one-hot cue at t=0) and
+    ``answer`` (1.0 on the answer step), for dict-observation policies."""
+
+    def __init__(self, delay: int = 4, render_mode: Optional[str] = None):
+        super().__init__(delay, render_mode)
+        self.observation_space = spaces.Dict({"cue": spaces.Box(0.0, 1.0, (2,), np.float32),
+                                              "answer": spaces.Box(0.0, 1.0, (1,), np.float32)})
+
+    def _obs(self) -> dict:
+        flat = super()._obs()
+        return {"cue": flat[:2], "answer": flat[2:]}
+
+
 gym.register("rimrl/CueVector-v0", entry_point=CueVectorEnv)
+gym.register("rimrl/CueDict-v0", entry_point=CueDictEnv)
 gym.register("rimrl/CueImage-v0", entry_point=CueImageEnv)

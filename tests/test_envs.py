@@ -103,3 +103,31 @@ def test_no_generic_top_level_import_names():
     """agents/ and envs/ install as rimrl.agents and rimrl.envs: nothing imports them bare."""
     for folder in ("rimrl", "agents", "envs", "tests", "benchmarks"):
         assert not uses(imported_modules(ROOT / folder), "agents", "envs", "configs"), folder
+
+
+def test_subprocess_workers_build_rimrl_envs(tmp_path):
+    """``env.subprocess=true`` on rimrl's own envs: worker processes register the suites
+    themselves (they once failed with NamespaceNotFound: rimrl)."""
+    from stable_baselines3.common.vec_env import SubprocVecEnv
+
+    from rimrl.cli import main
+    from rimrl.learners.environments import make_env
+    from tests.test_cli_ppo import TINY, only_run
+
+    class Cfg:
+        seed = 0
+
+        class env:
+            id, n_envs, distractors, subprocess = "rimrl/Pickup-v0", 2, "novel", True
+
+    env = make_env(Cfg)
+    try:
+        assert isinstance(env, SubprocVecEnv)
+        obs = env.reset()
+        assert all(len(v) == 2 for v in obs.values())  # a dict observation per worker
+        assert env.get_attr("split") == ["novel", "novel"]
+    finally:
+        env.close()
+    assert main(["train", "ppo", "--env", "rimrl/CueVector-v0", "--core", "lstm", "--timesteps",
+                 "64", "--set", "env.subprocess=true", "--runs-dir", str(tmp_path)] + TINY) == 0
+    assert (only_run(tmp_path) / "model.zip").is_file()

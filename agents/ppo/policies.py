@@ -9,8 +9,9 @@
     model = RecurrentPPO(CnnRIMsPolicy, env, policy_kwargs=dict(core=dict(k_active=5)))
 
 ``core`` is a dict of :class:`rimrl.nn.cores.CoreConfig` fields (name, hidden_size,
-num_units, k_active, dynamics, ...) that *updates* the policy class's ``default_core``: above,
-the paper's Atari RIMs (510 units, GRU dynamics) with k_A = 5. ``lstm_hidden_size`` is
+num_units, k_active, dynamics, variant, ...) that *updates* the policy class's
+``default_core``: above, the paper's Atari RIMs (510 units, GRU dynamics, the official code's
+bounded communication) with k_A = 5; ``core=dict(variant="thesis")`` gives the thesis' text. ``lstm_hidden_size`` is
 ignored in favour of ``core["hidden_size"]``.
 """
 
@@ -25,7 +26,13 @@ from stable_baselines3.common.torch_layers import CombinedExtractor, FlattenExtr
 
 from rimrl.nn.cores import CoreConfig, build_core
 from rimrl.nn.encoders import NatureEncoder
-from rimrl.nn.rims_settings import ATARI_RIMS
+from rimrl.nn.rims_settings import ATARI_RIMS, VARIANTS
+
+#: the RIMs policy classes' core: the paper's Atari RIMs with the official code's bounded
+#: communication. With the thesis variant's unbounded write, sb3-contrib's default critic
+#: core (``enable_critic_lstm=True``) grew ~1.8x per step within 2.3k CartPole steps
+#: (|h| 1e11 at a rollout's start) and training stopped on NaN; gated, |h| stays bounded.
+PYTHON_RIMS = {**ATARI_RIMS, **VARIANTS["official"], "variant": "official"}
 
 
 class RecurrentCorePolicy(RecurrentActorCriticPolicy):
@@ -112,7 +119,7 @@ def _renamed(key: str) -> str:
 
 def _core_config(defaults: dict, core: Any) -> CoreConfig:
     """``core`` (a CoreConfig, a dict of some of its fields, or None) over ``defaults``, with
-    the RIMs ``variant`` it names between the two."""
+    the RIMs ``variant`` it names (if any) between the two."""
     if isinstance(core, CoreConfig):
         return core
     return CoreConfig(**CoreConfig.with_variant(defaults, dict(core or {})))
@@ -144,20 +151,20 @@ class MultiInputCorePolicy(RecurrentCorePolicy):
 
 class MlpRIMsPolicy(MlpCorePolicy):
     """Vector observations with a RIMs core; defaults: the paper's Atari RIMs (6 RIMs of 85
-    units, 4 active, GRU dynamics)."""
+    units, 4 active, GRU dynamics) in the official code's variant (:data:`PYTHON_RIMS`)."""
 
-    default_core = ATARI_RIMS
+    default_core = PYTHON_RIMS
 
 
 class CnnRIMsPolicy(CnnCorePolicy):
     """Nature CNN + RIMs core: the RIMs paper's Atari PPO policy; defaults: 6 RIMs of 85 units
-    (510), 4 active, GRU dynamics (thesis 8.4.3)."""
+    (510), 4 active, GRU dynamics (thesis 8.4.3), official variant (:data:`PYTHON_RIMS`)."""
 
-    default_core = ATARI_RIMS
+    default_core = PYTHON_RIMS
 
 
 class MultiInputRIMsPolicy(MultiInputCorePolicy):
     """Dict observations with a RIMs core; defaults: the paper's Atari RIMs (6 RIMs of 85
-    units, 4 active, GRU dynamics)."""
+    units, 4 active, GRU dynamics), official variant (:data:`PYTHON_RIMS`)."""
 
-    default_core = ATARI_RIMS
+    default_core = PYTHON_RIMS

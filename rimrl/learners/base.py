@@ -77,7 +77,8 @@ class Learner(ABC):
 
     def presets(self, data: dict, explicit: dict) -> None:
         """Named presets of a new run's config, applied over the learner's defaults and
-        under the user's own values (``explicit``): a ``core`` section's RIMs ``variant``."""
+        under the user's own values (``explicit``): the RIMs ``variant`` a user names in the
+        ``core`` section."""
         if isinstance(data.get("core"), dict):
             from rimrl.nn.cores import CoreConfig
             user_core = explicit.get("core")

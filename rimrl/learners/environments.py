@@ -116,9 +116,20 @@ def make_env(cfg, n_envs: int | None = None, seed: int | None = None, render_mod
     elif family == "grid":
         from rimrl.envs.minigrid_obs import MissionTokens
         wrapper = MissionTokens
-    return make_vec_env(env_cfg.id, n_envs=n_envs, seed=seed, wrapper_class=wrapper,
+    # a callable, not the id: worker processes import rimrl's suites before gym.make
+    return make_vec_env(functools.partial(make_registered, env_cfg.id), n_envs=n_envs,
+                        seed=seed, wrapper_class=wrapper,
                         vec_env_cls=SubprocVecEnv if subprocess else DummyVecEnv,
                         env_kwargs=env_kwargs or None)
+
+
+def make_registered(env_id: str, **kwargs):
+    """``gym.make(env_id)`` after registering rimrl's suites and MiniGrid's (in a
+    ``SubprocVecEnv`` worker they are not registered yet)."""
+    import gymnasium as gym
+
+    _register_suites()
+    return gym.make(env_id, **kwargs)
 
 
 def env_references(envs: list[str]) -> tuple[dict[str, int], dict[str, tuple[float, float]]]:

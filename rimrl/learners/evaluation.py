@@ -113,12 +113,16 @@ def _evaluate_splits(args, run_dir, cfg, model, path, splits, seed, tags) -> int
     say(f"evaluating {len(rows)} settings ({', '.join(rows)}) x {args.episodes} episodes = "
         f"{len(rows) * args.episodes} episodes", enabled=not args.quiet)
     table = {}
+    videos = {}
     for split in rows:
         env = make_env(cfg, n_envs=n_envs, seed=seed, training=False,
-                       distractors=None if split == "clean" else split)
-        episodes, _ = play(model, env, args.episodes, deterministic=args.deterministic,
-                           label=split, show=shows_bar(args))
+                       distractors=None if split == "clean" else split,
+                       render_mode="rgb_array" if args.video else None)
+        episodes, frames = play(model, env, args.episodes, deterministic=args.deterministic,
+                                record=args.video, label=split, show=shows_bar(args))
         env.close()
+        if frames:
+            videos[split] = str(write_gif(frames, run_dir / VIDEO_DIR / f"{split}_episode_0.gif"))
         returns = [r for r, _ in episodes]
         wins = sum(bool(s) for _, s in episodes)
         mean, lo, hi = (float(v) for v in bootstrap_mean_ci(np.array(returns, dtype=float)))
@@ -136,10 +140,39 @@ def _evaluate_splits(args, run_dir, cfg, model, path, splits, seed, tags) -> int
     result = {"env": cfg.env.id, **tags, "checkpoint": str(path.name),
               "episodes_per_split": args.episodes, "deterministic": args.deterministic,
               "seed": seed, "splits": table}
+    result, note = merged_with_earlier(run_dir / DISTRACTORS_FILE, result)
     write_json(run_dir / DISTRACTORS_FILE, result)
     print(format_split_table(result, atari))
-    print(f"written: {run_dir / 'distractors.json'}")
+    for split, video in videos.items():
+        print(f"video ({split}): {video}")
+    print(f"written: {run_dir / DISTRACTORS_FILE}{note}")
     return 0
+
+
+#: what must match for two per-split evaluations to share one distractors.json
+SAME_EVALUATION = ("checkpoint", "episodes_per_split", "deterministic", "seed")
+
+
+def merged_with_earlier(path: Path, result: dict) -> tuple[dict, str]:
+    """``result`` merged by split into the evaluation already in ``path`` when both evaluate
+    the same model the same way (:data:`SAME_EVALUATION`); else ``result`` alone. Also a
+    note saying what of the earlier file this replaces (empty if nothing)."""
+    import json
+
+    try:
+        earlier = json.loads(path.read_text())
+        earlier_splits = dict(earlier["splits"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return result, ""
+    if all(earlier.get(k) == result[k] for k in SAME_EVALUATION):
+        merged = dict(result, splits={**earlier_splits, **result["splits"]})
+        kept = [s for s in earlier_splits if s not in result["splits"]]
+        replaced = [s for s in earlier_splits if s in result["splits"]]
+        parts = ([f"kept the earlier evaluation's {', '.join(kept)}"] if kept else []) + (
+            [f"replaced {', '.join(replaced)}"] if replaced else [])
+        return merged, f" ({'; '.join(parts)})" if parts else ""
+    return result, (f" (replaced an earlier evaluation of {', '.join(earlier_splits)} with "
+                    "another model or setting)")
 
 
 def format_split_table(result: dict, atari: bool) -> str:

@@ -29,10 +29,10 @@ class CoreConfig(RIMsSettings):
         name: ``lstm``, ``gru`` or ``rims``.
         hidden_size: total hidden size H (for RIMs: num_units x per-RIM size).
         variant: RIMs only: the named set of settings this config was built from
-            (``thesis`` or ``official``, :data:`~rimrl.nn.rims_settings.VARIANTS`). A new
-            run's config applies the variant's settings over the config files and under
-            explicit ``--set core.<setting>`` (:meth:`with_variant`); stored configs keep
-            their resolved values.
+            (``thesis`` or ``official``, :data:`~rimrl.nn.rims_settings.VARIANTS`). Naming
+            one (``--set core.variant=official``) applies its settings over the config files
+            and under explicit ``--set core.<setting>`` (:meth:`with_variant`); stored
+            configs keep their resolved values.
         compile: RIMs only: ``torch.compile`` the step (faster, ~30 s to compile once).
     """
 
@@ -55,14 +55,17 @@ class CoreConfig(RIMsSettings):
 
     @staticmethod
     def with_variant(values: dict, explicit: dict = ()) -> dict:
-        """``values`` (core settings from defaults and files) with ``values['variant']``'s
-        settings applied, then ``explicit`` ones (a user's own) over them."""
-        merged = dict(values) | dict(explicit)
+        """``values`` (core settings from defaults and files) with ``explicit`` ones (a
+        user's own) over them; when ``explicit`` names a ``variant``, that variant's
+        settings sit between the two."""
+        explicit = dict(explicit)
+        if "variant" not in explicit:
+            return dict(values) | explicit
         try:
-            preset = variant_values(merged.get("variant", "thesis"))
+            preset = variant_values(explicit["variant"])
         except ValueError as exc:
             raise UserError(f"core.{exc}") from None
-        return dict(values) | preset | dict(explicit)
+        return dict(values) | preset | explicit
 
 
 class LSTMCore(nn.LSTM):

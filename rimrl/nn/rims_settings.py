@@ -126,27 +126,29 @@ def check_rims_settings(hidden_size: int, s: RIMsSettings) -> None:
 
 
 # ------------------------------------------------------------------------------ presets
-#: RIMs variants, selected with ``core.variant``: each sets the settings it lists (over the
-#: config files, under explicit ``--set core.<setting>``). ``thesis`` is RIMsSettings' own
-#: defaults. ``official`` is every choice of the authors' code (anirudh9119/RIMs,
-#: event_based/blocks_core.py and attention.py, read in shared/notes/REFERENCE.md):
+#: RIMs variants, selected with ``core.variant``: a variant the user names sets the settings
+#: it lists (over the config files, under explicit ``--set core.<setting>``). ``official`` is
+#: every choice of the authors' code (anirudh9119/RIMs, event_based/blocks_core.py and
+#: attention.py, read in shared/notes/REFERENCE.md); ``thesis`` sets the same settings to
+#: RIMsSettings' own defaults (the thesis' text with rimrl's query bias).
+_OFFICIAL: dict[str, Any] = {
+    "input_heads": 1,            # inp_att: n_head=1
+    "input_key_size": 64,        # inp_att: d_k=64
+    "input_value_size": None,    # d_v = att_out = block_size_out * 4 ...
+    "input_value_scale": 4,      # ... 4x the per-RIM size
+    "input_dropout": 0.1,        # MultiHeadAttention(dropout=0.1) on the read
+    "comm_heads": 4,             # mha: n_head=4
+    "comm_key_size": 16,         # mha: d_k=16
+    "comm_value_size": 16,       # mha: d_v=16
+    "comm_topk": None,           # mha: topk=num_blocks_out (dense)
+    "comm_output": "gated",      # sigmoid(gate_fc(ctx)) * tanh(fc(ctx))
+    "comm_dropout": 0.1,         # dropout(fc(ctx)) before the tanh
+    "comm_reads": "fresh",       # blocked_grad(hx_new, mask) read by all, then revert
+    "query_bias": False,         # GroupLinearLayer queries have no bias
+}
 VARIANTS: dict[str, dict[str, Any]] = {
-    "thesis": {},
-    "official": {
-        "input_heads": 1,            # inp_att: n_head=1
-        "input_key_size": 64,        # inp_att: d_k=64
-        "input_value_size": None,    # d_v = att_out = block_size_out * 4 ...
-        "input_value_scale": 4,      # ... 4x the per-RIM size
-        "input_dropout": 0.1,        # MultiHeadAttention(dropout=0.1) on the read
-        "comm_heads": 4,             # mha: n_head=4
-        "comm_key_size": 16,         # mha: d_k=16
-        "comm_value_size": 16,       # mha: d_v=16
-        "comm_topk": None,           # mha: topk=num_blocks_out (dense)
-        "comm_output": "gated",      # sigmoid(gate_fc(ctx)) * tanh(fc(ctx))
-        "comm_dropout": 0.1,         # dropout(fc(ctx)) before the tanh
-        "comm_reads": "fresh",       # blocked_grad(hx_new, mask) read by all, then revert
-        "query_bias": False,         # GroupLinearLayer queries have no bias
-    },
+    "thesis": {key: getattr(RIMsSettings, key) for key in _OFFICIAL},
+    "official": _OFFICIAL,
 }
 
 #: The RIMs paper's Atari PPO core (appendix; REFERENCE.md): 6 RIMs, 4 active, GRU dynamics,

@@ -50,7 +50,12 @@ def run(args) -> int:
     figures = {}
     for env, curves in report["curves"].items():
         figures["curve", env] = fig.learning_curves(curves, env,
-                                                    out / "figures" / f"curve_{_safe(env)}.png")
+                                                    out / "figures" / f"curve_{_safe(env)}.png",
+                                                    frames.get(env, 1))
+    for env, by_method in report["generalization"].items():
+        figures["generalization", env] = fig.generalization_curves(
+            by_method, env, out / "figures" / f"generalization_{_safe(env)}.png",
+            frames.get(env, 1))
     if report["relative_improvement"]["per_env"]:
         figures["relative"] = fig.relative_bars(report["relative_improvement"],
                                                 out / "figures" / "relative_improvement.png")
@@ -70,7 +75,8 @@ def run(args) -> int:
           f"{', '.join(report['methods'])}")
     for m, a in report["aggregate"]["per_method"].items():
         point, low, high = a["iqm"]
-        print(f"  {m}: IQM {point:.3f} [{low:.3f}, {high:.3f}]")
+        interval = "(n=1, no interval)" if low is None else f"[{low:.3g}, {high:.3g}]"
+        print(f"  {m}: IQM {point:.3g} {interval}")
     for warning in report["warnings"]:
         print(f"rimrl: warning: {warning}", file=sys.stderr)
     print(f"report: {md}\nnumbers: {out / 'report.json'}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -16,7 +16,7 @@ import yaml
 from rimrl.errors import UserError
 from rimrl.progress import bar, say
 from rimrl.runs import (ACTIVATION_FILE, CONFIG_FILE, DISTRACTORS_FILE, LOG_DIR, META_FILE,
-                        PROGRESS_CSV, SUMMARY_FILE)
+                        PROGRESS_CSV, SUMMARY_FILE, read_evaluations)
 
 STEP_COLUMN = "time/total_timesteps"
 SCORE_COLUMN = "rollout/ep_rew_mean"
@@ -39,6 +39,7 @@ class Run:
         episode_ends: steps of that rollout after which an episode ended.
         provenance: ``run.json``'s record of the code that made it (None for runs made
             before rimrl kept one).
+        evaluations: the rows of ``evaluations.csv`` (evaluation during training), if any.
     """
 
     path: Path
@@ -52,11 +53,31 @@ class Run:
     activation: Optional[np.ndarray] = None
     episode_ends: Optional[np.ndarray] = None
     provenance: Optional[dict] = None
+    evaluations: list = field(default_factory=list)
 
     @property
     def final_score(self) -> float:
-        """The last logged score (mean of the last 100 training episodes)."""
-        return float(self.scores[-1])
+        """The mean return of the last evaluation during training on the setting the run
+        trained on, when it has one; else the last logged training score (SB3's mean of the
+        last 100 training episodes). :attr:`score_source` says which."""
+        e = self._last_eval
+        return float(e["return_mean"]) if e is not None else float(self.scores[-1])
+
+    @property
+    def _last_eval(self) -> Optional[dict]:
+        """The last evaluation row of the setting the run trained on (the first row)."""
+        if not self.evaluations:
+            return None
+        first = self.evaluations[0]["split"]
+        return [r for r in self.evaluations if r["split"] == first][-1]
+
+    @property
+    def score_source(self) -> str:
+        e = self._last_eval
+        if e is not None:
+            actions = "greedy" if e["deterministic"] else "sampled"
+            return f"last evaluation ({e['episodes']} {actions} episodes at step {e['step']})"
+        return "training episodes (ep_rew_mean)"
 
 
 def config_value(config: dict, key: str) -> Any:
@@ -129,7 +150,16 @@ def read_run(path: Path, grouping: dict[str, str], by: Optional[str] = None) -> 
     return Run(path=path, kind=kind, env=str(config_value(config, "env.id")), method=method,
                seed=int(config.get("seed", 0)), steps=steps, scores=scores,
                distractors=distractors, activation=activation, episode_ends=episode_ends,
-               provenance=meta.get("provenance"))
+               provenance=meta.get("provenance"), evaluations=_evaluations(path))
+
+
+def _evaluations(path: Path) -> list:
+    """``evaluations.csv`` of a run; a corrupt one is left out with a warning."""
+    try:
+        return read_evaluations(path)
+    except UserError as exc:
+        say(f"rimrl: warning: {exc}; comparing {path.name} without it")
+        return []
 
 
 def diverged(path: Path) -> bool:

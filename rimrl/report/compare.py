@@ -45,7 +45,33 @@ def final_scores(runs: list[Run], reps: int) -> dict:
     mean, low, high = bootstrap_mean_ci(scores, reps=reps)
     return {"mean": float(mean), "n": len(runs),
             "ci95": None if len(runs) == 1 else [float(low), float(high)],
-            "scores": scores.tolist(), "seeds": [r.seed for r in runs]}
+            "scores": scores.tolist(), "seeds": [r.seed for r in runs],
+            "sources": sorted({r.score_source.split(" (")[0] for r in runs})}
+
+
+def generalization(runs: list[Run], frames_per_step: int, reps: int) -> dict:
+    """Per split: success over training from the runs' evaluations during training (the
+    thesis' Fig. 4 shape), mean over seeds at the evaluation steps every seed has, with a 95%
+    bootstrap band over seeds (``None`` for one run)."""
+    splits = [s for s in dict.fromkeys(r["split"] for run in runs for r in run.evaluations)]
+    out = {}
+    for split in splits:
+        by_seed = [{r["step"]: r["success_rate"] for r in run.evaluations if r["split"] == split}
+                   for run in runs]
+        if not all(by_seed):
+            continue
+        steps = sorted(set.intersection(*(set(d) for d in by_seed)))
+        if not steps:
+            continue
+        values = np.array([[d[s] for s in steps] for d in by_seed])
+        mean, low, high = bootstrap_mean_ci(values, reps=reps)
+        single = len(runs) == 1
+        out[split] = {"frames": [s * frames_per_step for s in steps],
+                      "success_mean": np.atleast_1d(mean).tolist(),
+                      "ci95_low": None if single else np.atleast_1d(low).tolist(),
+                      "ci95_high": None if single else np.atleast_1d(high).tolist(),
+                      "seeds": [r.seed for r in runs]}
+    return out
 
 
 def build_report(runs: list[Run], frames_per_step: dict[str, int],
@@ -76,9 +102,21 @@ def build_report(runs: list[Run], frames_per_step: dict[str, int],
     report["relative_improvement"] = _relative(report["final_scores"], method, baseline)
     report["aggregate"] = _aggregate(grouped, reference, methods, reps)
     report["distractors"] = _distractors(grouped)
+    report["generalization"] = _generalization(grouped, frames_per_step, reps)
     report["selection"] = _selection(grouped)
     report["warnings"] = _warnings(grouped)
     return report
+
+
+def _generalization(grouped: dict, frames_per_step: dict, reps: int) -> dict:
+    """env -> method -> split -> curve, for the groups whose runs evaluated during training."""
+    out: dict = {}
+    for env, by_method in grouped.items():
+        for m, rs in by_method.items():
+            curves = generalization(rs, frames_per_step.get(env, 1), reps)
+            if curves:
+                out.setdefault(env, {})[m] = curves
+    return out
 
 
 def _warnings(grouped: dict) -> list[str]:
@@ -123,12 +161,16 @@ def _aggregate(grouped: dict, reference: dict, methods: list[str], reps: int) ->
             scores.append(human_normalized(raw, *reference[env]) if normalized[env] else raw)
         if not scores:
             continue
-        per_method[m] = {"iqm": list(stratified_bootstrap_ci(scores, iqm, reps)),
-                         "optimality_gap": list(stratified_bootstrap_ci(scores, optimality_gap,
-                                                                        reps)),
-                         "scores": {env: s.tolist() for env, s in zip(envs, scores)}}
+        metrics = {"iqm": list(stratified_bootstrap_ci(scores, iqm, reps)),
+                   "optimality_gap": list(stratified_bootstrap_ci(scores, optimality_gap, reps))}
+        if all(len(s) == 1 for s in scores):  # one run per env: no spread to resample
+            metrics = {k: [v[0], None, None] for k, v in metrics.items()}
+        per_method[m] = {**metrics, "scores": {env: s.tolist() for env, s in zip(envs, scores)}}
     return {"envs": envs, "human_normalized": normalized, "per_method": per_method,
-            "note": "point estimate, 95% stratified-bootstrap interval (low, high)"}
+            "note": "point estimate, 95% stratified-bootstrap interval (low, high)",
+            "unit": ("human-normalized score" if envs and all(normalized.values())
+                     else "raw score" if not any(normalized.values())
+                     else "score (human-normalized on Atari, raw elsewhere)")}
 
 
 #: per-run quantities of a distractor evaluation, and the key of each one's episode interval

@@ -16,7 +16,15 @@ def _pyplot():
     return plt
 
 
-def learning_curves(curves: dict, env: str, path: Path) -> Path:
+def x_label(frames_per_step: int) -> str:
+    """What a curve's x axis counts: env frames where an agent step is several (Atari's
+    frame skip), else agent steps."""
+    if frames_per_step > 1:
+        return f"environment frames ({frames_per_step} per agent step)"
+    return "agent steps (env steps over all envs)"
+
+
+def learning_curves(curves: dict, env: str, path: Path, frames_per_step: int = 1) -> Path:
     """One panel: mean raw score against env frames per method, 95% band over seeds."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -27,8 +35,33 @@ def learning_curves(curves: dict, env: str, path: Path) -> Path:
                                           f"{', no band' if c['ci95_low'] is None else ''})")
         if c["ci95_low"] is not None:
             ax.fill_between(frames, c["ci95_low"], c["ci95_high"], alpha=0.25)
-    ax.set(title=env, xlabel="environment frames", ylabel="raw score")
+    ax.set(title=env, xlabel=x_label(frames_per_step),
+           ylabel="raw score (mean of the last 100 training episodes)")
     ax.legend()
+    return _save(fig, path)
+
+
+def generalization_curves(by_method: dict, env: str, path: Path, frames_per_step: int = 1) -> Path:
+    """The thesis' Fig. 4 shape: one panel per split, success rate over training per method
+    (evaluations during training), 95% band over seeds."""
+    plt = _pyplot()
+    splits = list(dict.fromkeys(s for curves in by_method.values() for s in curves))
+    fig, axes = plt.subplots(1, len(splits), figsize=(4.5 * len(splits), 3.8), squeeze=False,
+                             sharey=True)
+    for ax, split in zip(axes[0], splits):
+        for method, curves in sorted(by_method.items()):
+            c = curves.get(split)
+            if c is None:
+                continue
+            n = len(c["seeds"])
+            ax.plot(c["frames"], c["success_mean"], marker=".",
+                    label=f"{method} ({n} seed{'s' * (n > 1)}"
+                          f"{', no band' if c['ci95_low'] is None else ''})")
+            if c["ci95_low"] is not None:
+                ax.fill_between(c["frames"], c["ci95_low"], c["ci95_high"], alpha=0.25)
+        ax.set(title=f"{env}: {split}", xlabel=x_label(frames_per_step), ylim=(-0.02, 1.02))
+        ax.legend(fontsize="small")
+    axes[0][0].set_ylabel("success rate (evaluation episodes)")
     return _save(fig, path)
 
 
@@ -57,10 +90,12 @@ def aggregate_intervals(aggregate: dict, path: Path) -> Path:
     for ax, metric in zip(axes, ("iqm", "optimality_gap")):
         for i, m in enumerate(methods):
             point, low, high = per[m][metric]
-            ax.plot([low, high], [i, i], linewidth=6, alpha=0.5)
+            if low is not None:  # one run per env: a point without an interval
+                ax.plot([low, high], [i, i], linewidth=6, alpha=0.5)
             ax.plot([point], [i], "k|", markersize=14)
         ax.set_yticks(range(len(methods)), methods)
         ax.set_title("IQM" if metric == "iqm" else "optimality gap")
+        ax.set_xlabel(aggregate.get("unit", "score"))
     return _save(fig, path)
 
 

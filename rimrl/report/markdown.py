@@ -20,13 +20,33 @@ def write_markdown(report: dict, figures: dict[str, Path], out_dir: Path) -> Pat
     for env in report["curves"]:
         if ("curve", env) in figures:
             lines.append(f"![{env}]({_rel(figures['curve', env], out_dir)})")
-    lines += ["", "## Final scores", "", "| env | method | seeds | mean | 95% CI |",
-              "| --- | --- | --- | --- | --- |"]
+    if report.get("generalization"):
+        lines += ["", "## Generalization over training (evaluations during training)", "",
+                  "Success rate on each evaluated split over training (`--eval-every`), mean "
+                  "over seeds with a 95% bootstrap band over seeds; the shape of the thesis' "
+                  "Fig. 4.", "", "| env | method | split | last step | success | 95% CI |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        for env, by in report["generalization"].items():
+            for m, curves in by.items():
+                for split, c in curves.items():
+                    ci = ("n=1, no interval" if c["ci95_low"] is None else
+                          f"[{f(c['ci95_low'][-1])}, {f(c['ci95_high'][-1])}]")
+                    lines.append(f"| {env} | {m} | {split} | {c['frames'][-1]:,} | "
+                                 f"{f(c['success_mean'][-1])} | {ci} |")
+            if ("generalization", env) in figures:
+                lines += ["", f"![{env} generalization]"
+                              f"({_rel(figures['generalization', env], out_dir)})", ""]
+    lines += ["", "## Final scores", "", "Source: the last evaluation during training where a "
+              "run has one (its mean return on the setting it trained on), else the mean of "
+              "its last 100 training episodes; the last column says which.", "",
+              "| env | method | seeds | mean | 95% CI | source |",
+              "| --- | --- | --- | --- | --- | --- |"]
     for env, by in report["final_scores"].items():
         for m, s in by.items():
             ci = ("n=1, no interval" if s["ci95"] is None
                   else f"[{f(s['ci95'][0])}, {f(s['ci95'][1])}]")
-            lines.append(f"| {env} | {m} | {len(s['scores'])} | {f(s['mean'])} | {ci} |")
+            lines.append(f"| {env} | {m} | {len(s['scores'])} | {f(s['mean'])} | {ci} | "
+                         f"{'; '.join(s['sources'])} |")
     rel = report["relative_improvement"]
     lines += ["", f"## Relative improvement: {rel['formula']}", ""]
     if rel["per_env"]:
@@ -50,8 +70,8 @@ def write_markdown(report: dict, figures: dict[str, Path], out_dir: Path) -> Pat
                   "| --- | --- | --- | --- | --- |"]
         for m, a in agg["per_method"].items():
             (ip, il, ih), (gp, gl, gh) = a["iqm"], a["optimality_gap"]
-            lines.append(f"| {m} | {f(ip)} | [{f(il)}, {f(ih)}] | {f(gp)} | "
-                         f"[{f(gl)}, {f(gh)}] |")
+            lines.append(f"| {m} | {f(ip)} | {_interval(il, ih)} | {f(gp)} | "
+                         f"{_interval(gl, gh)} |")
         if "aggregate" in figures:
             lines += ["", f"![aggregate]({_rel(figures['aggregate'], out_dir)})"]
     else:
@@ -106,6 +126,10 @@ def _split_cell(entry: dict, key: str) -> str:
     run = entry["per_run"][0]
     ci = run.get({"success_rate": "success_ci95", "return_mean": "return_ci95"}.get(key, ""))
     return f"{f(v['mean'])} [{f(ci[0])}, {f(ci[1])}]" if ci else f(v["mean"])
+
+
+def _interval(low, high) -> str:
+    return "n=1, no interval" if low is None else f"[{f(low)}, {f(high)}]"
 
 
 def _rel(path: Path, root: Path) -> str:

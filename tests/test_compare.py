@@ -186,3 +186,17 @@ def test_single_runs_get_no_interval_and_a_warning(tmp_path, capsys):
     assert "| rims 1, lstm 2 |" in md
     assert "| rimrl/Pickup-v0 | novel | rims | 1 | 0.2 [0.15, 0.26] | 0.1 [0.07, 0.13] |" in md
     assert "| rimrl/Pickup-v0 | novel | lstm | 2 | 0.4 ± 0.141 (0.3-0.5) |" in md
+
+
+@pytest.mark.parametrize("bad", ["nan", "1e308", "-inf"])
+def test_runs_with_unusable_scores_are_left_out_with_a_warning(tmp_path, capsys, bad):
+    env = "rimrl/CueVector-v0"
+    for seed in (0, 1):
+        write_run(tmp_path, env, "lstm", seed, CURVES[env]["lstm"][seed])
+    write_run(tmp_path, env, "lstm", 2, [(100, 0.5), (200, bad)])
+    assert main(["compare", str(tmp_path), "--reps", "20", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "left out 1 run(s) whose scores are not finite numbers" in err
+    assert "rimrl-CueVector-v0-lstm-s2" in err
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert report["final_scores"][env]["lstm"]["seeds"] == [0, 1]

@@ -78,3 +78,21 @@ def test_exit_code_is_the_shells_for_the_signal():
     assert stop.exit_code == 130  # Ctrl-C's, before any signal
     stop._handle(signal.SIGTERM, None)
     assert stop.requested and stop.exit_code == 143
+
+
+def test_run_dir_refuses_a_folder_rimrl_did_not_make(tmp_path, capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "config.yaml").write_text("my: own\n")
+    (mine / "model.zip").write_bytes(b"my model")
+    before = tree_hashes(mine)
+    assert main(["train", "ppo", "--env", "rimrl/CueVector-v0", "--core", "lstm",
+                 "--timesteps", "64", "--run-dir", str(mine)] + TINY) == 2
+    err = capsys.readouterr().err
+    assert "is a folder that rimrl did not make" in err and len(err.strip().splitlines()) == 1
+    assert tree_hashes(mine) == before and sorted(p.name for p in mine.iterdir()) == [
+        "config.yaml", "model.zip"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["train", "ppo", "--env", "rimrl/CueVector-v0", "--core", "lstm",
+                 "--timesteps", "64", "--run-dir", str(empty)] + TINY) == 0

@@ -133,8 +133,8 @@ def prepare_run(options, learner: Learner):
     """
     from rimrl.config import load_config, save_config
     from rimrl.provenance import provenance
-    from rimrl.runs import (CONFIG_FILE, RunLock, latest_checkpoint, new_run_dir, read_meta,
-                            remove_torn_files, require_run_dir, write_meta)
+    from rimrl.runs import (CONFIG_FILE, LOCK_FILE, RunLock, latest_checkpoint, new_run_dir,
+                            read_meta, remove_torn_files, require_run_dir, write_meta)
 
     overrides = list(options.overrides)
     if options.resume is not None:
@@ -170,6 +170,10 @@ def prepare_run(options, learner: Learner):
         if run_dir.exists() and not run_dir.is_dir():
             raise UserError(f"--run-dir {run_dir} is a file, not a directory; choose another "
                             "--run-dir")
+        if run_dir.is_dir() and not read_meta(run_dir, missing_ok=True) and any(
+                p.name != LOCK_FILE for p in run_dir.iterdir()):
+            raise UserError(f"--run-dir {run_dir} is a folder that rimrl did not make (it has "
+                            "files and no run.json); choose a new or empty folder")
         run_dir.mkdir(parents=True, exist_ok=True)
         lock = RunLock(run_dir).acquire()
         if read_meta(run_dir, missing_ok=True):  # checked under the lock: no race

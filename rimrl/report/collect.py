@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -116,10 +117,27 @@ def find_runs(root: Path, grouping: dict[str, str], by: Optional[str] = None,
     skipped = [meta.parent.name for meta in metas if diverged(meta.parent)]
     if skipped:
         say(f"left out {len(skipped)} diverged run(s): {', '.join(skipped)}")
+    unusable = [r for r in runs if not usable(r)]
+    if unusable:
+        warn(f"left out {len(unusable)} run(s) whose scores are not finite numbers (or "
+             f"beyond +-1e300): {', '.join(r.path.name for r in unusable)}")
+        runs = [r for r in runs if usable(r)]
     if not runs:
         raise UserError(f"no PPO or IQN runs with logged scores under {root}; train some with "
                         "'rimrl train ppo' or 'rimrl sweep'")
     return runs
+
+
+def warn(text: str) -> None:
+    print(f"rimrl: warning: {text}", file=sys.stderr, flush=True)
+
+
+def usable(run: Run) -> bool:
+    """Whether every score a report computes with is a finite number of a sane size (a NaN
+    or 1e308 would turn every mean and interval of its group into NaN or overflow)."""
+    values = np.concatenate([run.scores, [run.final_score]] + [
+        [r["success_rate"], r["return_mean"]] for r in run.evaluations])
+    return bool(np.all(np.isfinite(values)) and np.all(np.abs(values) < 1e300))
 
 
 def read_run(path: Path, grouping: dict[str, str], by: Optional[str] = None) -> Optional[Run]:
@@ -158,7 +176,7 @@ def _evaluations(path: Path) -> list:
     try:
         return read_evaluations(path)
     except UserError as exc:
-        say(f"rimrl: warning: {exc}; comparing {path.name} without it")
+        warn(f"{exc}; comparing {path.name} without it")
         return []
 
 

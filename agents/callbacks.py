@@ -12,7 +12,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Image, KVWriter
 
 from rimrl.nn.selection import activity_record
-from rimrl.progress import bar, say
+from rimrl.progress import bar, format_score, say
 from rimrl.runs import (activation_path, atomic_write, checkpoint_path, prune_checkpoints,
                         record_checksum, replay_path)
 
@@ -218,7 +218,7 @@ def format_progress_line(values: dict, total: int, games: int) -> str:
     if "time/fps" in values:
         parts.append(f"{values['time/fps']:.0f} steps/s")
     if "rollout/ep_rew_mean" in values and games:
-        parts.append(f"score {values['rollout/ep_rew_mean']:.1f} over {games} "
+        parts.append(f"score {format_score(values['rollout/ep_rew_mean'])} over {games} "
                      f"game{'s' * (games != 1)}")
     else:
         parts.append("score n/a (no game finished yet)")

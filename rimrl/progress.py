@@ -51,3 +51,10 @@ def say(text: str, enabled: bool = True) -> None:
 def shows_bar(options) -> bool:
     """Whether a command draws progress bars (not with ``--no-progress`` or ``--quiet``)."""
     return not (getattr(options, "no_progress", False) or getattr(options, "quiet", False))
+
+
+def format_score(value: float) -> str:
+    """A score as the progress lines and summaries print it: one decimal from 10 up (game
+    scores), else 3 significant digits, so success rates and returns in [0, 1] keep their
+    differences (0.812, not 0.8)."""
+    return f"{value:.1f}" if abs(value) >= 10 else f"{value:.3g}"

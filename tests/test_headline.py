@@ -143,6 +143,8 @@ def test_progress_line_format():
     assert format_progress_line(values, 50000, games=12) == (
         "steps 12,288/50,000 (25%) | 158 steps/s | score 345.0 over 12 games | "
         "loss 0.0312 | entropy -1.78")
+    assert "| score 0.812 over 12 games |" in format_progress_line(
+        dict(values, **{"rollout/ep_rew_mean": 0.81234}), 50000, games=12)
     assert "score n/a (no game finished yet)" in format_progress_line(
         {"time/total_timesteps": 1024}, 50000, games=0)
 

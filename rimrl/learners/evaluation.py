@@ -11,7 +11,7 @@ from typing import Callable, Optional
 
 from rimrl.errors import UserError
 from rimrl.learners.environments import make_env
-from rimrl.progress import bar, say, shows_bar
+from rimrl.progress import bar, format_score, say, shows_bar
 from rimrl.runs import (CONFIG_FILE, DISTRACTORS_FILE, EVALUATION_FILE, MODEL_ZIP, VIDEO_DIR,
                         latest_checkpoint, verify_checksum, write_json)
 
@@ -88,8 +88,8 @@ def _evaluate_plain(args, run_dir, cfg, model, path, seed, tags) -> int:
         result["video"] = str(write_gif(frames, run_dir / VIDEO_DIR / "episode_0.gif"))
     write_json(run_dir / EVALUATION_FILE, result)
     print(f"{cfg.env.id}, {_label(tags)}, {len(scores)} episodes ({path.name}): "
-          f"raw score mean {result['mean']:.1f} std {result['std']:.1f} "
-          f"min {result['min']:.1f} max {result['max']:.1f}")
+          f"raw score mean {format_score(result['mean'])} std {format_score(result['std'])} "
+          f"min {format_score(result['min'])} max {format_score(result['max'])}")
     if frames:
         print(f"video: {result['video']}")
     return 0

@@ -45,7 +45,7 @@ def learn_and_save(model, env, cfg, run_dir: Path, options, learner: str, tags: 
     from stable_baselines3.common.callbacks import CallbackList
 
     from rimrl.agents.logs import run_logger
-    from rimrl.progress import shows_bar
+    from rimrl.progress import format_score, shows_bar
     from rimrl.runs import LOG_DIR, MODEL_ZIP, SUMMARY_FILE, record_checksum, write_json
     from rimrl.agents.callbacks import (CheckpointCallback, DivergenceGuard, ProgressLines,
                                         TrainingProgress, save_model_atomically)
@@ -106,7 +106,7 @@ def learn_and_save(model, env, cfg, run_dir: Path, options, learner: str, tags: 
                "seconds": round(time.perf_counter() - start, 1),
                "recent_episode_scores": scores}
     write_json(run_dir / SUMMARY_FILE, summary)
-    mean = (f"{np.mean(scores):.1f} over the last {len(scores)} games" if scores
+    mean = (f"{format_score(float(np.mean(scores)))} over the last {len(scores)} games" if scores
             else "n/a (no game finished; raise --timesteps)")
     label = ", ".join(f"{k} {v}" for k, v in tags.items())
     print(f"trained on {cfg.env.id} ({label}) to {model.num_timesteps} steps in "

@@ -39,15 +39,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="evaluate a trained run")
     evaluate.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    evaluate.add_argument("--episodes", type=int, default=10, help="PPO and IQN runs: episodes to play (per split or probe row)")
+    evaluate.add_argument("--episodes", type=int, default=10,
+                          help="PPO and IQN runs: episodes to play (per split or probe row)")
     evaluate.add_argument("--deterministic", action="store_true",
                           help="PPO and IQN runs: greedy actions instead of sampling")
     evaluate.add_argument("--video", action="store_true",
-                          help="PPO and IQN runs: save the first episode as a GIF in videos/ (one per split "
-                          "with --distractors)")
-    evaluate.add_argument("--seed", type=int, help="PPO and IQN runs: seed of the evaluation envs")
+                          help="PPO and IQN runs: save the first episode as a GIF in videos/ "
+                          "(one per split with --distractors)")
+    evaluate.add_argument("--seed", type=int,
+                          help="PPO and IQN runs: seed of the evaluation envs")
     evaluate.add_argument("--distractors", nargs="+", metavar="SPLIT",
-                          help="PPO and IQN runs: evaluate per distractor split (names, or 'all')")
+                          help="PPO and IQN runs: evaluate per distractor split (names, or "
+                          "'all')")
     evaluate.add_argument("--probe", choices=PROBES,
                           help="PPO runs: reset the state before every step (memoryless) or zero "
                           "each RIM's state in turn (ablate-rims), beside the normal policy")

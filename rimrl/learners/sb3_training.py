@@ -26,8 +26,9 @@ def learn_and_save(model, env, cfg, run_dir: Path, options, learner: str, tags: 
     While it runs: a progress bar (unless ``--no-progress``/``--quiet``) and one line every
     ``train.print_interval`` log dumps (unless ``--quiet``). Ctrl-C stops after the current
     step, saves a checkpoint, prints the resume command and returns 130 (SIGTERM: 143,
-    SIGHUP: 129, :class:`StopOnInterrupt`); a second one exits at once. Training that diverges (non-finite loss, outputs or weights) returns
-    :data:`DIVERGED` and keeps the last finite checkpoint.
+    SIGHUP: 129, :class:`StopOnInterrupt`); a second one exits at once. Training that
+    diverges (non-finite loss, outputs or weights) returns :data:`DIVERGED` and keeps the
+    last finite checkpoint.
 
     Args:
         model: an SB3 model, fresh or loaded from the run's latest checkpoint.

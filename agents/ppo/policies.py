@@ -12,8 +12,7 @@
 num_units, k_active, dynamics, variant, ...) that *updates* the policy class's
 ``default_core``: above, the paper's Atari RIMs (510 units, GRU dynamics, the official code's
 bounded communication) with k_A = 5; ``core=dict(variant="thesis")`` gives the thesis' text.
-``lstm_hidden_size`` is
-ignored in favour of ``core["hidden_size"]``.
+``lstm_hidden_size`` is ignored in favour of ``core["hidden_size"]``.
 """
 
 from __future__ import annotations

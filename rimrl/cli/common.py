@@ -16,7 +16,11 @@ def add_train_command(tasks, learner) -> None:
     """``rimrl train NAME`` for a registered learner: its own flags, then every learner's."""
     p = tasks.add_parser(learner.name, help=learner.summary)
     for flag in learner.flags:
-        p.add_argument("--" + flag.name.replace("_", "-"), type=flag.type, help=flag.help)
+        name = "--" + flag.name.replace("_", "-")
+        if flag.type is bool:  # a switch: present sets the key to true
+            p.add_argument(name, action="store_const", const=True, help=flag.help)
+        else:
+            p.add_argument(name, type=flag.type, help=flag.help)
     p.add_argument("--config", type=Path, help="extra YAML file merged over the defaults")
     p.add_argument("-s", "--set", dest="overrides", action="append", default=[],
                    metavar="KEY=VALUE",

@@ -26,6 +26,9 @@ def check_run(cfg, encoder_of: Callable, stored_bytes: Callable, core_hidden: in
         core_hidden: the recurrent core's total hidden size (0 for none).
     """
     check_device(cfg.device)
+    if cfg.train.track:
+        from rimrl.tracking import check_tracking_available
+        check_tracking_available()
     space = observation_space(cfg)
     if cfg.eval.every:
         from rimrl.learners.periodic_evaluation import evaluation_rows

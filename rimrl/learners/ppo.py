@@ -28,6 +28,8 @@ class PPOLearner(Learner):
         Flag("timesteps", "train.timesteps", "training budget in env steps", int),
         Flag("eval_every", "eval.every", "evaluate every STEPS env steps during training "
              "(evaluations.csv, best_model.zip; section eval)", int),
+        Flag("track", "train.track", "send the run to Weights & Biases (offline without a "
+             "login; needs the track extra)", bool),
     )
 
     def config_class(self) -> type:

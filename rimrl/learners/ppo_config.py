@@ -97,6 +97,8 @@ class TrainConfig:
         keep_checkpoints: newest checkpoints kept.
         log_interval: rollouts (PPO) or episodes (IQN) between logged rows.
         print_interval: logged rows between progress lines on stdout.
+        track: send the run to Weights & Biases (``--track``; offline without a login).
+        wandb_project: its W&B project.
     """
 
     timesteps: int = 50_000
@@ -105,6 +107,8 @@ class TrainConfig:
     keep_checkpoints: int = 3
     log_interval: int = 1
     print_interval: int = 4
+    track: bool = False
+    wandb_project: str = "rimrl"
 
     def __post_init__(self):
         require_positive({f"train.{key}": getattr(self, key) for key in (

@@ -41,7 +41,27 @@ def learn_and_save(model, env, cfg, run_dir: Path, options, learner: str, tags: 
         tags: fields naming the model in the summary, e.g. ``{"core": "rims"}``.
         extra_callbacks: more SB3 callbacks (e.g. RIM activity logging).
         save_replay: checkpoints also write the replay memory (off-policy learners).
+
+    With ``train.track`` the run is also sent to Weights & Biases (:mod:`rimrl.tracking`).
     """
+    t = cfg.train
+    tracker = None
+    if getattr(t, "track", False):  # before the TensorBoard writer: W&B syncs its scalars
+        from rimrl.config import to_dict
+        from rimrl.tracking import Tracker
+
+        tracker = Tracker(run_dir, to_dict(cfg), t.wandb_project, group=tags.get("core"))
+        tracker.start()
+    try:
+        return _learn_and_save(model, env, cfg, run_dir, options, learner, tags,
+                               extra_callbacks, save_replay)
+    finally:
+        if tracker is not None:
+            tracker.finish()
+
+
+def _learn_and_save(model, env, cfg, run_dir: Path, options, learner: str, tags: dict,
+                    extra_callbacks, save_replay: bool) -> int:
     import numpy as np
     from stable_baselines3.common.callbacks import CallbackList
 

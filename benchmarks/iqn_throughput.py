@@ -46,12 +46,12 @@ def iqn_model(env_id: str, overrides: list[str], fill: int):
     return build_model(cfg, make_env(cfg))
 
 
-def qrdqn_model(env_id: str, fill: int):
+def qrdqn_model(env_id: str, fill: int, device: str = "cpu"):
     from sb3_contrib import QRDQN
 
     cfg = IQN_LEARNER.load_config([f"env.id={env_id}"])
     return QRDQN("CnnPolicy", make_env(cfg), buffer_size=fill + 10, learning_starts=fill,
-                 batch_size=32, learning_rate=6.25e-5, seed=0, device="cpu")
+                 batch_size=32, learning_rate=6.25e-5, seed=0, device=device)
 
 
 def fill_replay(model, steps: int) -> None:

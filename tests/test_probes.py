@@ -17,7 +17,8 @@ def test_zero_slice_zeroes_one_rims_part_of_h_and_c_and_leaves_the_input():
     h = np.arange(12, dtype=np.float32).reshape(1, 2, 6) + 1
     c = -h
     out_h, out_c = _zero_slice(2, 4)((h, c))
-    assert out_h[0, 0].tolist() == [1, 2, 0, 0, 5, 6] and out_h[0, 1].tolist() == [7, 8, 0, 0, 11, 12]
+    assert out_h[0, 0].tolist() == [1, 2, 0, 0, 5, 6]
+    assert out_h[0, 1].tolist() == [7, 8, 0, 0, 11, 12]
     assert out_c[0, 1].tolist() == [-7, -8, 0, 0, -11, -12]
     assert h[0, 0, 2] == 3  # the caller's state is not changed
     assert _zero_slice(0, 2)(None) is None

@@ -31,6 +31,16 @@ class ConfigError(UserError):
     """A config file or override that does not fit the config's schema."""
 
 
+#: the largest seed numpy's and gymnasium's generators take
+MAX_SEED = 2**32 - 1
+#: more CPU threads than any machine has is a typo, not a setting
+MAX_THREADS = 4096
+#: a config file larger than this is not a config (a log, a data file, a YAML bomb)
+MAX_CONFIG_BYTES = 1 << 20
+#: YAML aliases allowed in one config file (each can multiply what the file expands to)
+MAX_ALIASES = 100
+
+
 @dataclasses.dataclass
 class RunSettings:
     """What every run config has, written once: ``seed`` (CPU runs repeat with it),
@@ -47,9 +57,12 @@ class RunSettings:
     threads: int = 0
 
     def __post_init__(self):
-        if self.threads < 0:
-            raise UserError(f"threads must be 0 (torch's default) or a positive count, "
-                            f"got {self.threads}")
+        if not 0 <= self.threads <= MAX_THREADS:
+            raise UserError(f"threads must be 0 (torch's default) or a count up to "
+                            f"{MAX_THREADS}, got {self.threads}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise UserError(f"seed must be between 0 and {MAX_SEED} (numpy's and gymnasium's "
+                            f"range), got {self.seed}")
 
 
 def default_of(function: Callable, name: str) -> Any:
@@ -79,8 +92,18 @@ def config_dir() -> Path:
 def read_yaml(path: Union[str, Path]) -> dict:
     """A YAML mapping from ``path``; a clear error when it is missing or not a mapping."""
     path = Path(path)
+    if path.exists() and not path.is_dir() and not path.is_file():
+        raise ConfigError(f"{path} is not a regular file (a FIFO, device or socket); give a "
+                          "YAML file")
+    if path.is_file() and path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path} is {path.stat().st_size:,} bytes, more than a config "
+                          f"holds (at most {MAX_CONFIG_BYTES:,}); give a YAML config file")
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_text()
+        if text.count("*") and _aliases(text) > MAX_ALIASES:
+            raise ConfigError(f"config file {path} uses more than {MAX_ALIASES} YAML aliases "
+                              "(*name); write the values out")
+        data = yaml.safe_load(text)
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
     except IsADirectoryError:
@@ -94,6 +117,15 @@ def read_yaml(path: Union[str, Path]) -> dict:
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of keys to values")
     return data
+
+
+def _aliases(text: str) -> int:
+    """How many YAML aliases (``*name``) ``text`` uses (0 when it does not scan as YAML:
+    the parser then says what is wrong)."""
+    try:
+        return sum(isinstance(t, yaml.AliasToken) for t in yaml.scan(text))
+    except yaml.YAMLError:
+        return 0
 
 
 def _first_line(exc: Exception) -> str:

@@ -2,6 +2,7 @@
 traceback, and not one new file on disk (no half-made run directory)."""
 
 import json
+import os
 
 import pytest
 
@@ -38,6 +39,23 @@ CASES = [
     (["train", "copy", "--resume", "{tmp}/folder"], "not a rimrl run directory"),
     (["sweep", "{tmp}/binary.yaml"], "is not a text file"),
     (["compare", "{tmp}/file"], "is not a directory"),
+    # round 3: inputs a hostile or careless user tried
+    (PPO + ["--seed", "-1"], "seed must be between 0 and 4294967295"),
+    (PPO + ["--seed", "4294967296"], "seed must be between 0 and 4294967295"),
+    (PPO + ["--threads", "100000000000"], "threads must be 0 (torch's default) or a count up"),
+    (PPO + ["--set", "policy.net_arch=[-5]"], "policy.net_arch must list positive layer"),
+    (PPO + ["--config", "{tmp}/fifo.yaml"], "is not a regular file (a FIFO"),
+    (PPO + ["--config", "{tmp}/bomb.yaml"], "uses more than 100 YAML aliases"),
+    (PPO + ["--config", "{tmp}/huge.yaml"], "more than a config holds"),
+    (["train", "iqn", "--env", "Pendulum-v1", "--encoder", "mlp"],
+     "IQN cannot act in Pendulum-v1: its actions are Box"),
+    (["train", "iqn", "--env", "FrozenLake-v1", "--encoder", "mlp"],
+     "IQN cannot read FrozenLake-v1's observations (Discrete(16))"),
+    (PPO + ["--eval-every", "-1"], "eval.every must be 0 (off)"),
+    (PPO + ["--set", "core.variant=paper"], "core.variant 'paper' is unknown"),
+    (PPO + ["--set", "core.comm_output=tanh"], "core.comm_output 'tanh' is unknown"),
+    (PPO + ["--run-dir", "{tmp}/foreign"], "is a folder that rimrl did not make"),
+    (["evaluate", "{tmp}/copyrun", "--distractors", "all"], "--distractors applies to PPO"),
 ]
 
 
@@ -46,6 +64,17 @@ def workdir(tmp_path, monkeypatch):
     (tmp_path / "binary.yaml").write_bytes(bytes(range(256)) * 4)
     (tmp_path / "folder").mkdir()
     (tmp_path / "file").write_text("not a run\n")
+    os.mkfifo(tmp_path / "fifo.yaml")
+    (tmp_path / "bomb.yaml").write_text("a: &a [1, 1]\n" + "".join(
+        f"k{i}: &k{i} [{', '.join(['*a' if i == 0 else f'*k{i - 1}'] * 9)}]\n"
+        for i in range(20)))
+    (tmp_path / "huge.yaml").write_text("# padding\n" * 200_000)
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "model.zip").write_bytes(b"mine")
+    copyrun = tmp_path / "copyrun"
+    copyrun.mkdir()
+    (copyrun / "config.yaml").write_text("{}\n")
+    (copyrun / "run.json").write_text(json.dumps({"kind": "copy"}))
     monkeypatch.chdir(tmp_path)  # a default runs/ folder would appear here
     return tmp_path
 

@@ -15,7 +15,11 @@ from rimrl.errors import UserError
 ENV_BYTES = 32 * 2**20
 
 
-def check_run(cfg, encoder_of: Callable, stored_bytes: Callable, core_hidden: int = 0) -> None:
+def check_run(cfg, encoder_of: Callable, stored_bytes: Callable, core_hidden: int = 0,
+              actions: tuple[str, ...] = ("Discrete", "Box", "MultiDiscrete", "MultiBinary"),
+              observations: tuple[str, ...] = ("Box", "Dict", "Discrete", "MultiDiscrete",
+                                               "MultiBinary"),
+              learner: str = "this learner") -> None:
     """Every check below, for a PPO or IQN run config.
 
     Args:
@@ -24,6 +28,9 @@ def check_run(cfg, encoder_of: Callable, stored_bytes: Callable, core_hidden: in
         stored_bytes: ``observation_space -> bytes`` the learner stores per env (PPO's
             rollout, IQN's share of the replay memory).
         core_hidden: the recurrent core's total hidden size (0 for none).
+        actions: the names of the action-space classes the learner can act in.
+        observations: the names of the observation-space classes it can read.
+        learner: its name, for the message.
     """
     check_device(cfg.device)
     if cfg.train.track:
@@ -33,6 +40,10 @@ def check_run(cfg, encoder_of: Callable, stored_bytes: Callable, core_hidden: in
     if cfg.eval.every:
         from rimrl.learners.periodic_evaluation import evaluation_rows
         evaluation_rows(cfg)  # an eval split the env does not have fails here
+    if type(space).__name__ not in observations:
+        raise UserError(f"{learner} cannot read {cfg.env.id}'s observations ({space}); it "
+                        f"reads {' or '.join(observations)} spaces")
+    check_action_space(cfg, actions, learner)
     check_encoder(cfg, space, encoder_of)
     check_memory(cfg, stored_bytes(space), core_hidden)
 
@@ -49,6 +60,22 @@ def check_device(name: str) -> None:
                         "use --device cpu")
     if device.type not in ("cpu", "cuda"):
         raise UserError(f"device '{name}' is not supported; use cpu, cuda or cuda:N")
+
+
+def check_action_space(cfg, actions: tuple[str, ...], learner: str) -> None:
+    """A one-line error when the env's actions are of a kind the learner cannot take (IQN:
+    discrete only), before anything is built."""
+    from rimrl.learners.environments import make_env
+
+    env = make_env(cfg, n_envs=1)
+    try:
+        space = env.action_space
+    finally:
+        env.close()
+    if type(space).__name__ not in actions:
+        raise UserError(f"{learner} cannot act in {cfg.env.id}: its actions are {space}, and "
+                        f"{learner} takes {' or '.join(actions)} action spaces"
+                        + ("; try rimrl train ppo" if "Box" not in actions else ""))
 
 
 def observation_space(cfg):

@@ -56,7 +56,8 @@ class IQNLearner(Learner):
             return config.iqn.buffer_size // config.env.n_envs * observation_bytes(space) \
                 // config.env.frame_stack
 
-        check_run(config, encoder_of, stored)
+        check_run(config, encoder_of, stored, actions=("Discrete",),
+                  observations=("Box", "Dict"), learner="IQN")
 
     def run_name(self, config) -> str:
         return (f"iqn-{short_env_name(config.env.id)}-{config.policy.encoder}"

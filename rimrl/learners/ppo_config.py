@@ -136,6 +136,9 @@ class PPORunConfig(RunSettings):
             "policy.features_dim": self.policy.features_dim,
             "ppo.learning_rate": self.ppo.learning_rate, "ppo.clip_range": self.ppo.clip_range,
         })
+        if any(not isinstance(n, int) or n < 1 for n in self.policy.net_arch):
+            raise UserError(f"policy.net_arch must list positive layer sizes, got "
+                            f"{self.policy.net_arch}")
         if not 0 < self.ppo.gamma <= 1 or not 0 <= self.ppo.gae_lambda <= 1:
             raise UserError("ppo.gamma must be in (0, 1] and ppo.gae_lambda in [0, 1]")
         if self.ppo.n_steps % self.ppo.chunk_length:

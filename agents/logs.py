@@ -15,6 +15,7 @@ from typing import Optional
 from stable_baselines3.common.logger import CSVOutputFormat, Logger, TensorBoardOutputFormat
 from torch.utils.tensorboard import SummaryWriter
 
+from rimrl.errors import UserError
 from rimrl.runs import PROGRESS_CSV, atomic_write
 
 STEP_COLUMN = "time/total_timesteps"
@@ -37,14 +38,18 @@ def run_logger(folder: Path, resume_step: Optional[int] = None) -> Logger:
 
 def kept_rows(path: Path, resume_step: int) -> list[list[str]]:
     """The header and the rows of ``path`` logged at or before ``resume_step``."""
-    with open(path, newline="") as handle:
-        rows = list(csv.reader(handle))
-    if not rows or STEP_COLUMN not in rows[0]:
-        return rows[:1]
-    column = rows[0].index(STEP_COLUMN)
-    return rows[:1] + [row for row in rows[1:]
-                       if len(row) > column and row[column]
-                       and float(row[column]) <= resume_step]
+    try:
+        with open(path, newline="") as handle:
+            rows = list(csv.reader(handle))
+        if not rows or STEP_COLUMN not in rows[0]:
+            return rows[:1]
+        column = rows[0].index(STEP_COLUMN)
+        return rows[:1] + [row for row in rows[1:]
+                           if len(row) > column and row[column]
+                           and float(row[column]) <= resume_step]
+    except (UnicodeDecodeError, ValueError, csv.Error):
+        raise UserError(f"{path} is corrupt; move it away to resume (the learning curve "
+                        "before this point is then lost) or restore it") from None
 
 
 class ResumableCSV(CSVOutputFormat):

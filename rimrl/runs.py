@@ -225,10 +225,15 @@ def verify_checksum(run_dir: Union[str, Path], file: Union[str, Path],
     if trust:
         return
     run_dir, file = Path(run_dir), Path(file)
+    path = checksums_path(run_dir)
     try:
-        known = json.loads(checksums_path(run_dir).read_text())
+        known = json.loads(path.read_text()) if path.is_file() else {}
+        if not isinstance(known, dict):
+            raise ValueError
     except (OSError, ValueError):
-        known = {}
+        raise UserError(f"{path} is corrupt, so rimrl cannot tell whether {file.name} is the "
+                        "file it wrote; add --trust only if you trust this run directory "
+                        "(model files embed pickles that run code when loaded)") from None
     key = file.resolve().relative_to(run_dir.resolve()).as_posix()
     if known.get(key) != sha256(file):
         why = "differs from the file rimrl wrote" if key in known else "has no recorded checksum"

@@ -96,3 +96,42 @@ def test_run_dir_refuses_a_folder_rimrl_did_not_make(tmp_path, capsys):
     empty.mkdir()
     assert main(["train", "ppo", "--env", "rimrl/CueVector-v0", "--core", "lstm",
                  "--timesteps", "64", "--run-dir", str(empty)] + TINY) == 0
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("finished")
+    assert main(["train", "ppo", "--env", "rimrl/CueVector-v0", "--core", "lstm",
+                 "--timesteps", "64", "--runs-dir", str(root)] + TINY) == 0
+    return only_run(root)
+
+
+@pytest.mark.parametrize("name, command, message", [
+    ("checksums.json", "evaluate", "checksums.json is corrupt, so rimrl cannot tell"),
+    ("checksums.json", "resume", "checksums.json is corrupt, so rimrl cannot tell"),
+    ("tb/progress.csv", "resume", "progress.csv is corrupt; move it away to resume"),
+    ("run.json", "evaluate", "has no readable run.json"),
+    ("train_summary.json", "resume", "train_summary.json is corrupt; delete it"),
+    ("tb/progress.csv", "compare", "warning: left out"),
+    ("run.json", "compare", "warning: left out"),
+])
+def test_corrupt_run_files_get_one_line(finished_run, tmp_path, capsys, name, command, message):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    (run / name).write_bytes(b"\x00\xff{garbage")
+    if name != "train_summary.json":
+        (run / "train_summary.json").unlink()  # not finished: a resume continues it
+    argv = {"evaluate": ["evaluate", str(run), "--episodes", "2", "--no-progress"],
+            "resume": ["train", "ppo", "--resume", str(run), "--timesteps", "256",
+                       "--no-progress"],
+            "compare": ["compare", str(tmp_path), "--no-progress", "--reps", "10"]}[command]
+    if command == "compare":  # one good run beside the corrupt one
+        shutil.copytree(finished_run, tmp_path / "good")
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == (0 if command == "compare" else 2), err
+    assert message in err and "Traceback" not in err
+    if command != "compare":
+        assert len(err.strip().splitlines()) == 1

@@ -146,7 +146,8 @@ def read_run(path: Path, grouping: dict[str, str], by: Optional[str] = None) -> 
         meta = json.loads((path / META_FILE).read_text())
         kind = meta.get("kind")
         config = yaml.safe_load((path / CONFIG_FILE).read_text())
-    except (OSError, ValueError, yaml.YAMLError):
+    except (OSError, ValueError, AttributeError, yaml.YAMLError):
+        warn(f"left out {path}: its {META_FILE} or {CONFIG_FILE} is unreadable")
         return None
     if kind not in grouping or not isinstance(config, dict) or diverged(path):
         return None
@@ -155,7 +156,11 @@ def read_run(path: Path, grouping: dict[str, str], by: Optional[str] = None) -> 
         method = str(config_value(config, key))
     except KeyError:
         raise UserError(f"run {path} has no config key '{key}' to group by") from None
-    steps, scores = read_curve(path / LOG_DIR / PROGRESS_CSV)
+    try:
+        steps, scores = read_curve(path / LOG_DIR / PROGRESS_CSV)
+    except (UnicodeDecodeError, ValueError, csv.Error):
+        warn(f"left out {path}: its {LOG_DIR}/{PROGRESS_CSV} is corrupt")
+        return None
     if len(steps) == 0:
         return None
     distractors = None

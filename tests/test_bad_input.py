@@ -56,6 +56,9 @@ CASES = [
     (PPO + ["--set", "core.comm_output=tanh"], "core.comm_output 'tanh' is unknown"),
     (PPO + ["--run-dir", "{tmp}/foreign"], "is a folder that rimrl did not make"),
     (["evaluate", "{tmp}/copyrun", "--distractors", "all"], "--distractors applies to PPO"),
+    (PPO + ["--set", "env.kwargs.roomsize=9"], "does not take env.kwargs {'roomsize': 9}"),
+    (["train", "ppo", "--env", "Pong", "--set", "env.kwargs.mode=1"],
+     "env.kwargs applies to gymnasium, MiniGrid and pickup envs"),
 ]
 
 

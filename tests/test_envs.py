@@ -131,3 +131,27 @@ def test_subprocess_workers_build_rimrl_envs(tmp_path):
     assert main(["train", "ppo", "--env", "rimrl/CueVector-v0", "--core", "lstm", "--timesteps",
                  "64", "--set", "env.subprocess=true", "--runs-dir", str(tmp_path)] + TINY) == 0
     assert (only_run(tmp_path) / "model.zip").is_file()
+
+
+def test_env_kwargs_reach_the_constructor():
+    """``env.kwargs`` (RL Zoo's env_kwargs) is passed to gym.make: a 9x9 pickup room."""
+    from rimrl.learners.environments import make_env
+
+    class Cfg:
+        seed = 0
+
+        class env:
+            id, n_envs, distractors, subprocess = "rimrl/Pickup-v0", 1, None, False
+            kwargs = {"room_size": 9}
+
+    env = make_env(Cfg)
+    try:
+        assert env.get_attr("width") == [9] and env.get_attr("height") == [9]
+    finally:
+        env.close()
+    Cfg.env.kwargs = {}
+    env = make_env(Cfg)
+    try:
+        assert env.get_attr("width") == [7]
+    finally:
+        env.close()

@@ -83,7 +83,13 @@ def observation_space(cfg):
     env or distractor split fails here)."""
     from rimrl.learners.environments import make_env
 
-    env = make_env(cfg, n_envs=1)
+    try:
+        env = make_env(cfg, n_envs=1)
+    except TypeError as exc:  # a keyword the env's constructor does not take
+        if not cfg.env.kwargs:
+            raise
+        raise UserError(f"{cfg.env.id} does not take env.kwargs {cfg.env.kwargs}: "
+                        f"{' '.join(str(exc).split())[:160]}") from None
     try:
         return as_sb3_sees_it(env.observation_space)
     finally:

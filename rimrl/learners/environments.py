@@ -94,7 +94,12 @@ def make_env(cfg, n_envs: int | None = None, seed: int | None = None, render_mod
         check_split(env_cfg.id, split)
     family = env_family(env_cfg.id)
     subprocess = env_cfg.subprocess and training and n_envs > 1
+    user_kwargs = dict(getattr(env_cfg, "kwargs", None) or {})
     if family == "atari":
+        if user_kwargs:
+            raise UserError("env.kwargs applies to gymnasium, MiniGrid and pickup envs; Atari "
+                            "games take env.sticky_actions, env.frame_stack and "
+                            "env.terminal_on_life_loss")
         from rimrl.envs.atari import make_atari_vec_env
         from rimrl.envs.overlays import DistractorOverlay
 
@@ -108,7 +113,7 @@ def make_env(cfg, n_envs: int | None = None, seed: int | None = None, render_mod
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
-    env_kwargs = {"render_mode": render_mode} if render_mode else {}
+    env_kwargs = dict(user_kwargs, **({"render_mode": render_mode} if render_mode else {}))
     wrapper = None
     if env_cfg.id.startswith("rimrl/Pickup"):
         if split is not None:

@@ -38,6 +38,7 @@ class EnvConfig:
     terminal_on_life_loss: bool = True
     subprocess: bool = False
     distractors: Optional[str] = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

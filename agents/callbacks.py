@@ -227,11 +227,23 @@ def format_progress_line(values: dict, total: int, games: int) -> str:
     return " | ".join(parts)
 
 
+def activation_image(pattern: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """An RGB picture of a rollout's RIM activity: 8 pixel rows per RIM (readable in
+    TensorBoard), black = active, white = inactive, then a 3-row band that is red under
+    each step after which an episode ended."""
+    rims = np.repeat(np.where(pattern[..., None] > 0, 0, 255), 8, axis=0)  # (8K, T, 1)
+    rims = np.repeat(rims, 3, axis=2)
+    band = np.full((3, pattern.shape[1], 3), 255)
+    band[:, ends] = (255, 0, 0)
+    return np.concatenate([rims, band]).astype(np.uint8)
+
+
 class CoreActivityCallback(BaseCallback):
     """Log which RIMs were active: the fraction of rollout steps each RIM was active
     (``rims/active_fraction/<k>``) and the activation pattern of env 0 over the rollout, as
-    a TensorBoard image (``rims/activation``: rows are RIMs, columns steps, white = active;
-    the thesis' Fig. 2) and, with ``run_dir``, as ``rims_activation.npz`` (``active``: RIMs x
+    a TensorBoard image (``rims/activation``: rows are RIMs, columns steps, black = active as
+    in ``rimrl compare``'s figure, a red mark under each step that ended an episode; the
+    thesis' Fig. 2) and, with ``run_dir``, as ``rims_activation.npz`` (``active``: RIMs x
     steps of the last rollout; ``episode_ends``: the steps after which env 0's episode
     ended) for ``rimrl compare``.
 
@@ -280,9 +292,8 @@ class CoreActivityCallback(BaseCallback):
                                               np.stack(self._starts)).items():
                 self.logger.record(f"rims/{key}", value)
             pattern = np.stack(self._pattern, axis=1)  # (RIMs, steps)
-            # 8 pixel rows per RIM so the image is readable in TensorBoard
-            image = np.repeat(pattern, 8, axis=0)
-            self.logger.record("rims/activation", Image(image, "HW"),
+            image = activation_image(pattern, np.array(self._ends, dtype=bool))
+            self.logger.record("rims/activation", Image(image, "HWC"),
                                exclude=("stdout", "log", "json", "csv"))
             if self.run_dir is not None:
                 ends = np.array(self._ends, dtype=bool)

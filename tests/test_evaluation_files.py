@@ -58,3 +58,44 @@ def test_merge_rule_by_hand(tmp_path):
     assert merged_with_earlier(path, new)[0]["splits"] == {"a": 1}
     path.write_text("{not json")
     assert merged_with_earlier(path, new) == (new, "")
+
+
+def test_video_keeps_the_whole_first_episode_with_mission_and_rims_strip(tmp_path):
+    """CueVector episodes take 5 steps: 6 frames (the reset and every step, the last one
+    after the answer, before the automatic reset); a RIMs policy adds a strip of 3 cells."""
+    from PIL import Image
+
+    from tests.test_cli_ppo import TINY
+
+    assert main(["train", "ppo", "--env", "rimrl/CueVector-v0", "--core", "rims",
+                 "--timesteps", "64", "--runs-dir", str(tmp_path)] + TINY) == 0
+    run = only_run(tmp_path)
+    assert main(["evaluate", str(run), "--episodes", "2", "--video", "--no-progress"]) == 0
+    gif = Image.open(run / "videos" / "episode_0.gif")
+    assert gif.size == (2 + 3 * 14, 36 + 12 + 4)  # no mission; a strip of 3 cells below
+    from rimrl.learners.environments import make_env
+    from rimrl.learners.evaluation import play
+    from rimrl.learners.ppo import LEARNER, load_model
+
+    cfg = LEARNER.load_config(["env.id=rimrl/CueVector-v0"])
+    env = make_env(cfg, n_envs=2, training=False, render_mode="rgb_array")
+    _, frames = play(load_model(run / "model.zip"), env, 4, record=True)
+    env.close()
+    assert len(frames) == 6  # GIF writers merge repeated frames; the recorder keeps all
+    assert frames[0][-8, 8].tolist() == [255, 255, 255]  # no step yet: every cell empty
+    assert sum(frames[-1][-8, 2 + k * 14 + 6].tolist() == [0, 0, 0] for k in range(3)) == 2
+
+
+def test_caption_by_hand():
+    import numpy as np
+
+    from rimrl.learners.video import CAPTION_HEIGHT, CELL, caption
+
+    frame = np.full((20, 40, 3), 128, np.uint8)
+    out = caption(frame, "pick up the red ball", np.array([True, False]))
+    assert out.shape == (CAPTION_HEIGHT + 20 + CELL + 4, 40, 3)
+    assert (out[CAPTION_HEIGHT:CAPTION_HEIGHT + 20] == 128).all()  # the frame, unchanged
+    strip = out[CAPTION_HEIGHT + 20 + 2 + CELL // 2]
+    assert strip[2 + CELL // 2].tolist() == [0, 0, 0]                 # RIM 0 active: filled
+    assert strip[2 + CELL + 2 + CELL // 2].tolist() == [255, 255, 255]  # RIM 1: empty
+    assert caption(frame, None, None).shape == frame.shape

@@ -90,3 +90,16 @@ def test_empty_records_give_zeros():
     assert entropy_bits([]) == 0.0
     stats = selection_stats(np.zeros((0, 3), dtype=bool))
     assert stats == {"set_entropy_bits": 0.0, "top_set_share": 0.0, "distinct_sets": 0.0}
+
+
+def test_tensorboard_activation_image_by_hand():
+    """Black = active (as the report's figure), 8 rows per RIM, a red band under episode
+    ends."""
+    from rimrl.agents.callbacks import activation_image
+
+    pattern = np.array([[1, 0, 0], [0, 1, 1]], dtype=float)  # 2 RIMs x 3 steps
+    image = activation_image(pattern, np.array([False, True, False]))
+    assert image.shape == (2 * 8 + 3, 3, 3) and image.dtype == np.uint8
+    assert image[0, 0].tolist() == [0, 0, 0] and image[0, 1].tolist() == [255, 255, 255]
+    assert image[8, 1].tolist() == [0, 0, 0] and image[15, 0].tolist() == [255, 255, 255]
+    assert image[17, 1].tolist() == [255, 0, 0] and image[17, 0].tolist() == [255, 255, 255]

@@ -11,6 +11,7 @@ from typing import Callable, Optional
 
 from rimrl.errors import UserError
 from rimrl.learners.environments import make_env
+from rimrl.learners.video import FrameRecorder, write_gif
 from rimrl.progress import bar, format_score, say, shows_bar
 from rimrl.runs import (CONFIG_FILE, DISTRACTORS_FILE, EVALUATION_FILE, MODEL_ZIP, VIDEO_DIR,
                         latest_checkpoint, verify_checksum, write_json)
@@ -218,16 +219,21 @@ def play(model, env, episodes: int, deterministic: bool = False, record: bool = 
     n = env.num_envs
     targets = [(episodes + i) // n for i in range(n)]
     counts = [0] * n
+    core = getattr(getattr(model, "policy", None), "core_actor", None)
+    recorder = None
+    if record:  # env 0's first episode, captioned (rimrl.learners.video)
+        units = getattr(core, "num_units", None)
+        recorder = env.envs[0] = FrameRecorder(env.envs[0], max_frames, units)
     obs = env.reset()
     state, starts = None, np.ones((n,), dtype=bool)
-    results, frames = [], []
+    results = []
     while any(c < t for c, t in zip(counts, targets)):
-        if record and not results and len(frames) < max_frames:
-            frames.append(env.envs[0].render())
         if state_hook is not None:
             state = state_hook(state)
         action, state = model.predict(obs, state=state, episode_start=starts,
                                       deterministic=deterministic)
+        if recorder is not None and getattr(core, "last_active", None) is not None:
+            recorder.note_active(core.last_active[-1, 0].cpu().numpy())
         obs, _, dones, infos = env.step(action)
         starts = dones
         for i, info in enumerate(infos):
@@ -238,14 +244,4 @@ def play(model, env, episodes: int, deterministic: bool = False, record: bool = 
                 progress.update(1)
                 progress.set_postfix(mean=f"{np.mean([r for r, _ in results]):.3g}")
     progress.close()
-    return results, frames
-
-
-def write_gif(frames, path: Path) -> Path:
-    """Frames (H, W, 3) uint8 as an animated GIF (Pillow; no video codec needed)."""
-    from PIL import Image
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    images = [Image.fromarray(f) for f in frames if f is not None]
-    images[0].save(path, save_all=True, append_images=images[1:], duration=33, loop=0)
-    return path
+    return results, (recorder.frames if recorder is not None else [])

@@ -12,10 +12,14 @@ Layout of one run (the constants below name each entry; nothing else spells them
                              task), written atomically, the newest few kept; replay.npz
       tb/                    LOG_DIR: TensorBoard events and progress.csv (PROGRESS_CSV)
       model.zip | model.pt   MODEL_ZIP (SB3 learners) | MODEL_PT (torch learners)
-      train_summary.json     SUMMARY_FILE: budget, scores, time; ``diverged`` if it did
+      train_summary.json     SUMMARY_FILE: RunSummary (steps, scores, time, divergence)
       rims_activation.npz    ACTIVATION_FILE: which RIMs were active in the last rollout
       evaluation.json        EVALUATION_FILE: ``rimrl evaluate`` without splits
       distractors.json       DISTRACTORS_FILE: ``rimrl evaluate --distractors``
+      evaluations.csv        EVALUATIONS_CSV: evaluations during training (EVAL_COLUMNS)
+      best_model.zip         BEST_MODEL_ZIP: the best model of those evaluations
+      probe_<name>.json      probe_path(): ``rimrl evaluate --probe``
+      wandb/                 ``--track``'s Weights & Biases files (rimrl.tracking)
       results.json           RESULTS_FILE: final metrics of the copy and supervised tasks
       decision_boundary.png  DECISION_BOUNDARY: supervised runs on 2-d data
       videos/                VIDEO_DIR: ``rimrl evaluate --video``
@@ -25,6 +29,7 @@ Layout of one run (the constants below name each entry; nothing else spells them
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -56,6 +61,9 @@ VIDEO_DIR = "videos"
 TRIAL_LOG = "trial.log"
 FAILED_MARKER = "trial_failed.txt"
 CHECKSUMS = "checksums.json"
+#: what rimrl itself may put in a run directory before the run exists (a sweep's trial log
+#: and failure marker, the lock): such a folder is still rimrl's to train into
+PRE_RUN_FILES = (LOCK_FILE, TRIAL_LOG, FAILED_MARKER)
 
 CHECKPOINT_RE = re.compile(r"^ckpt_(\d+)\.(pt|zip)$")
 
@@ -372,3 +380,59 @@ def truncate_evaluations(run_dir: Union[str, Path], step: int) -> None:
     kept = [r for r in rows if r["step"] <= step]
     if len(kept) != len(rows):
         write_evaluations(run_dir, kept)
+
+
+# ------------------------------------------------------------------------- run summary
+@dataclasses.dataclass
+class RunSummary:
+    """``train_summary.json`` of an SB3 learner's run, its one writer and reader: written
+    when training ends (finished or diverged), read by resume, sweeps and reports.
+
+    Attributes:
+        timesteps: env steps trained.
+        env: the env id.
+        tags: the fields naming the model (``{"core": "rims"}``, ``{"encoder": ...}``),
+            stored at the top level of the file.
+        seconds: wall time of the training call that finished it.
+        recent_episode_scores: the last finished episodes' returns (SB3's buffer).
+        diverged: what diverged, when training stopped on non-finite values.
+        last_finite_checkpoint: the newest checkpoint written before that.
+    """
+
+    timesteps: int
+    env: str
+    tags: dict = dataclasses.field(default_factory=dict)
+    seconds: Optional[float] = None
+    recent_episode_scores: list = dataclasses.field(default_factory=list)
+    diverged: Optional[str] = None
+    last_finite_checkpoint: Optional[str] = None
+
+    @property
+    def mean_recent_score(self) -> float:
+        scores = self.recent_episode_scores
+        return sum(scores) / len(scores) if scores else float("nan")
+
+    def write(self, run_dir: Union[str, Path]) -> None:
+        data = {"timesteps": self.timesteps, "env": self.env, **self.tags}
+        if self.diverged is None:
+            data.update(seconds=self.seconds, recent_episode_scores=self.recent_episode_scores)
+        else:
+            data.update(diverged=self.diverged,
+                        last_finite_checkpoint=self.last_finite_checkpoint)
+        write_json(Path(run_dir) / SUMMARY_FILE, data)
+
+    @classmethod
+    def read(cls, run_dir: Union[str, Path]) -> Optional["RunSummary"]:
+        """The run's summary; ``None`` when it has none (training has not ended); a
+        one-line error naming the file when it is corrupt."""
+        path = Path(run_dir) / SUMMARY_FILE
+        if not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text())
+            known = {f.name for f in dataclasses.fields(cls)} - {"tags"}
+            return cls(tags={k: v for k, v in data.items() if k not in known},
+                       **{k: v for k, v in data.items() if k in known})
+        except (OSError, ValueError, TypeError, AttributeError):
+            raise UserError(f"{path} is corrupt; delete it to resume the run from its newest "
+                            "checkpoint") from None

@@ -24,7 +24,6 @@ last checkpoint) and new ones (started) by looking at the directories alone.
 from __future__ import annotations
 
 import itertools
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ from typing import Any, Optional
 from rimrl.config import ConfigError, from_dict, override_text, read_yaml
 from rimrl.errors import UserError
 from rimrl.runs import (CONFIG_FILE, DISTRACTORS_FILE, EVALUATION_FILE, FAILED_MARKER,
-                        META_FILE, MODEL_ZIP, SUMMARY_FILE)
+                        META_FILE, MODEL_ZIP, RunSummary)
 
 @dataclass
 class Resources:
@@ -156,12 +155,13 @@ def finished(run_dir: Path) -> bool:
     import yaml
 
     try:
-        summary = json.loads((run_dir / SUMMARY_FILE).read_text())
+        summary = RunSummary.read(run_dir)
         config = yaml.safe_load((run_dir / CONFIG_FILE).read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, UserError):
         return False
     budget = config.get("train", {}).get("timesteps", 0)
-    return (run_dir / MODEL_ZIP).is_file() and summary.get("timesteps", -1) >= budget
+    return ((run_dir / MODEL_ZIP).is_file() and summary is not None
+            and summary.diverged is None and summary.timesteps >= budget)
 
 
 def evaluation_file(evaluation: SweepEvaluation) -> str:

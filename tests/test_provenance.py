@@ -2,7 +2,6 @@
 
 import json
 
-import pytest
 
 from rimrl.cli import main
 from rimrl.provenance import PACKAGES, differences, git_state

@@ -90,7 +90,7 @@ def run_trial(config: dict) -> None:
     from ray import tune
 
     from rimrl.cli import main
-    from rimrl.runs import FAILED_MARKER, SUMMARY_FILE, TRIAL_LOG
+    from rimrl.runs import FAILED_MARKER, TRIAL_LOG, RunSummary
 
     spec = config["trial"]
     run_dir = Path(spec["run_dir"])
@@ -111,10 +111,8 @@ def run_trial(config: dict) -> None:
             reason = last_line(run_dir / TRIAL_LOG)
             (run_dir / FAILED_MARKER).write_text(reason + "\n")
             raise RuntimeError(f"'rimrl {' '.join(argv[:2])}' exited with {code}: {reason}")
-    summary = json.loads((run_dir / SUMMARY_FILE).read_text())
-    scores = summary.get("recent_episode_scores") or [float("nan")]
-    tune.report({"timesteps": summary["timesteps"],
-                 "final_score": sum(scores) / len(scores)})
+    summary = RunSummary.read(run_dir)
+    tune.report({"timesteps": summary.timesteps, "final_score": summary.mean_recent_score})
 
 
 def run(args) -> int:

@@ -133,8 +133,9 @@ def prepare_run(options, learner: Learner):
     """
     from rimrl.config import load_config, save_config
     from rimrl.provenance import provenance
-    from rimrl.runs import (CONFIG_FILE, LOCK_FILE, RunLock, latest_checkpoint, new_run_dir,
-                            read_meta, remove_torn_files, require_run_dir, write_meta)
+    from rimrl.runs import (CONFIG_FILE, PRE_RUN_FILES, RunLock, latest_checkpoint,
+                            new_run_dir, read_meta, remove_torn_files, require_run_dir,
+                            write_meta)
 
     overrides = list(options.overrides)
     if options.resume is not None:
@@ -171,7 +172,7 @@ def prepare_run(options, learner: Learner):
             raise UserError(f"--run-dir {run_dir} is a file, not a directory; choose another "
                             "--run-dir")
         if run_dir.is_dir() and not read_meta(run_dir, missing_ok=True) and any(
-                p.name != LOCK_FILE for p in run_dir.iterdir()):
+                p.name not in PRE_RUN_FILES for p in run_dir.iterdir()):
             raise UserError(f"--run-dir {run_dir} is a folder that rimrl did not make (it has "
                             "files and no run.json); choose a new or empty folder")
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -192,24 +193,17 @@ def prepare_run(options, learner: Learner):
 def _refuse_finished(learner: Learner, run_dir: Path, config) -> None:
     """:class:`NothingToDo` when the run's completed training (its ``train_summary.json``)
     already reached the budget asked for: a resume would only rewrite what is there."""
-    import json
-
     from rimrl.config import to_dict
     from rimrl.report.collect import config_value
-    from rimrl.runs import SUMMARY_FILE
+    from rimrl.runs import RunSummary
 
-    path = run_dir / SUMMARY_FILE
-    if not learner.budget_keys or not path.is_file():
+    summary = RunSummary.read(run_dir) if learner.budget_keys else None
+    if summary is None:
         return
-    try:
-        summary = json.loads(path.read_text())
-        done = int(summary["timesteps"])
-    except (OSError, ValueError, KeyError, TypeError):
-        raise UserError(f"{path} is corrupt; delete it to resume the run from its newest "
-                        "checkpoint") from None
+    done = int(summary.timesteps)
     key = learner.budget_keys[0]
     budget = config_value(to_dict(config), key)
-    if "diverged" not in summary and done >= budget:
+    if summary.diverged is None and done >= budget:
         flag = "--" + key.split(".")[-1]
         raise NothingToDo(f"{run_dir} is already at {done} steps (budget {budget}); raise "
                           f"{flag} to continue it")

@@ -67,7 +67,7 @@ def _learn_and_save(model, env, cfg, run_dir: Path, options, learner: str, tags:
 
     from rimrl.agents.logs import run_logger
     from rimrl.progress import format_score, shows_bar
-    from rimrl.runs import LOG_DIR, MODEL_ZIP, SUMMARY_FILE, record_checksum, write_json
+    from rimrl.runs import LOG_DIR, MODEL_ZIP, RunSummary, record_checksum
     from rimrl.agents.callbacks import (CheckpointCallback, DivergenceGuard, ProgressLines,
                                         TrainingProgress, save_model_atomically)
 
@@ -123,15 +123,15 @@ def _learn_and_save(model, env, cfg, run_dir: Path, options, learner: str, tags:
     logger.close()
     env.close()
     scores = [float(e["r"]) for e in model.ep_info_buffer]
-    summary = {"timesteps": int(model.num_timesteps), "env": cfg.env.id, **tags,
-               "seconds": round(time.perf_counter() - start, 1),
-               "recent_episode_scores": scores}
-    write_json(run_dir / SUMMARY_FILE, summary)
+    summary = RunSummary(timesteps=int(model.num_timesteps), env=cfg.env.id, tags=tags,
+                         seconds=round(time.perf_counter() - start, 1),
+                         recent_episode_scores=scores)
+    summary.write(run_dir)
     mean = (f"{format_score(float(np.mean(scores)))} over the last {len(scores)} games" if scores
             else "n/a (no game finished; raise --timesteps)")
     label = ", ".join(f"{k} {v}" for k, v in tags.items())
     print(f"trained on {cfg.env.id} ({label}) to {model.num_timesteps} steps in "
-          f"{summary['seconds']:.0f} s; raw score {mean}; model: {run_dir / 'model.zip'}")
+          f"{summary.seconds:.0f} s; raw score {mean}; model: {run_dir / MODEL_ZIP}")
     return 0
 
 
@@ -148,14 +148,13 @@ def periodic_evaluation(cfg, run_dir: Path, options, stop_requested):
 
 def _diverged(model, env, logger, run_dir: Path, what: str, tags: dict, cfg) -> int:
     """Training produced NaN/inf: record it, keep the last finite checkpoint, exit 3."""
-    from rimrl.runs import SUMMARY_FILE, latest_checkpoint, write_json
+    from rimrl.runs import RunSummary, latest_checkpoint
 
     logger.close()
     env.close()
     last = latest_checkpoint(run_dir)
-    write_json(run_dir / SUMMARY_FILE, {
-        "timesteps": int(model.num_timesteps), "env": cfg.env.id, **tags, "diverged": what,
-        "last_finite_checkpoint": last.name if last else None})
+    RunSummary(timesteps=int(model.num_timesteps), env=cfg.env.id, tags=tags, diverged=what,
+               last_finite_checkpoint=last.name if last else None).write(run_dir)
     keep = (f"the newest checkpoint, {last.name}, is the last finite one" if last
             else "no finite checkpoint was written")
     print(f"rimrl: error: training diverged: {what}; {keep}; lower the learning rate "

@@ -9,7 +9,7 @@ two-tensor state each (1, B, H), output (T, B, H)) plus an optional ``episode_st
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable
 
 import torch
 from torch import nn

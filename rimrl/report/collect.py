@@ -17,7 +17,7 @@ import yaml
 from rimrl.errors import UserError
 from rimrl.progress import bar, say
 from rimrl.runs import (ACTIVATION_FILE, CONFIG_FILE, DISTRACTORS_FILE, LOG_DIR, META_FILE,
-                        PROGRESS_CSV, SUMMARY_FILE, read_evaluations)
+                        PROGRESS_CSV, RunSummary, read_evaluations)
 
 STEP_COLUMN = "time/total_timesteps"
 SCORE_COLUMN = "rollout/ep_rew_mean"
@@ -189,9 +189,10 @@ def diverged(path: Path) -> bool:
     """The run stopped because training diverged (its scores end in a collapse that says
     nothing about the method): ``train_summary.json`` has a ``diverged`` entry."""
     try:
-        return "diverged" in json.loads((path / SUMMARY_FILE).read_text())
-    except (OSError, ValueError):
+        summary = RunSummary.read(path)
+    except UserError:
         return False
+    return summary is not None and summary.diverged is not None
 
 
 def read_curve(path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -61,7 +61,8 @@ def test_wall_time_sums_over_resumed_calls(tmp_path):
     torch.save(state, ckpt)
     assert main(["train", "copy", "--resume", str(run), "--updates", "3", "--no-progress"]) == 0
     seconds = json.loads((run / "results.json").read_text())["seconds"]
-    assert 1000.0 + first <= seconds < 1000.0 + first + 120
+    # results.json rounds to 0.1 s: a fast first call (0.02 s) may round away
+    assert 1000.0 + first - 0.05 <= seconds < 1000.0 + first + 120
 
 
 def test_resume_refuses_config_changes(tmp_path, capsys):

@@ -39,3 +39,13 @@ def test_bad_input(tmp_path, capsys, args, message):
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "runs").exists()
+
+
+def test_help_lists_every_method():
+    from rimrl.cli import build_parser
+    from rimrl.tasks.methods import METHODS
+
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    text = " ".join(train._subparsers._group_actions[0].choices["supervised"].format_help()
+                    .split())
+    assert all(name in text for name in METHODS) and "mean-teacher" in text

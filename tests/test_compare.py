@@ -64,6 +64,12 @@ def test_stats_hand_computed():
     assert optimality_gap(np.array([0.5, 1.5, 0.0])) == pytest.approx(0.5)
     assert human_normalized(1061.55, 152.1, 1971.0) == pytest.approx(0.5)
     assert relative_improvement(150.0, -100.0) == 2.5
+    from rimrl.report.compare import relative_interval
+    assert relative_interval([1.0], [1.0, 2.0], 100) is None  # one run: no spread
+    lo, hi = relative_interval([2.0, 2.0], [1.0, 1.0], 100)
+    assert lo == hi == 1.0  # no spread in either group: every draw gives +100%
+    lo, hi = relative_interval([1.0, 3.0], [1.0, 1.0], 500)
+    assert lo == 0.0 and hi == 2.0  # draws of the method's mean: 1, 2 or 3
     mean, low, high = bootstrap_mean_ci(np.array([3.0]))
     assert mean == low == high == 3.0
     point, lo, hi = stratified_bootstrap_ci([np.array([1.0]), np.array([3.0])], iqm, reps=50)
@@ -117,7 +123,7 @@ def test_report_numbers_equal_hand_computations(runs_dir, capsys):
     assert any(k.startswith("activation") for k in report["figures"])
     md = (out / "report.md").read_text()
     assert "![DemonAttack](figures/curve_DemonAttack.png)" in md
-    assert "relative_improvement.png" in md and "| DemonAttack | 66.7% |" in md
+    assert "relative_improvement.png" in md and "| DemonAttack | 66.7% | [" in md
     assert "| rimrl/CueVector-v0 | novel | rims | 2 |" in md
     assert "rims: IQM" in capsys.readouterr().out
     # np.eye(3, 8): steps 0-2 activate RIM 0, 1, 2 alone, steps 3-7 none -> sets 1, 2, 4, 0 x5
@@ -175,6 +181,7 @@ def test_single_runs_get_no_interval_and_a_warning(tmp_path, capsys):
     assert finals["lstm"]["ci95"] is not None and finals["lstm"]["n"] == 2
     assert report["curves"]["rimrl/Pickup-v0"]["rims"]["ci95_low"] is None
     assert report["relative_improvement"]["seeds"]["rimrl/Pickup-v0"] == {"rims": 1, "lstm": 2}
+    assert report["relative_improvement"]["ci95"]["rimrl/Pickup-v0"] is None
     novel = report["distractors"]["rimrl/Pickup-v0"]["novel"]
     assert novel["rims"]["success_rate"]["sd"] is None
     assert novel["lstm"]["success_rate"] == pytest.approx(

@@ -6,6 +6,7 @@ from typing import Optional
 
 from rimrl.errors import UserError
 from rimrl.learners.base import Flag, Learner, prepare_run
+from rimrl.tasks.methods import METHODS
 
 
 class SupervisedLearner(Learner):
@@ -17,7 +18,7 @@ class SupervisedLearner(Learner):
     defaults_file = "supervised.yaml"
     set_example = "train.lr=3e-4"
     flags = (
-        Flag("method", "method.name", "erm, mixup, manifold-mixup or ict"),
+        Flag("method", "method.name", ", ".join(METHODS[:-1]) + " or " + METHODS[-1]),
         Flag("dataset", "data.name", "two-moons, spirals or digits"),
         Flag("labels_per_class", "data.labels_per_class",
              "keep only this many labels per class", int),

@@ -99,7 +99,7 @@ def build_report(runs: list[Run], frames_per_step: dict[str, int],
         "final_scores": {env: {m: final_scores(rs, reps) for m, rs in by_method.items()}
                          for env, by_method in grouped.items()},
     }
-    report["relative_improvement"] = _relative(report["final_scores"], method, baseline)
+    report["relative_improvement"] = _relative(report["final_scores"], method, baseline, reps)
     report["aggregate"] = _aggregate(grouped, reference, methods, reps)
     report["distractors"] = _distractors(grouped)
     report["generalization"] = _generalization(grouped, frames_per_step, reps)
@@ -139,14 +139,31 @@ def _warnings(grouped: dict) -> list[str]:
     return warnings
 
 
-def _relative(finals: dict, method: str, baseline: str) -> dict:
+def _relative(finals: dict, method: str, baseline: str, reps: int = 2000) -> dict:
     both = {env: by for env, by in finals.items() if method in by and baseline in by}
     per_env = {env: relative_improvement(by[method]["mean"], by[baseline]["mean"])
                for env, by in both.items()}
+    intervals = {env: relative_interval(by[method]["scores"], by[baseline]["scores"], reps)
+                 for env, by in both.items()}
     seeds = {env: {method: by[method]["n"], baseline: by[baseline]["n"]}
              for env, by in both.items()}
     return {"method": method, "baseline": baseline, "per_env": per_env, "seeds": seeds,
+            "ci95": intervals,
             "formula": f"({method} - {baseline}) / |{baseline}| of the mean final score"}
+
+
+def relative_interval(method: list, baseline: list, reps: int) -> Optional[list]:
+    """A 95% percentile bootstrap interval of the relative improvement, resampling each
+    method's seeds independently; ``None`` when either side has one run (no spread)."""
+    if len(method) < 2 or len(baseline) < 2:
+        return None
+    rng = np.random.default_rng(0)
+    a, b = np.asarray(method, float), np.asarray(baseline, float)
+    draws = [relative_improvement(a[rng.integers(0, len(a), len(a))].mean(),
+                                  b[rng.integers(0, len(b), len(b))].mean()) for _ in range(reps)]
+    draws = np.asarray(draws)[np.isfinite(draws)]
+    return [float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))] \
+        if len(draws) else None
 
 
 def _aggregate(grouped: dict, reference: dict, methods: list[str], reps: int) -> dict:

@@ -72,12 +72,21 @@ def relative_bars(relative: dict, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(max(4, 0.5 * len(items) + 2), 4))
     names = [k for k, _ in items]
     values = [100 * v for _, v in items]
-    ax.bar(range(len(items)), values, color=["tab:green" if v >= 0 else "tab:red"
-                                             for v in values])
+    intervals = [relative.get("ci95", {}).get(k) for k in names]
+    # 95% bootstrap intervals over seeds; a group of one run has none: its bar is hatched
+    errors = np.array([[v - 100 * ci[0], 100 * ci[1] - v] if ci else [0, 0]
+                       for v, ci in zip(values, intervals)]).T
+    bars = ax.bar(range(len(items)), values, yerr=errors, capsize=4,
+                  color=["tab:green" if v >= 0 else "tab:red" for v in values])
+    for bar_, ci in zip(bars, intervals):
+        if ci is None:
+            bar_.set_hatch("//")
+            bar_.set_alpha(0.5)
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xticks(range(len(items)), names, rotation=60, ha="right")
     ax.set(ylabel=f"({relative['method']} - {relative['baseline']}) / |{relative['baseline']}| "
-                  "(%)", title=f"{relative['method']} vs {relative['baseline']}")
+                  "(%)", title=f"{relative['method']} vs {relative['baseline']} (95% CI over "
+                  "seeds; hatched: n=1)")
     return _save(fig, path)
 
 

@@ -50,10 +50,13 @@ def write_markdown(report: dict, figures: dict[str, Path], out_dir: Path) -> Pat
     rel = report["relative_improvement"]
     lines += ["", f"## Relative improvement: {rel['formula']}", ""]
     if rel["per_env"]:
-        lines += ["| env | improvement | seeds it rests on |", "| --- | --- | --- |"]
-        lines += [f"| {env} | {100 * v:.1f}% | "
-                  + ", ".join(f"{m} {n}" for m, n in rel["seeds"][env].items()) + " |"
-                  for env, v in rel["per_env"].items()]
+        lines += ["| env | improvement | 95% CI over seeds | seeds it rests on |",
+                  "| --- | --- | --- | --- |"]
+        for env, v in rel["per_env"].items():
+            ci = rel.get("ci95", {}).get(env)
+            ci_text = f"[{100 * ci[0]:.1f}%, {100 * ci[1]:.1f}%]" if ci else "n=1, no interval"
+            lines.append(f"| {env} | {100 * v:.1f}% | {ci_text} | "
+                         + ", ".join(f"{m} {n}" for m, n in rel["seeds"][env].items()) + " |")
         if "relative" in figures:
             lines += ["", f"![relative improvement]({_rel(figures['relative'], out_dir)})"]
     else:

@@ -25,9 +25,7 @@ from rimrl.regularize.mixup import soft_cross_entropy
 from rimrl.runs import LOG_DIR
 from rimrl.tasks.datasets import DATASETS, Dataset, load_dataset
 
-METHODS = ("erm", "mixup", "manifold-mixup", "ict", "mean-teacher")
-#: methods that train a mean teacher on the unlabelled data
-TEACHER_METHODS = ("ict", "mean-teacher")
+from rimrl.tasks.methods import METHODS, TEACHER_METHODS
 
 
 @dataclass

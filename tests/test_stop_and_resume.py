@@ -135,3 +135,30 @@ def test_corrupt_run_files_get_one_line(finished_run, tmp_path, capsys, name, co
     assert message in err and "Traceback" not in err
     if command != "compare":
         assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_copy_task_stops_with_a_checkpoint_and_the_resume_command(tmp_path, signum, code):
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from rimrl.cli import main; "
+                             "sys.exit(main())", "train", "copy", "--updates", "1000000",
+                             "--set", "train.checkpoint_every=100000", "--run-dir", str(run),
+                             "--no-progress"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / "tb").is_dir():  # training is under way
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            time.sleep(0.2)
+        time.sleep(1.0)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == code, err
+    assert "Traceback" not in err
+    (checkpoint,) = list_checkpoints(run)  # the regular one is 100,000 updates away
+    assert f"continue with: rimrl train copy --resume {run}" in out
+    assert main(["train", "copy", "--resume", str(run), "--updates",
+                 str(int(checkpoint.stem.split("_")[1]) + 1), "--no-progress"]) == 0

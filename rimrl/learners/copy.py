@@ -33,6 +33,7 @@ class CopyLearner(Learner):
 
     def train(self, options) -> int:
         from rimrl.config import save_config
+        from rimrl.learners.sb3_training import StopOnInterrupt
         from rimrl.progress import shows_bar
         from rimrl.runs import CONFIG_FILE, load_checkpoint
         from rimrl.tasks.copying import CHECKPOINT_KEYS, train_copy
@@ -44,7 +45,13 @@ class CopyLearner(Learner):
             if options.resume is not None:
                 save_config(config, run_dir / CONFIG_FILE)  # the budget may have grown
             print(f"run directory: {run_dir}")
-            summary = train_copy(config, run_dir, state, progress=shows_bar(options))
+            with StopOnInterrupt() as interrupt:
+                summary = train_copy(config, run_dir, state, progress=shows_bar(options),
+                                     stop_requested=lambda: interrupt.requested)
+            if "interrupted_at" in summary:
+                print(f"interrupted at update {summary['interrupted_at']}; checkpoint saved\n"
+                      f"continue with: rimrl train {self.name} --resume {run_dir}", flush=True)
+                return interrupt.exit_code
             print_summary(summary)
             return 0
 

@@ -166,8 +166,10 @@ CHECKPOINT_KEYS = ("model", "optimizer", "data_rng", "torch_rng", "update")
 
 
 def train_copy(config: CopyConfig, run_dir, resume_state: dict | None = None,
-               progress: bool = True) -> dict:
-    """Train on the copying task, checkpointing into ``run_dir``; return the final evaluation.
+               progress: bool = True, stop_requested=lambda: False) -> dict:
+    """Train on the copying task, checkpointing into ``run_dir``; return the final evaluation,
+    or ``{"interrupted_at": update}`` when ``stop_requested()`` turned true (Ctrl-C, SIGTERM):
+    the update just made is then checkpointed first.
 
     ``resume_state`` is a checkpoint written by an earlier call; training continues from it
     with the same data stream, so a resumed run matches an uninterrupted one. The summary's
@@ -239,6 +241,12 @@ def train_copy(config: CopyConfig, run_dir, resume_state: dict | None = None,
                 writer.add_scalar(f"eval/accuracy_gap{gap}", metrics["accuracy"], update)
         if update % train.checkpoint_every == 0 or update == total:
             checkpoint(update)
+        elif stop_requested():
+            checkpoint(update)
+        if stop_requested() and update < total:
+            bar.close()
+            writer.close()
+            return {"interrupted_at": update}
     bar.close()
     writer.close()
 

@@ -21,6 +21,25 @@ def tree_hashes(folder):
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def signal_training(argv, cwd, under_way, signum, settle=0.0):
+    """Start ``rimrl ARGV`` in a real process, wait until ``under_way`` exists (training has
+    begun), send ``signum`` and return (process, stdout, stderr) once it has exited."""
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from rimrl.cli import main; "
+                             "sys.exit(main())", *argv],
+                            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not under_way.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            time.sleep(0.2)
+        time.sleep(settle)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    return proc, out, err
+
+
 def test_resume_at_or_past_the_budget_changes_nothing(tmp_path, capsys):
     assert main(["train", "ppo", "--env", "rimrl/CueVector-v0", "--core", "lstm",
                  "--timesteps", "128", "--runs-dir", str(tmp_path)] + TINY) == 0
@@ -52,21 +71,10 @@ def test_resume_completes_a_run_killed_while_writing_its_final_model(tmp_path):
 def test_termination_signals_save_a_checkpoint_and_print_the_resume_command(tmp_path, signum,
                                                                             code):
     run = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-c", "import sys; from rimrl.cli import main; "
-                             "sys.exit(main())", "train", "ppo", "--env",
-                             "rimrl/CueVector-v0", "--core", "lstm", "--timesteps", "10000000",
-                             "--run-dir", str(run), "--no-progress"],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not (run / "tb" / "progress.csv").is_file():  # training is under way
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
-            time.sleep(0.2)
-        proc.send_signal(signum)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
+    proc, out, err = signal_training(
+        ["train", "ppo", "--env", "rimrl/CueVector-v0", "--core", "lstm", "--timesteps",
+         "10000000", "--run-dir", str(run), "--no-progress"],
+        tmp_path, run / "tb" / "progress.csv", signum)
     assert proc.returncode == code, err
     assert "Traceback" not in err and signal.Signals(signum).name in err
     assert list_checkpoints(run)
@@ -140,22 +148,9 @@ def test_corrupt_run_files_get_one_line(finished_run, tmp_path, capsys, name, co
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_copy_task_stops_with_a_checkpoint_and_the_resume_command(tmp_path, signum, code):
     run = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-c", "import sys; from rimrl.cli import main; "
-                             "sys.exit(main())", "train", "copy", "--updates", "1000000",
-                             "--set", "train.checkpoint_every=100000", "--run-dir", str(run),
-                             "--no-progress"],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not (run / "tb").is_dir():  # training is under way
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
-            time.sleep(0.2)
-        time.sleep(1.0)
-        proc.send_signal(signum)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
+    proc, out, err = signal_training(
+        ["train", "copy", "--updates", "1000000", "--set", "train.checkpoint_every=100000",
+         "--run-dir", str(run), "--no-progress"], tmp_path, run / "tb", signum, settle=1.0)
     assert proc.returncode == code, err
     assert "Traceback" not in err
     (checkpoint,) = list_checkpoints(run)  # the regular one is 100,000 updates away

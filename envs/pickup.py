@@ -3,7 +3,7 @@
 One room; the mission names a target ("pick up the red ball"); distractor objects fill the
 room. Picking up the target succeeds (reward ``1 - 0.9 * steps / max_steps``, as in BabyAI);
 picking up anything else fails the episode (reward 0). The agent sees the usual 7x7
-egocentric view (partially observed) and the mission.
+egocentric view (partially observed; ``agent_view_size`` shrinks it) and the mission.
 
 Distractor colours, kinds and counts come from :class:`PickupPools`. Named splits:
 
@@ -93,10 +93,16 @@ class PickupDistractorsEnv(MiniGridEnv):
         pools: :class:`PickupPools` (or a dict of its fields).
         room_size: room side including walls (7: a 5x5 floor).
         max_steps: episode limit.
+        agent_view_size: side of the egocentric view (odd, >= 3). A view smaller than the
+            room hides objects behind and beside the agent, so a policy must remember where
+            it has looked (the memory regime of issue #22's screen).
     """
 
     def __init__(self, split: str = "train", pools: Optional[PickupPools] = None,
-                 room_size: int = 7, max_steps: int = 64, render_mode: Optional[str] = None):
+                 room_size: int = 7, max_steps: int = 64, render_mode: Optional[str] = None,
+                 agent_view_size: int = 7):
+        if agent_view_size < 3 or agent_view_size % 2 == 0:
+            raise ValueError(f"agent_view_size must be odd and at least 3, got {agent_view_size}")
         self.pools = pools if isinstance(pools, PickupPools) else PickupPools(**(pools or {}))
         self.distractor_colors, self.distractor_types, self.num_distractors = \
             self.pools.split(split)
@@ -109,7 +115,8 @@ class PickupDistractorsEnv(MiniGridEnv):
         mission_space = MissionSpace(mission_func=self._gen_mission,
                                      ordered_placeholders=[ALL_COLORS, list(OBJECTS)])
         super().__init__(mission_space=mission_space, grid_size=room_size, max_steps=max_steps,
-                         see_through_walls=True, render_mode=render_mode)
+                         see_through_walls=True, render_mode=render_mode,
+                         agent_view_size=agent_view_size)
 
     @staticmethod
     def _gen_mission(color: str, kind: str) -> str:
@@ -166,9 +173,11 @@ class PickupDistractorsEnv(MiniGridEnv):
 
 
 def make_pickup(split: str = "train", pools: Optional[dict] = None, room_size: int = 7,
-                max_steps: int = 64, render_mode: Optional[str] = None) -> gym.Env:
+                max_steps: int = 64, render_mode: Optional[str] = None,
+                agent_view_size: int = 7) -> gym.Env:
     """A :class:`PickupDistractorsEnv` with token-id missions (what ``gym.make`` returns)."""
-    return MissionTokens(PickupDistractorsEnv(split, pools, room_size, max_steps, render_mode))
+    return MissionTokens(PickupDistractorsEnv(split, pools, room_size, max_steps, render_mode,
+                                              agent_view_size))
 
 
 def split_id(split: str) -> str:

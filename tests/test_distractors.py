@@ -292,10 +292,12 @@ def test_split_on_env_without_splits(tmp_path, capsys):
     assert "has no distractor splits" in capsys.readouterr().err
 
 
-def test_fast_observation_equals_minigrid():
+@pytest.mark.parametrize("view", [7, 3])
+def test_fast_observation_equals_minigrid(view):
     from minigrid.minigrid_env import MiniGridEnv
 
-    env = PickupDistractorsEnv("novel")
+    env = PickupDistractorsEnv("novel", agent_view_size=view)
+    assert env.observation_space["image"].shape == (view, view, 3)
     rng = np.random.default_rng(0)
     for seed in range(4):
         env.reset(seed=seed)
@@ -307,6 +309,20 @@ def test_fast_observation_equals_minigrid():
             ref = MiniGridEnv.gen_obs(env)["image"]
             assert np.array_equal(ours, ref)
             env.carrying = None
+
+
+def test_view_size_must_be_odd_and_at_least_3():
+    for bad in (1, 4):
+        with pytest.raises(ValueError, match="agent_view_size must be odd"):
+            PickupDistractorsEnv("train", agent_view_size=bad)
+
+
+def test_small_view_trains_from_the_cli(tmp_path):
+    assert main(["train", "ppo", "--env", "rimrl/Pickup-v0", "--core", "rims", "--timesteps", "64",
+                 "--runs-dir", str(tmp_path), "--set", "env.kwargs.agent_view_size=3"] + TINY) == 0
+    (run,) = list(tmp_path.iterdir())
+    assert main(["evaluate", str(run), "--episodes", "2", "--distractors", "novel",
+                 "--no-progress"]) == 0
 
 
 @pytest.mark.parametrize("env_id", ["BabyAI-GoToObj-v0", "BabyAI-PickupDist-v0"])

@@ -4,6 +4,7 @@ config loading; one check of RIMs settings; the cores' new attribute names."""
 
 import copy
 import zipfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -171,3 +172,41 @@ def test_config_loading_leaves_the_defaults_files_untouched():
     before = copy.deepcopy(read_yaml(config_dir() / "ppo.yaml"))
     learners.get("ppo").load_config(["env.id=rimrl/Pickup-v0", "core.hidden_size=96"])
     assert read_yaml(config_dir() / "ppo.yaml") == before
+
+
+def test_evaluate_flags_come_from_the_learners_that_declare_them():
+    """Each learner's evaluate options become flags labelled with the learners that read
+    them; a learner that declares none (supervised) labels none."""
+    from rimrl.learners.requests import option_fields
+
+    evaluate = build_parser()._subparsers._group_actions[0].choices["evaluate"]
+    helps = {a.dest: a.help for a in evaluate._actions}
+    for learner in learners.all_learners():
+        for name in option_fields(learner.eval_options):
+            label = helps[name].split(" runs: ")[0].split(", ")
+            assert learner.name in label, (name, label)
+    assert helps["probe"].startswith("ppo runs: ")
+    assert helps["episodes"].startswith("ppo, iqn runs: ")
+    assert helps["gaps"].startswith("copy runs: ")
+    assert not any("supervised" in (h or "") for h in helps.values())
+
+
+def test_requests_check_themselves():
+    from rimrl.learners.ppo import PPOEvalOptions
+    from rimrl.learners.requests import PolicyEvalOptions, TrainRequest
+
+    assert TrainRequest(resume=Path("r")).resume == Path("r")
+    with pytest.raises(UserError, match="--config and --run-dir would be ignored"):
+        TrainRequest(resume=Path("r"), config_file=Path("c.yaml"), run_dir=Path("d"))
+    with pytest.raises(UserError, match="--episodes must be positive, got 0"):
+        PolicyEvalOptions(episodes=0)
+    with pytest.raises(UserError, match="run it without --probe"):
+        PPOEvalOptions(probe="memoryless", video=True)
+    assert PPOEvalOptions(probe="memoryless").episodes == 10
+
+
+def test_learners_never_see_argparse():
+    """Learners receive typed requests (issue #26): nothing under rimrl/learners names
+    argparse."""
+    root = Path(learners.__file__).parent
+    assert not [p.name for p in root.glob("*.py") if "argparse" in p.read_text()]

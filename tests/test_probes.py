@@ -101,7 +101,7 @@ def test_ablation_needs_rims_and_probes_need_a_state(tmp_path, capsys):
                  "60", "--runs-dir", str(tmp_path / "iqn")] + TINY_IQN) == 0
     assert main(["evaluate", str(only_run(tmp_path / "iqn")), "--probe", "memoryless",
                  "--episodes", "2"]) == 2
-    assert "needs a recurrent policy" in capsys.readouterr().err
+    assert "--probe does not apply to 'iqn' runs" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_:
         main(["evaluate", str(run), "--probe", "forgetful"])
     assert exit_.value.code == 2 and "invalid choice" in capsys.readouterr().err

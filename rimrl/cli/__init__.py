@@ -10,14 +10,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 from typing import Optional
 
 from rimrl import learners
-from rimrl.cli import compare, sweep
-from rimrl.cli.common import add_progress_args, add_train_command, add_trust_arg
+from rimrl.cli import compare, evaluate, sweep
+from rimrl.cli.common import add_train_command
 from rimrl.errors import NothingToDo, UserError
-from rimrl.learners.probes import PROBES
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,27 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     for learner in learners.all_learners():
         add_train_command(tasks, learner)
 
-    evaluate = commands.add_parser("evaluate", help="evaluate a trained run")
-    evaluate.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    evaluate.add_argument("--episodes", type=int, default=10,
-                          help="PPO and IQN runs: episodes to play (per split or probe row)")
-    evaluate.add_argument("--deterministic", action="store_true",
-                          help="PPO and IQN runs: greedy actions instead of sampling")
-    evaluate.add_argument("--video", action="store_true",
-                          help="PPO and IQN runs: save the first episode as a GIF in videos/ "
-                          "(one per split with --distractors)")
-    evaluate.add_argument("--seed", type=int,
-                          help="PPO and IQN runs: seed of the evaluation envs")
-    evaluate.add_argument("--distractors", nargs="+", metavar="SPLIT",
-                          help="PPO and IQN runs: evaluate per distractor split (names, or "
-                          "'all')")
-    evaluate.add_argument("--probe", choices=PROBES,
-                          help="PPO runs: reset the state before every step (memoryless) or zero "
-                          "each RIM's state in turn (ablate-rims), beside the normal policy")
-    evaluate.add_argument("--gaps", type=int, nargs="+", help="copying task: gaps to test")
-    add_progress_args(evaluate)
-    add_trust_arg(evaluate)
-    evaluate.set_defaults(handler=_evaluate)
+    evaluate.register(commands)
     compare.register(commands)
     sweep.register(commands)
     return parser
@@ -66,16 +44,6 @@ def build_parser() -> argparse.ArgumentParser:
 def _version() -> str:
     from rimrl import __version__
     return f"rimrl {__version__}"
-
-
-def _evaluate(args) -> int:
-    from rimrl.runs import read_meta, require_run_dir
-
-    run_dir = require_run_dir(args.run_dir)
-    kind = read_meta(run_dir).get("kind")
-    if kind not in learners.names():
-        raise UserError(f"cannot evaluate a '{kind}' run: no such learner")
-    return learners.get(kind).evaluate(args, run_dir)
 
 
 def main(argv: Optional[list[str]] = None) -> int:

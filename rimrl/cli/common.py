@@ -77,11 +77,21 @@ def _train_handler(learner: str, flags: dict[str, str]):
     def handler(args: argparse.Namespace) -> int:
         from rimrl.learners import get
 
-        args.overrides = flag_overrides(args, flags)
+        from rimrl.errors import UserError
+        from rimrl.learners.requests import TrainRequest
+
+        overrides = flag_overrides(args, flags)
         if args.print_config:
             from rimrl.config import config_text
 
-            print(config_text(get(learner).load_config(args.overrides, args.config)), end="")
+            if args.resume is not None:
+                from rimrl.runs import CONFIG_FILE
+                raise UserError(f"--print-config shows a new run's config; a run's own is in "
+                                f"{args.resume / CONFIG_FILE}")
+            print(config_text(get(learner).load_config(overrides, args.config)), end="")
             return 0
-        return get(learner).train(args)
+        return get(learner).train(TrainRequest(
+            tuple(overrides), config_file=args.config, run_dir=args.run_dir,
+            resume=args.resume, trust=args.trust, no_progress=args.no_progress,
+            quiet=args.quiet))
     return handler

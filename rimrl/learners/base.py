@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 from rimrl.errors import NothingToDo, UserError
+from rimrl.learners.requests import EvalRequest, TrainRequest
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,9 @@ class Learner(ABC):
         flags: its own ``rimrl train`` flags (``--seed``, ``--runs-dir``, ``--device``,
             ``--set`` and the rest are every learner's).
         set_example: a ``--set`` the command accepts, shown in its help (tested).
+        eval_options: the frozen dataclass of its ``rimrl evaluate`` options, fields made
+            with :func:`rimrl.learners.requests.option` (the CLI makes them flags);
+            ``None``: its runs have no separate evaluation.
     """
 
     name: str = ""
@@ -51,6 +55,7 @@ class Learner(ABC):
     sweepable: bool = False
     flags: tuple[Flag, ...] = ()
     set_example: str = "seed=1"
+    eval_options: Optional[type] = None
 
     # --------------------------------------------------------------------------- config
     @abstractmethod
@@ -101,13 +106,12 @@ class Learner(ABC):
 
     # ------------------------------------------------------------------------- commands
     @abstractmethod
-    def train(self, options) -> int:
-        """``rimrl train NAME``: returns the exit code. ``options`` holds ``overrides``
-        (``--set`` and flags as ``key=value``), ``config``, ``run_dir``, ``resume``,
-        ``trust``, ``no_progress``, ``quiet``."""
+    def train(self, request: TrainRequest) -> int:
+        """``rimrl train NAME``: returns the exit code."""
 
-    def evaluate(self, options, run_dir: Path) -> int:
-        """``rimrl evaluate RUN_DIR`` of one of this learner's runs."""
+    def evaluate(self, request: EvalRequest) -> int:
+        """``rimrl evaluate RUN_DIR`` of one of this learner's runs (``request.options``: an
+        instance of :attr:`eval_options`)."""
         raise UserError(f"'{self.name}' runs have no separate evaluation: their results "
                         f"are in the run directory")
 
@@ -123,7 +127,7 @@ def use_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
-def prepare_run(options, learner: Learner):
+def prepare_run(request: TrainRequest, learner: Learner):
     """Resolve the config and the run directory; find the checkpoint when resuming.
 
     Returns (config, run_dir, checkpoint path or None, lock): ``lock`` is the run's
@@ -137,9 +141,9 @@ def prepare_run(options, learner: Learner):
                             new_run_dir, read_meta, remove_torn_files, require_run_dir,
                             write_meta)
 
-    overrides = list(options.overrides)
-    if options.resume is not None:
-        run_dir = require_run_dir(options.resume)
+    overrides = list(request.overrides)
+    if request.resume is not None:
+        run_dir = require_run_dir(request.resume)
         kind = read_meta(run_dir).get("kind")
         if kind != learner.name:
             raise UserError(f"{run_dir} is a '{kind}' run, not a '{learner.name}' run")
@@ -163,11 +167,11 @@ def prepare_run(options, learner: Learner):
             write_meta(run_dir, meta)
         return config, run_dir, latest_checkpoint(run_dir), lock
 
-    config = learner.load_config(overrides, getattr(options, "config", None))
+    config = learner.load_config(overrides, request.config_file)
     use_threads(config.threads)
     learner.check(config)
-    if getattr(options, "run_dir", None) is not None:
-        run_dir = Path(options.run_dir)
+    if request.run_dir is not None:
+        run_dir = Path(request.run_dir)
         if run_dir.exists() and not run_dir.is_dir():
             raise UserError(f"--run-dir {run_dir} is a file, not a directory; choose another "
                             "--run-dir")

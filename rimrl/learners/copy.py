@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass
+from typing import Optional
 
 from rimrl.errors import UserError
 from rimrl.learners.base import Flag, Learner, prepare_run
+from rimrl.learners.requests import EvalRequest, TrainRequest, option
+
+
+@dataclass(frozen=True)
+class CopyEvalOptions:
+    """``rimrl evaluate`` options of copying-task runs."""
+
+    gaps: Optional[tuple[int, ...]] = option(None, "gaps to test (default: the config's "
+                                             "task.eval_gaps)", kind=int, many=True,
+                                             metavar="GAP")
+
+    def __post_init__(self):
+        if self.gaps is not None and min(self.gaps) < 1:
+            raise UserError(f"--gaps must be positive, got {list(self.gaps)}")
 
 
 class CopyLearner(Learner):
@@ -17,6 +32,7 @@ class CopyLearner(Learner):
     defaults_file = "copy.yaml"
     budget_keys = ("train.updates", "train.timesteps")
     set_example = "train.lr=3e-4"
+    eval_options = CopyEvalOptions
     flags = (
         Flag("core", "core.name", "recurrent core: lstm, gru or rims"),
         Flag("updates", "train.updates", "training budget in updates", int),
@@ -31,22 +47,22 @@ class CopyLearner(Learner):
     def run_name(self, config) -> str:
         return f"copy-{config.core.name}-s{config.seed}"
 
-    def train(self, options) -> int:
+    def train(self, request: TrainRequest) -> int:
         from rimrl.config import save_config
         from rimrl.learners.sb3_training import StopOnInterrupt
         from rimrl.progress import shows_bar
         from rimrl.runs import CONFIG_FILE, load_checkpoint
         from rimrl.tasks.copying import CHECKPOINT_KEYS, train_copy
 
-        config, run_dir, ckpt, lock = prepare_run(options, self)
+        config, run_dir, ckpt, lock = prepare_run(request, self)
         with lock:  # this process is the run's only writer until it ends
             state = (load_checkpoint(ckpt, required=CHECKPOINT_KEYS) if ckpt is not None
                      else None)
-            if options.resume is not None:
+            if request.resume is not None:
                 save_config(config, run_dir / CONFIG_FILE)  # the budget may have grown
             print(f"run directory: {run_dir}")
             with StopOnInterrupt() as interrupt:
-                summary = train_copy(config, run_dir, state, progress=shows_bar(options),
+                summary = train_copy(config, run_dir, state, progress=shows_bar(request),
                                      stop_requested=lambda: interrupt.requested)
             if "interrupted_at" in summary:
                 print(f"interrupted at update {summary['interrupted_at']}; checkpoint saved\n"
@@ -55,7 +71,7 @@ class CopyLearner(Learner):
             print_summary(summary)
             return 0
 
-    def evaluate(self, options, run_dir: Path) -> int:
+    def evaluate(self, request: EvalRequest) -> int:
         import torch
 
         from rimrl.config import load_config
@@ -63,10 +79,7 @@ class CopyLearner(Learner):
                                 load_checkpoint, write_json)
         from rimrl.tasks.copying import CopyModel, evaluate_copy
 
-        for flag in ("probe", "distractors"):
-            if getattr(options, flag, None):
-                raise UserError(f"--{flag} applies to PPO runs, not to copying-task runs; "
-                                "the copying task is evaluated with --gaps")
+        run_dir = request.run_dir
         config = load_config(self.config_class(), [run_dir / CONFIG_FILE])
         model = CopyModel(config.task, config.core)
         final = run_dir / MODEL_PT
@@ -82,9 +95,7 @@ class CopyLearner(Learner):
         except (RuntimeError, KeyError, TypeError) as exc:
             raise UserError(f"the weights in {run_dir} do not fit its {CONFIG_FILE} "
                             f"({str(exc).splitlines()[0]})") from None
-        gaps = options.gaps or config.task.eval_gaps
-        if min(gaps) < 1:
-            raise UserError(f"--gaps must be positive, got {gaps}")
+        gaps = request.options.gaps or config.task.eval_gaps
         results = evaluate_copy(model, config.task, gaps, config.train.eval_batch, config.seed,
                                 torch.device("cpu"))
         summary = {"core": config.core.name, "updates": config.total_updates(),

@@ -13,47 +13,45 @@ from rimrl.errors import UserError
 from rimrl.learners.environments import make_env
 from rimrl.learners.video import FrameRecorder, write_gif
 from rimrl.progress import bar, format_score, say, shows_bar
+from rimrl.learners.requests import EvalRequest
 from rimrl.runs import (CONFIG_FILE, DISTRACTORS_FILE, EVALUATION_FILE, MODEL_ZIP, VIDEO_DIR,
                         latest_checkpoint, verify_checksum, write_json)
 
 
-def evaluate_run(args, run_dir: Path, config_cls, load: Callable, describe: Callable) -> int:
+def evaluate_run(request: EvalRequest, config_cls, load: Callable, describe: Callable) -> int:
     """Play ``--episodes`` full episodes with the run's final (or latest) model; with
     ``--distractors``, once per distractor split.
 
     Args:
-        args: the parsed ``rimrl evaluate`` flags.
-        run_dir: the run directory.
+        request: the run directory, and its learner's options (a
+            :class:`~rimrl.learners.requests.PolicyEvalOptions`).
         config_cls: the run's config dataclass (reads ``config.yaml``).
         load: ``load(path, device=...)`` -> an SB3 model; a one-line error when corrupt.
         describe: config -> the fields naming the model in results, e.g. ``{"core": "rims"}``.
     """
     from rimrl.config import load_config
 
-    if args.episodes < 1:
-        raise UserError(f"--episodes must be positive, got {args.episodes}")
-    if getattr(args, "probe", None) and args.video:
-        raise UserError("--video records a normal evaluation; run it without --probe")
+    run_dir, opts = request.run_dir, request.options
     cfg = load_config(config_cls, [run_dir / CONFIG_FILE])
-    splits = requested_splits(cfg.env.id, args.distractors)
+    splits = requested_splits(cfg.env.id, opts.distractors)
     path = run_dir / MODEL_ZIP
     if not path.is_file():
         path = latest_checkpoint(run_dir)
         if path is None:
             raise UserError(f"{run_dir} has no model.zip and no checkpoint to evaluate")
-    verify_checksum(run_dir, path, trust=args.trust)
+    verify_checksum(run_dir, path, trust=request.trust)
     model = load(path, device="cpu")
-    seed = cfg.seed + 10_000 if args.seed is None else args.seed
+    seed = cfg.seed + 10_000 if opts.seed is None else opts.seed
     tags = describe(cfg)
-    if getattr(args, "probe", None):
+    if getattr(opts, "probe", None):
         from rimrl.learners.environments import training_setting
         from rimrl.learners.probes import run_probe
 
         rows = splits or [training_setting(cfg.env.id, cfg.env.distractors)]
-        return run_probe(args, run_dir, cfg, model, path, rows, seed, tags)
+        return run_probe(request, cfg, model, path, rows, seed, tags)
     if splits:
-        return _evaluate_splits(args, run_dir, cfg, model, path, splits, seed, tags)
-    return _evaluate_plain(args, run_dir, cfg, model, path, seed, tags)
+        return _evaluate_splits(request, cfg, model, path, splits, seed, tags)
+    return _evaluate_plain(request, cfg, model, path, seed, tags)
 
 
 def requested_splits(env_id: str, requested) -> list[str]:
@@ -71,18 +69,18 @@ def requested_splits(env_id: str, requested) -> list[str]:
     return [check_split(env_id, split) for split in requested]
 
 
-def _evaluate_plain(args, run_dir, cfg, model, path, seed, tags) -> int:
+def _evaluate_plain(request, cfg, model, path, seed, tags) -> int:
     import numpy as np
 
-
+    run_dir, opts = request.run_dir, request.options
     env = make_env(cfg, n_envs=1, seed=seed, training=False,
-                   render_mode="rgb_array" if args.video else None)
-    episodes, frames = play(model, env, args.episodes, deterministic=args.deterministic,
-                            record=args.video, label=cfg.env.id, show=shows_bar(args))
+                   render_mode="rgb_array" if opts.video else None)
+    episodes, frames = play(model, env, opts.episodes, deterministic=opts.deterministic,
+                            record=opts.video, label=cfg.env.id, show=shows_bar(request))
     env.close()
     scores = [r for r, _ in episodes]
     result = {"env": cfg.env.id, **tags, "checkpoint": str(path.name), "episodes": len(scores),
-              "deterministic": args.deterministic, "seed": seed,
+              "deterministic": opts.deterministic, "seed": seed,
               "mean": float(np.mean(scores)), "std": float(np.std(scores)),
               "min": float(np.min(scores)), "max": float(np.max(scores)), "scores": scores}
     if frames:
@@ -96,31 +94,32 @@ def _evaluate_plain(args, run_dir, cfg, model, path, seed, tags) -> int:
     return 0
 
 
-def _evaluate_splits(args, run_dir, cfg, model, path, splits, seed, tags) -> int:
+def _evaluate_splits(request, cfg, model, path, splits, seed, tags) -> int:
     """Success rate and return per split with 95% intervals over episodes: Wilson for the
     rate, a percentile bootstrap for the mean return (it stays within the returns seen, so a
     return bounded in [0, 1] keeps an interval in [0, 1]).
 
     Atari runs are also played on the clean game, and each split reports its score drop.
     """
-    from rimrl.learners.environments import env_family
     import numpy as np
 
+    from rimrl.learners.environments import env_family
     from rimrl.report.stats import bootstrap_mean_ci, wilson_ci
 
+    run_dir, opts = request.run_dir, request.options
     atari = env_family(cfg.env.id) == "atari"
     rows = (["clean"] if atari else []) + splits
-    n_envs = min(cfg.env.n_envs, args.episodes)
-    say(f"evaluating {len(rows)} settings ({', '.join(rows)}) x {args.episodes} episodes = "
-        f"{len(rows) * args.episodes} episodes", enabled=not args.quiet)
+    n_envs = min(cfg.env.n_envs, opts.episodes)
+    say(f"evaluating {len(rows)} settings ({', '.join(rows)}) x {opts.episodes} episodes = "
+        f"{len(rows) * opts.episodes} episodes", enabled=not request.quiet)
     table = {}
     videos = {}
     for split in rows:
         env = make_env(cfg, n_envs=n_envs, seed=seed, training=False,
                        distractors=None if split == "clean" else split,
-                       render_mode="rgb_array" if args.video else None)
-        episodes, frames = play(model, env, args.episodes, deterministic=args.deterministic,
-                                record=args.video, label=split, show=shows_bar(args))
+                       render_mode="rgb_array" if opts.video else None)
+        episodes, frames = play(model, env, opts.episodes, deterministic=opts.deterministic,
+                                record=opts.video, label=split, show=shows_bar(request))
         env.close()
         if frames:
             videos[split] = str(write_gif(frames, run_dir / VIDEO_DIR / f"{split}_episode_0.gif"))
@@ -129,7 +128,7 @@ def _evaluate_splits(args, run_dir, cfg, model, path, splits, seed, tags) -> int
         mean, lo, hi = (float(v) for v in bootstrap_mean_ci(np.array(returns, dtype=float)))
         rate, rlo, rhi = wilson_ci(wins, len(episodes))
         say(f"  {split}: {len(episodes)} episodes, return {mean:.3g}, success {rate:.3f}",
-            enabled=not args.quiet)
+            enabled=not request.quiet)
         table[split] = {"episodes": len(episodes), "return_mean": mean, "return_ci95": [lo, hi],
                         "success_rate": rate, "success_ci95": [rlo, rhi], "returns": returns}
     if atari:
@@ -139,7 +138,7 @@ def _evaluate_splits(args, run_dir, cfg, model, path, splits, seed, tags) -> int
             table[split]["score_drop"] = drop
             table[split]["score_drop_fraction"] = drop / abs(clean) if clean else None
     result = {"env": cfg.env.id, **tags, "checkpoint": str(path.name),
-              "episodes_per_split": args.episodes, "deterministic": args.deterministic,
+              "episodes_per_split": opts.episodes, "deterministic": opts.deterministic,
               "seed": seed, "splits": table}
     result, note = merged_with_earlier(run_dir / DISTRACTORS_FILE, result)
     write_json(run_dir / DISTRACTORS_FILE, result)

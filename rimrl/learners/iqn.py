@@ -8,6 +8,7 @@ from typing import Optional
 
 from rimrl.errors import UserError
 from rimrl.learners.base import Flag, Learner, prepare_run, short_env_name
+from rimrl.learners.requests import EvalRequest, PolicyEvalOptions, TrainRequest
 
 
 class IQNLearner(Learner):
@@ -20,6 +21,7 @@ class IQNLearner(Learner):
     group_key = "policy.encoder"
     sweepable = True
     set_example = "iqn.learning_rate=1e-4"
+    eval_options = PolicyEvalOptions
     flags = (
         Flag("env", "env.id", "Atari game (MsPacman, Alien, ...) or gymnasium id"),
         Flag("encoder", "policy.encoder",
@@ -63,19 +65,19 @@ class IQNLearner(Learner):
         return (f"iqn-{short_env_name(config.env.id)}-{config.policy.encoder}"
                 f"-s{config.seed}")
 
-    def train(self, options) -> int:
+    def train(self, request: TrainRequest) -> int:
         from rimrl.config import save_config
         from rimrl.learners.environments import make_env
         from rimrl.learners.sb3_training import learn_and_save
         from rimrl.runs import CONFIG_FILE, replay_path, verify_checksum
 
-        cfg, run_dir, ckpt, lock = prepare_run(options, self)
+        cfg, run_dir, ckpt, lock = prepare_run(request, self)
         with lock:  # this process is the run's only writer until it ends
             env = make_env(cfg)
             if ckpt is None:  # a run interrupted before its first checkpoint starts over
                 model = build_model(cfg, env)
             else:
-                verify_checksum(run_dir, ckpt, trust=options.trust)
+                verify_checksum(run_dir, ckpt, trust=request.trust)
                 model = load_model(ckpt, env, cfg.device)
                 replay = replay_path(run_dir)
                 if cfg.train.save_replay and replay.is_file():
@@ -85,16 +87,16 @@ class IQNLearner(Learner):
                         raise UserError(f"{replay} is corrupt ({type(exc).__name__}); delete "
                                         "it to resume with an empty replay memory") from None
                     print(f"replay memory restored: {model.replay_buffer.size()} steps per env")
-            if options.resume is not None:
+            if request.resume is not None:
                 save_config(cfg, run_dir / CONFIG_FILE)
-            return learn_and_save(model, env, cfg, run_dir, options, self.name,
+            return learn_and_save(model, env, cfg, run_dir, request, self.name,
                                   {"encoder": cfg.policy.encoder},
                                   save_replay=cfg.train.save_replay)
 
-    def evaluate(self, options, run_dir: Path) -> int:
+    def evaluate(self, request: EvalRequest) -> int:
         from rimrl.learners.evaluation import evaluate_run
 
-        return evaluate_run(options, run_dir, self.config_class(), load_model,
+        return evaluate_run(request, self.config_class(), load_model,
                             describe=lambda cfg: {"encoder": cfg.policy.encoder})
 
 

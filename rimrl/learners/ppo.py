@@ -3,10 +3,29 @@ and any gymnasium env: ties ``envs`` and ``rimrl.agents.ppo`` together."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from rimrl.errors import UserError
 from rimrl.learners.base import Flag, Learner, prepare_run, short_env_name
+from rimrl.learners.probes import PROBES
+from rimrl.learners.requests import EvalRequest, PolicyEvalOptions, TrainRequest, option
+
+
+@dataclass(frozen=True)
+class PPOEvalOptions(PolicyEvalOptions):
+    """``rimrl evaluate`` options of PPO runs: those of every policy, and the memory probes
+    of :mod:`rimrl.learners.probes` (recurrent policies only)."""
+
+    probe: Optional[str] = option(None, "reset the state before every step (memoryless) or "
+                                  "zero each RIM's state in turn (ablate-rims), beside the "
+                                  "normal policy", kind=str, choices=PROBES)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.probe and self.video:
+            raise UserError("--video records a normal evaluation; run it without --probe")
 
 
 class PPOLearner(Learner):
@@ -19,6 +38,7 @@ class PPOLearner(Learner):
     group_key = "core.name"
     sweepable = True
     set_example = "ppo.learning_rate=3e-4"
+    eval_options = PPOEvalOptions
     flags = (
         Flag("env", "env.id", "Atari game (DemonAttack, MsPacman, ...) or gymnasium id"),
         Flag("core", "core.name", "recurrent core: lstm, gru or rims"),
@@ -51,31 +71,31 @@ class PPOLearner(Learner):
     def run_name(self, config) -> str:
         return f"ppo-{short_env_name(config.env.id)}-{config.core.name}-s{config.seed}"
 
-    def train(self, options) -> int:
+    def train(self, request: TrainRequest) -> int:
         from rimrl.agents.callbacks import CoreActivityCallback
         from rimrl.config import save_config
         from rimrl.learners.environments import make_env
         from rimrl.learners.sb3_training import learn_and_save
         from rimrl.runs import CONFIG_FILE, verify_checksum
 
-        cfg, run_dir, ckpt, lock = prepare_run(options, self)
+        cfg, run_dir, ckpt, lock = prepare_run(request, self)
         with lock:  # this process is the run's only writer until it ends
             env = make_env(cfg)
             # a run interrupted before its first checkpoint starts over
             if ckpt is not None:
-                verify_checksum(run_dir, ckpt, trust=options.trust)
+                verify_checksum(run_dir, ckpt, trust=request.trust)
             model = (load_model(ckpt, env, cfg.device) if ckpt is not None
                      else build_model(cfg, env))
-            if options.resume is not None:
+            if request.resume is not None:
                 save_config(cfg, run_dir / CONFIG_FILE)
-            return learn_and_save(model, env, cfg, run_dir, options, self.name,
+            return learn_and_save(model, env, cfg, run_dir, request, self.name,
                                   {"core": cfg.core.name},
                                   extra_callbacks=[CoreActivityCallback(run_dir)])
 
-    def evaluate(self, options, run_dir: Path) -> int:
+    def evaluate(self, request: EvalRequest) -> int:
         from rimrl.learners.evaluation import evaluate_run
 
-        return evaluate_run(options, run_dir, self.config_class(), load_model,
+        return evaluate_run(request, self.config_class(), load_model,
                             describe=lambda cfg: {"core": cfg.core.name})
 
 

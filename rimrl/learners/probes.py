@@ -58,27 +58,29 @@ def _zero_slice(start: int, stop: int) -> Callable:
     return hook
 
 
-def run_probe(args, run_dir: Path, cfg, model, path: Path, rows: list[str], seed: int,
-              tags: dict) -> int:
-    """Play every row with every variant of ``args.probe``; print and write the table."""
+def run_probe(request, cfg, model, path: Path, rows: list[str], seed: int, tags: dict) -> int:
+    """Play every row with every variant of the requested probe (``request``: an
+    :class:`~rimrl.learners.requests.EvalRequest` with PPO's options); print and write the
+    table."""
     from rimrl.learners.environments import make_env
     from rimrl.learners.evaluation import play
     from rimrl.progress import say, shows_bar
     from rimrl.report.stats import wilson_ci
     from rimrl.runs import probe_path, write_json
 
-    hooks = state_hooks(args.probe, cfg, model)
-    n_envs = min(cfg.env.n_envs, args.episodes)
-    say(f"probe {args.probe}: {len(rows)} rows x {len(hooks)} variants x {args.episodes} "
-        f"episodes", enabled=not args.quiet)
+    run_dir, opts = request.run_dir, request.options
+    hooks = state_hooks(opts.probe, cfg, model)
+    n_envs = min(cfg.env.n_envs, opts.episodes)
+    say(f"probe {opts.probe}: {len(rows)} rows x {len(hooks)} variants x {opts.episodes} "
+        f"episodes", enabled=not request.quiet)
     table: dict = {}
     for row in rows:
         table[row] = {}
         for name, hook in hooks.items():
             env = make_env(cfg, n_envs=n_envs, seed=seed, training=False,
                            distractors=None if row == "clean" else row)
-            episodes, _ = play(model, env, args.episodes, deterministic=args.deterministic,
-                               label=f"{row}, {name}", show=shows_bar(args), state_hook=hook)
+            episodes, _ = play(model, env, opts.episodes, deterministic=opts.deterministic,
+                               label=f"{row}, {name}", show=shows_bar(request), state_hook=hook)
             env.close()
             rate, lo, hi = wilson_ci(sum(bool(s) for _, s in episodes), len(episodes))
             table[row][name] = {"episodes": len(episodes), "success_rate": rate,
@@ -88,10 +90,10 @@ def run_probe(args, run_dir: Path, cfg, model, path: Path, rows: list[str], seed
         for name, result in table[row].items():
             if name != "normal":
                 result["drop"] = normal - result["success_rate"]
-    result = {"env": cfg.env.id, **tags, "probe": args.probe, "checkpoint": path.name,
-              "episodes_per_row": args.episodes, "deterministic": args.deterministic,
+    result = {"env": cfg.env.id, **tags, "probe": opts.probe, "checkpoint": path.name,
+              "episodes_per_row": opts.episodes, "deterministic": opts.deterministic,
               "seed": seed, "rows": table}
-    out = probe_path(run_dir, args.probe)
+    out = probe_path(run_dir, opts.probe)
     write_json(out, result)
     print(format_probe_table(result))
     print(f"written: {out}")

@@ -18,7 +18,7 @@ from rimrl.errors import UserError
 DIVERGED = 3
 
 
-def learn_and_save(model, env, cfg, run_dir: Path, options, learner: str, tags: dict,
+def learn_and_save(model, env, cfg, run_dir: Path, request, learner: str, tags: dict,
                    extra_callbacks=(), save_replay: bool = False) -> int:
     """Train ``model`` up to ``cfg.train.timesteps`` env steps (what a resumed run has done
     counts), checkpointing atomically; then write ``model.zip`` and ``train_summary.json``.
@@ -36,7 +36,8 @@ def learn_and_save(model, env, cfg, run_dir: Path, options, learner: str, tags: 
         cfg: the run config (``train`` section: timesteps, checkpoint_every,
             checkpoint_minutes, keep_checkpoints, log_interval, print_interval).
         run_dir: the run directory.
-        options: the command's options (``no_progress``, ``quiet``).
+        request: the command's :class:`~rimrl.learners.requests.TrainRequest` (``no_progress``,
+            ``quiet``).
         learner: the learner's name, for the resume command it prints.
         tags: fields naming the model in the summary, e.g. ``{"core": "rims"}``.
         extra_callbacks: more SB3 callbacks (e.g. RIM activity logging).
@@ -53,14 +54,14 @@ def learn_and_save(model, env, cfg, run_dir: Path, options, learner: str, tags: 
         tracker = Tracker(run_dir, to_dict(cfg), t.wandb_project, group=tags.get("core"))
         tracker.start()
     try:
-        return _learn_and_save(model, env, cfg, run_dir, options, learner, tags,
+        return _learn_and_save(model, env, cfg, run_dir, request, learner, tags,
                                extra_callbacks, save_replay)
     finally:
         if tracker is not None:
             tracker.finish()
 
 
-def _learn_and_save(model, env, cfg, run_dir: Path, options, learner: str, tags: dict,
+def _learn_and_save(model, env, cfg, run_dir: Path, request, learner: str, tags: dict,
                     extra_callbacks, save_replay: bool) -> int:
     import numpy as np
     from stable_baselines3.common.callbacks import CallbackList
@@ -75,7 +76,7 @@ def _learn_and_save(model, env, cfg, run_dir: Path, options, learner: str, tags:
     done = model.num_timesteps
     # a resumed run continues the curve: rows after its checkpoint are dropped, not doubled
     logger = run_logger(run_dir / LOG_DIR, resume_step=done or None)
-    if not options.quiet:
+    if not request.quiet:
         logger.output_formats.append(
             ProgressLines(t.timesteps, lambda: len(model.ep_info_buffer or ()),
                           every=t.print_interval))
@@ -88,9 +89,9 @@ def _learn_and_save(model, env, cfg, run_dir: Path, options, learner: str, tags:
     guard = DivergenceGuard()
     start = time.perf_counter()
     with StopOnInterrupt() as interrupt:
-        progress = TrainingProgress(t.timesteps, show_bar=shows_bar(options),
+        progress = TrainingProgress(t.timesteps, show_bar=shows_bar(request),
                                     stop_requested=lambda: interrupt.requested)
-        evaluation = periodic_evaluation(cfg, run_dir, options, lambda: interrupt.requested)
+        evaluation = periodic_evaluation(cfg, run_dir, request, lambda: interrupt.requested)
         callbacks = [guard, checkpoints, progress, *extra_callbacks]
         if evaluation is not None:
             callbacks.append(evaluation.callback)
@@ -135,7 +136,7 @@ def _learn_and_save(model, env, cfg, run_dir: Path, options, learner: str, tags:
     return 0
 
 
-def periodic_evaluation(cfg, run_dir: Path, options, stop_requested):
+def periodic_evaluation(cfg, run_dir: Path, request, stop_requested):
     """The run's evaluations during training, or ``None`` when ``eval.every`` is 0."""
     e = getattr(cfg, "eval", None)
     if e is None or not e.every:
@@ -143,7 +144,7 @@ def periodic_evaluation(cfg, run_dir: Path, options, stop_requested):
     from rimrl.learners.periodic_evaluation import PeriodicEvaluation
 
     return PeriodicEvaluation(cfg, run_dir, stop_requested,
-                              say=None if options.quiet else lambda line: print(line, flush=True))
+                              say=None if request.quiet else lambda line: print(line, flush=True))
 
 
 def _diverged(model, env, logger, run_dir: Path, what: str, tags: dict, cfg) -> int:

@@ -6,6 +6,7 @@ from typing import Optional
 
 from rimrl.errors import UserError
 from rimrl.learners.base import Flag, Learner, prepare_run
+from rimrl.learners.requests import TrainRequest
 from rimrl.tasks.methods import METHODS
 
 
@@ -37,7 +38,7 @@ class SupervisedLearner(Learner):
     def run_name(self, config) -> str:
         return f"sup-{config.data.name}-{config.method.name}-s{config.seed}"
 
-    def train(self, options) -> int:
+    def train(self, request: TrainRequest) -> int:
         import json
 
         import torch
@@ -45,10 +46,10 @@ class SupervisedLearner(Learner):
         from rimrl.runs import DECISION_BOUNDARY, MODEL_PT, RESULTS_FILE, write_json
         from rimrl.tasks.supervised import plot_decision_boundary, train_supervised
 
-        if options.resume is not None:
+        if request.resume is not None:
             raise UserError("supervised runs take seconds to minutes and do not resume; "
                             "start a new run instead")
-        cfg, run_dir, _, lock = prepare_run(options, self)
+        cfg, run_dir, _, lock = prepare_run(request, self)
         with lock:  # this process is the run's only writer until it ends
             print(f"run directory: {run_dir}")
             out = train_supervised(cfg, run_dir)

@@ -166,6 +166,18 @@ def write_json(path: Union[str, Path], data: Any) -> None:
     atomic_write(path, write)
 
 
+def write_result(path: Union[str, Path], data: Any) -> None:
+    """Write a computed result (an evaluation, a probe table) as :func:`write_json` does;
+    when the write fails (disk full, read-only folder), print the result as JSON on stdout
+    first, so the minutes spent computing it are not lost, then re-raise."""
+    try:
+        write_json(path, data)
+    except OSError:
+        print(f"could not write {path}; the result follows:")
+        print(json.dumps(data, indent=2), flush=True)
+        raise
+
+
 def checkpoint_path(run_dir: Union[str, Path], step: int, suffix: str = "pt") -> Path:
     return Path(run_dir) / CHECKPOINT_DIR / f"ckpt_{step:012d}.{suffix}"
 

@@ -15,7 +15,7 @@ from typing import Optional
 from rimrl import learners
 from rimrl.cli import compare, evaluate, sweep
 from rimrl.cli.common import add_train_command
-from rimrl.errors import NothingToDo, UserError
+from rimrl.errors import EXIT_OS_ERROR, NothingToDo, UserError, describe_os_error
 
 
 class _Parser(argparse.ArgumentParser):
@@ -63,6 +63,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     except BrokenPipeError:  # output piped into e.g. `head`: stop quietly
         sys.stderr.close()
         return 0
+    except OSError as exc:  # disk full, read-only, permission, path too long: not a bug
+        print(f"rimrl: error: {describe_os_error(exc)}", file=sys.stderr)
+        return EXIT_OS_ERROR
     except KeyboardInterrupt:
         print("rimrl: interrupted", file=sys.stderr)
         return 130

@@ -76,7 +76,7 @@ class CopyLearner(Learner):
 
         from rimrl.config import load_config
         from rimrl.runs import (CONFIG_FILE, EVALUATION_FILE, MODEL_PT, latest_checkpoint,
-                                load_checkpoint, write_json)
+                                load_checkpoint, write_result)
         from rimrl.tasks.copying import CopyModel, evaluate_copy
 
         run_dir = request.run_dir
@@ -100,8 +100,8 @@ class CopyLearner(Learner):
                                 torch.device("cpu"))
         summary = {"core": config.core.name, "updates": config.total_updates(),
                    "gaps": results}
-        write_json(run_dir / EVALUATION_FILE, summary)
         print_summary(summary)
+        write_result(run_dir / EVALUATION_FILE, summary)
         return 0
 
 

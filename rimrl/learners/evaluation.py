@@ -15,7 +15,7 @@ from rimrl.learners.video import FrameRecorder, write_gif
 from rimrl.progress import bar, format_score, say, shows_bar
 from rimrl.learners.requests import EvalRequest
 from rimrl.runs import (CONFIG_FILE, DISTRACTORS_FILE, EVALUATION_FILE, MODEL_ZIP, VIDEO_DIR,
-                        latest_checkpoint, verify_checksum, write_json)
+                        latest_checkpoint, verify_checksum, write_result)
 
 
 def evaluate_run(request: EvalRequest, config_cls, load: Callable, describe: Callable) -> int:
@@ -84,13 +84,15 @@ def _evaluate_plain(request, cfg, model, path, seed, tags) -> int:
               "mean": float(np.mean(scores)), "std": float(np.std(scores)),
               "min": float(np.min(scores)), "max": float(np.max(scores)), "scores": scores}
     if frames:
-        result["video"] = str(write_gif(frames, run_dir / VIDEO_DIR / "episode_0.gif"))
-    write_json(run_dir / EVALUATION_FILE, result)
+        gif = write_gif(frames, run_dir / VIDEO_DIR / "episode_0.gif")
+        if gif is not None:
+            result["video"] = str(gif)
     print(f"{cfg.env.id}, {_label(tags)}, {len(scores)} episodes ({path.name}): "
           f"raw score mean {format_score(result['mean'])} std {format_score(result['std'])} "
-          f"min {format_score(result['min'])} max {format_score(result['max'])}")
-    if frames:
+          f"min {format_score(result['min'])} max {format_score(result['max'])}", flush=True)
+    if "video" in result:
         print(f"video: {result['video']}")
+    write_result(run_dir / EVALUATION_FILE, result)  # printed first: a failed write loses nothing
     return 0
 
 
@@ -122,7 +124,9 @@ def _evaluate_splits(request, cfg, model, path, splits, seed, tags) -> int:
                                 record=opts.video, label=split, show=shows_bar(request))
         env.close()
         if frames:
-            videos[split] = str(write_gif(frames, run_dir / VIDEO_DIR / f"{split}_episode_0.gif"))
+            gif = write_gif(frames, run_dir / VIDEO_DIR / f"{split}_episode_0.gif")
+            if gif is not None:
+                videos[split] = str(gif)
         returns = [r for r, _ in episodes]
         wins = sum(bool(s) for _, s in episodes)
         mean, lo, hi = (float(v) for v in bootstrap_mean_ci(np.array(returns, dtype=float)))
@@ -141,10 +145,10 @@ def _evaluate_splits(request, cfg, model, path, splits, seed, tags) -> int:
               "episodes_per_split": opts.episodes, "deterministic": opts.deterministic,
               "seed": seed, "splits": table}
     result, note = merged_with_earlier(run_dir / DISTRACTORS_FILE, result)
-    write_json(run_dir / DISTRACTORS_FILE, result)
-    print(format_split_table(result, atari))
+    print(format_split_table(result, atari), flush=True)
     for split, video in videos.items():
         print(f"video ({split}): {video}")
+    write_result(run_dir / DISTRACTORS_FILE, result)  # printed first: a failed write loses nothing
     print(f"written: {run_dir / DISTRACTORS_FILE}{note}")
     return 0
 

@@ -66,7 +66,7 @@ def run_probe(request, cfg, model, path: Path, rows: list[str], seed: int, tags:
     from rimrl.learners.evaluation import play
     from rimrl.progress import say, shows_bar
     from rimrl.report.stats import wilson_ci
-    from rimrl.runs import probe_path, write_json
+    from rimrl.runs import probe_path, write_result
 
     run_dir, opts = request.run_dir, request.options
     hooks = state_hooks(opts.probe, cfg, model)
@@ -94,8 +94,8 @@ def run_probe(request, cfg, model, path: Path, rows: list[str], seed: int, tags:
               "episodes_per_row": opts.episodes, "deterministic": opts.deterministic,
               "seed": seed, "rows": table}
     out = probe_path(run_dir, opts.probe)
-    write_json(out, result)
-    print(format_probe_table(result))
+    print(format_probe_table(result), flush=True)
+    write_result(out, result)
     print(f"written: {out}")
     return 0
 

@@ -84,11 +84,21 @@ def caption(frame: np.ndarray, mission: Optional[str],
     return np.asarray(canvas)
 
 
-def write_gif(frames, path: Path) -> Path:
-    """Frames (H, W, 3) uint8 as an animated GIF (Pillow; no video codec needed)."""
+def write_gif(frames, path: Path) -> Optional[Path]:
+    """Frames (H, W, 3) uint8 as an animated GIF (Pillow; no video codec needed). ``None``
+    with a warning on stderr when the OS refuses the file (disk full, read-only): a video is
+    not worth the evaluation it belongs to, which is still written or printed."""
+    import sys
+
     from PIL import Image
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    images = [Image.fromarray(f) for f in frames if f is not None]
-    images[0].save(path, save_all=True, append_images=images[1:], duration=33, loop=0)
+    from rimrl.errors import describe_os_error
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        images = [Image.fromarray(f) for f in frames if f is not None]
+        images[0].save(path, save_all=True, append_images=images[1:], duration=33, loop=0)
+    except OSError as exc:
+        print(f"rimrl: warning: video not written: {describe_os_error(exc)}", file=sys.stderr)
+        return None
     return path

@@ -42,6 +42,37 @@ def test_train_resume_with_replay_and_evaluate(tmp_path, capsys):
     assert result["encoder"] == "nature" and result["episodes"] == 3
 
 
+def test_a_replay_memory_from_another_step_is_set_aside(tmp_path, capsys):
+    """A kill between the checkpoint's write and the replay memory's leaves a memory one
+    checkpoint behind: the resume says so and refills instead of pairing them silently; a
+    memory with NaN priorities is refused in one line and the run is not marked diverged."""
+    import numpy as np
+
+    args = ["train", "iqn", "--env", "rimrl/CueImage-v0", "--runs-dir", str(tmp_path),
+            "--set", "train.save_replay=true"] + TINY
+    assert main(args + ["--timesteps", "200"]) == 0
+    run = only_run(tmp_path)
+    replay = run / "checkpoints" / "replay.npz"
+    state = dict(np.load(replay))
+    assert int(state["step"]) == 200
+    (run / "train_summary.json").unlink()  # as if killed before the final save
+    bad = dict(state, tree_nodes=np.full_like(state["tree_nodes"], np.nan))
+    np.savez(replay, **bad)
+    capsys.readouterr()
+    assert main(["train", "iqn", "--resume", str(run), "--timesteps", "300",
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "replay.npz is corrupt (ValueError: replay priorities" in err
+    assert not (run / "train_summary.json").exists()
+    np.savez(replay, **dict(state, step=np.array(100)))
+    assert main(["train", "iqn", "--resume", str(run), "--timesteps", "300",
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "the replay memory is from step 100, the model from step 200" in out
+    assert "resuming with an empty replay memory" in out
+    assert json.loads((run / "train_summary.json").read_text())["timesteps"] >= 300
+
+
 @pytest.mark.parametrize("switch", ["iqn.prioritized=false", "iqn.double_q=false",
                                     "policy.dueling=false", "policy.noisy=true",
                                     "iqn.n_steps=1"])

@@ -186,8 +186,55 @@ def test_saved_memory_restores_samples_priorities_and_generator():
         a, b = buf.sample(8, beta=0.5), restored.sample(8, beta=0.5)
         for x, y in zip(a, b):
             assert np.array_equal(np.asarray(x), np.asarray(y))
-    with pytest.raises(ValueError, match="has shape"):
+    with pytest.raises(ValueError, match=r"is uint8\[.*\], expected uint8\["):
         memory(size=20).load_state_arrays(dict(np.load(io.BytesIO(saved.getvalue()))))
+
+
+def _tamper(state, name, value):
+    state = {k: np.array(v, copy=True) for k, v in state.items()}
+    if callable(value):
+        value(state[name])
+    else:
+        state[name] = value
+    return state
+
+
+@pytest.mark.parametrize("name,change,message", [
+    ("tree_nodes", lambda a: a.__setitem__(5, np.nan), "priorities .* not finite"),
+    ("tree_nodes", lambda a: a.__setitem__(5, -1.0), "non-negative"),
+    ("actions", lambda a: a.__setitem__((0, 0), 7), "actions reach 7, beyond the 3 actions"),
+    ("rewards", lambda a: a.__setitem__((0, 0), np.inf), "rewards are not all finite"),
+    ("counters", np.array([99, 0, 3]), r"position 99, full 0, 3 priorities\) do not fit"),
+    ("counters", np.array([0, 2, 3]), "do not fit"),
+    ("counters", np.array([0, 1, 10 ** 6]), "do not fit"),
+    ("max_priority", np.array(np.nan), "max priority nan is not a positive number"),
+    ("frames", lambda a: None, None),  # untouched: loads
+    ("rewards", np.zeros((15, 2), np.float64), r"is float64\[15, 2\], expected float32"),
+])
+def test_a_memory_out_of_range_is_refused_and_nothing_is_loaded(name, change, message):
+    """Range checks on load (issue #25): each refusal leaves the memory as it was."""
+    env = frame_env(2)
+
+    def memory():
+        return FrameReplayBuffer(30, env.observation_space, gym.spaces.Discrete(3), "cpu",
+                                 n_envs=2, frame_stack=4, seed=3)
+
+    buf = memory()
+    obs = env.reset()
+    for _ in range(10):
+        action = np.ones(2, dtype=np.int64)
+        new_obs, reward, done, infos = env.step(action)
+        buf.add(obs, new_obs, action, reward, done, infos)
+        obs = new_obs
+    state = _tamper(buf.state_arrays(), name, change)
+    target = memory()
+    if message is None:
+        target.load_state_arrays(state)
+        assert target.pos == buf.pos
+        return
+    with pytest.raises(ValueError, match=message):
+        target.load_state_arrays(state)
+    assert target.pos == 0 and not target.actions.any() and target.tree.nodes.sum() == 0
 
 
 def test_windows_through_a_termination_are_sampled():

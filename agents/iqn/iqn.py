@@ -72,6 +72,15 @@ def stacked_frames(env) -> int:
     return 1
 
 
+
+class ReplayMismatch(ValueError):
+    """A replay memory saved at another step than the model it would be loaded into."""
+
+    def __init__(self, replay_step: int, model_step: int):
+        super().__init__(f"the replay memory is from step {replay_step}, the model from step "
+                         f"{model_step}")
+        self.replay_step, self.model_step = replay_step, model_step
+
 class IQN(OffPolicyAlgorithm):
     """IQN / Rainbow-IQN.
 
@@ -241,13 +250,24 @@ class IQN(OffPolicyAlgorithm):
 
     def save_replay_buffer(self, path) -> None:
         """The replay memory as an ``.npz`` of plain arrays: loading it runs no code (SB3
-        pickles the buffer object). ``path``: a file name or an open binary file."""
-        np.savez(path, **self.replay_buffer.state_arrays())
+        pickles the buffer object). It records the step it belongs to (``step``), so a
+        resume can tell it from the memory of another checkpoint. ``path``: a file name or
+        an open binary file."""
+        np.savez(path, step=np.array(self.num_timesteps, dtype=np.int64),
+                 **self.replay_buffer.state_arrays())
 
     def load_replay_buffer(self, path, truncate_last_traj: bool = True) -> None:
         """Restore :meth:`save_replay_buffer`'s arrays into this model's memory (same size
-        and observation shape); pickled objects are refused, never run."""
+        and observation shape); pickled objects are refused, never run.
+
+        Raises:
+            ReplayMismatch: the memory was saved at another step than this model's (a kill
+                between the checkpoint's write and the memory's); nothing is loaded.
+            ValueError: the arrays do not fit this memory; nothing is loaded.
+        """
         with np.load(path, allow_pickle=False) as state:
+            if "step" in state.files and int(state["step"]) != self.num_timesteps:
+                raise ReplayMismatch(int(state["step"]), self.num_timesteps)
             self.replay_buffer.load_state_arrays(state)
 
     def _excluded_save_params(self) -> list[str]:

@@ -216,20 +216,39 @@ class FrameReplayBuffer(BaseBuffer):
         return state
 
     def load_state_arrays(self, state) -> None:
-        """Restore :meth:`state_arrays` output; ValueError if it does not fit this memory."""
+        """Restore :meth:`state_arrays` output. Everything is checked before anything is
+        copied (shapes, dtypes, actions within the action space, finite rewards,
+        counters within the memory, finite non-negative priorities), so a ValueError leaves
+        this memory as it was."""
         for name in self._ARRAYS:
-            array = state[name.strip("_")]
-            if array.shape != getattr(self, name).shape:
-                raise ValueError(f"replay array '{name}' has shape {array.shape}, "
-                                 f"expected {getattr(self, name).shape}")
-            getattr(self, name)[...] = array
-        if state["tree_nodes"].shape != self.tree.nodes.shape:
-            raise ValueError("replay priorities do not fit this memory")
-        self.tree.nodes[...] = state["tree_nodes"]
-        self.pos, full, self.tree.nonzero = (int(v) for v in state["counters"])
-        self.full = bool(full)
-        self.max_priority = float(state["max_priority"])
-        self.rng.bit_generator.state = json.loads(str(state["rng"]))
+            array, own = state[name.strip("_")], getattr(self, name)
+            if array.shape != own.shape or array.dtype != own.dtype:
+                raise ValueError(f"replay array '{name}' is {array.dtype}{list(array.shape)}, "
+                                 f"expected {own.dtype}{list(own.shape)}")
+        if state["actions"].size and int(state["actions"].max()) >= self.action_space.n:
+            raise ValueError(f"replay actions reach {int(state['actions'].max())}, beyond the "
+                             f"{self.action_space.n} actions of this env")
+        if not np.isfinite(state["rewards"]).all():
+            raise ValueError("replay rewards are not all finite")
+        nodes = state["tree_nodes"]
+        if nodes.shape != self.tree.nodes.shape or not (np.isfinite(nodes) & (nodes >= 0)).all():
+            raise ValueError("replay priorities do not fit this memory or are not finite and "
+                             "non-negative")
+        pos, full, nonzero = (int(v) for v in state["counters"])
+        if not (0 <= pos < self.buffer_size and full in (0, 1)
+                and 0 <= nonzero <= self.tree.capacity):
+            raise ValueError(f"replay counters (position {pos}, full {full}, {nonzero} "
+                             f"priorities) do not fit a memory of {self.buffer_size} steps")
+        max_priority = float(state["max_priority"])
+        if not (np.isfinite(max_priority) and max_priority > 0):
+            raise ValueError(f"replay max priority {max_priority} is not a positive number")
+        rng_state = json.loads(str(state["rng"]))
+        for name in self._ARRAYS:
+            getattr(self, name)[...] = state[name.strip("_")]
+        self.tree.nodes[...] = nodes
+        self.pos, self.full, self.tree.nonzero = pos, bool(full), nonzero
+        self.max_priority = max_priority
+        self.rng.bit_generator.state = rng_state
 
     def bytes_per_transition(self) -> float:
         """Memory of every array (priority tree included) divided by the capacity."""

@@ -81,12 +81,7 @@ class IQNLearner(Learner):
                 model = load_model(ckpt, env, cfg.device)
                 replay = replay_path(run_dir)
                 if cfg.train.save_replay and replay.is_file():
-                    try:
-                        model.load_replay_buffer(replay)
-                    except Exception as exc:  # a torn or foreign pickle
-                        raise UserError(f"{replay} is corrupt ({type(exc).__name__}); delete "
-                                        "it to resume with an empty replay memory") from None
-                    print(f"replay memory restored: {model.replay_buffer.size()} steps per env")
+                    restore_replay(model, replay)
             if request.resume is not None:
                 save_config(cfg, run_dir / CONFIG_FILE)
             return learn_and_save(model, env, cfg, run_dir, request, self.name,
@@ -98,6 +93,25 @@ class IQNLearner(Learner):
 
         return evaluate_run(request, self.config_class(), load_model,
                             describe=lambda cfg: {"encoder": cfg.policy.encoder})
+
+
+def restore_replay(model, replay: Path) -> None:
+    """Load the run's replay memory into a model resumed from its checkpoint. A memory from
+    another step (a kill between the two writes) is set aside with a warning: the model
+    refills its memory before learning again. A corrupt one is refused in one line."""
+    from rimrl.agents.iqn import ReplayMismatch
+
+    try:
+        model.load_replay_buffer(replay)
+    except ReplayMismatch as exc:
+        print(f"warning: {replay} does not belong to the checkpoint ({exc}); resuming with an "
+              f"empty replay memory, refilled before learning", flush=True)
+        return
+    except Exception as exc:  # torn, foreign, pickled or out of range: nothing was loaded
+        detail = f": {exc}" if isinstance(exc, ValueError) else ""
+        raise UserError(f"{replay} is corrupt ({type(exc).__name__}{detail}); delete it to "
+                        "resume with an empty replay memory"[:400]) from None
+    print(f"replay memory restored: {model.replay_buffer.size()} steps per env")
 
 
 def build_model(cfg, env):

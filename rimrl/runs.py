@@ -61,6 +61,8 @@ VIDEO_DIR = "videos"
 TRIAL_LOG = "trial.log"
 FAILED_MARKER = "trial_failed.txt"
 CHECKSUMS = "checksums.json"
+SWEEP_STATUS = "sweep.json"  # in a sweep's folder: each trial's state after a sweep
+RAY_PROCESSES = "ray_processes.json"  # in a sweep's folder while its local Ray runs
 #: what rimrl itself may put in a run directory before the run exists (a sweep's trial log
 #: and failure marker, the lock): such a folder is still rimrl's to train into
 PRE_RUN_FILES = (LOCK_FILE, TRIAL_LOG, FAILED_MARKER)

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from rimrl.cli import main
-from rimrl.sweeps import load_sweep, plan_trials, trial_commands
+from rimrl.sweeps.plan import load_sweep, plan_trials, trial_commands
 
 TINY = {"env.id": "rimrl/CueVector-v0", "train.timesteps": 128,
         "train.checkpoint_every": 64, "env.n_envs": 2, "ppo.n_steps": 32,
@@ -63,6 +63,10 @@ def test_example_sweep_reproduces_the_thesis_design():
     ({"grid": {"core.hidden_size": [10_000_000]}}, "core.hidden_size 10000000 needs"),
     ({"grid": {"device": ["tpu"]}}, "device 'tpu'"),
     ({"evaluate": {"episodes": 2, "distractors": ["bogus"]}}, "rimrl/CueVector-v0"),
+    # round 3's hostile inputs: two trials in one folder, an evaluation of nothing
+    ({"grid": {"seed": [0, 1, 0]}}, "grid key 'seed' lists 0 twice"),
+    ({"grid": {"env.id": ["a b", "a-b"]}}, "two values that name the same trial folder"),
+    ({"evaluate": {"episodes": 0}}, "evaluate.episodes must be at least 1, got 0"),
 ])
 def test_bad_sweep_files_one_line_exit_2_and_nothing_written(tmp_path, capsys, changes,
                                                              message):
@@ -72,6 +76,34 @@ def test_bad_sweep_files_one_line_exit_2_and_nothing_written(tmp_path, capsys, c
         assert message in err and len(err.strip().splitlines()) == 1
         assert "Traceback" not in err
         assert not (tmp_path / "sweeps").exists()
+
+
+def test_a_runs_dir_that_is_a_file_is_refused(tmp_path, capsys):
+    (tmp_path / "taken").write_text("mine\n")
+    path = sweep_file(tmp_path, runs_dir=str(tmp_path / "taken" / "below"))
+    assert main(["sweep", str(path), "--dry-run"]) == 2
+    assert "is a file (or lies under one" in capsys.readouterr().err
+    assert (tmp_path / "taken").read_text() == "mine\n"
+
+
+def test_a_huge_grid_is_listed_lazily_and_each_setting_checked_once(tmp_path, capsys,
+                                                                     monkeypatch):
+    """300 x 300 trials: --dry-run lists the first ones, counts the rest and checks each of
+    the 600 distinct values once, not 90,000 configs."""
+    from rimrl.learners.ppo import PPOLearner
+
+    checked = []
+    real = PPOLearner.check
+    monkeypatch.setattr(PPOLearner, "check", lambda self, cfg: (checked.append(cfg.seed),
+                                                                real(self, cfg)))
+    grid = {"seed": list(range(300)), "ppo.learning_rate": [1e-4 * (i + 1) for i in range(300)]}
+    assert main(["sweep", str(sweep_file(tmp_path, grid=grid)), "--dry-run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("sweep t: 90000 trials in ")
+    assert out[1].startswith("  ppo.learning_rate=0.0001,seed=0: new -> rimrl train ppo")
+    assert "  ... and 89950 more" in out and out[-1].startswith("checked 599 distinct")
+    assert len(checked) == 599 and sorted(set(checked)) == list(range(300))
+    assert not (tmp_path / "sweeps").exists()
 
 
 def test_missing_ray_is_a_one_line_message(tmp_path, capsys, monkeypatch):
@@ -143,7 +175,8 @@ def test_sweep_joins_an_existing_ray_cluster(tmp_path, capsys):
 def test_orphaned_ray_processes_of_a_killed_driver_are_stopped(tmp_path):
     """A re-run after kill -9 of the driver stops the Ray processes it left (raylet, GCS);
     while the recorded driver still runs, nothing is touched."""
-    from rimrl.cli.sweep import RAY_PROCESSES, stop_orphaned_ray
+    from rimrl.runs import RAY_PROCESSES
+    from rimrl.sweeps.ray_runner import stop_orphaned_ray
 
     orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)  # raylet"])
     driver = subprocess.Popen([sys.executable, "-c", "pass"])

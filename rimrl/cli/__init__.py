@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate.register(commands)
     compare.register(commands)
-    sweep.register(commands)
+    sweep.register(commands, execute=main)
     return parser
 
 

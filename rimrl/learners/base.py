@@ -42,6 +42,8 @@ class Learner(ABC):
         flags: its own ``rimrl train`` flags (``--seed``, ``--runs-dir``, ``--device``,
             ``--set`` and the rest are every learner's).
         set_example: a ``--set`` the command accepts, shown in its help (tested).
+        final_file: the file a finished run holds (its final model), named in
+            :mod:`rimrl.runs`.
         eval_options: the frozen dataclass of its ``rimrl evaluate`` options, fields made
             with :func:`rimrl.learners.requests.option` (the CLI makes them flags);
             ``None``: its runs have no separate evaluation.
@@ -56,6 +58,7 @@ class Learner(ABC):
     flags: tuple[Flag, ...] = ()
     set_example: str = "seed=1"
     eval_options: Optional[type] = None
+    final_file: str = ""
 
     # --------------------------------------------------------------------------- config
     @abstractmethod
@@ -99,6 +102,22 @@ class Learner(ABC):
     def check(self, config) -> None:
         """Checks of a new run that need more than the config (build one env, an encoder,
         the memory a run will take); run before anything is written."""
+
+    def finished(self, run_dir: Path) -> bool:
+        """Training of the run reached the budget of its saved config: :attr:`final_file`
+        and a summary at the budget (:attr:`budget_keys`), not diverged. Unreadable files
+        count as not finished."""
+        from rimrl.config import read_yaml
+        from rimrl.report.collect import config_value
+        from rimrl.runs import CONFIG_FILE, RunSummary
+
+        try:
+            summary = RunSummary.read(run_dir)
+            budget = config_value(read_yaml(run_dir / CONFIG_FILE), self.budget_keys[0])
+        except (OSError, ValueError, KeyError, IndexError, UserError):
+            return False
+        return ((run_dir / self.final_file).is_file() and summary is not None
+                and summary.diverged is None and summary.timesteps >= budget)
 
     def run_name(self, config) -> str:
         """The stem of a new run directory's name."""

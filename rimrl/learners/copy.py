@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from rimrl.errors import UserError
+from rimrl.runs import MODEL_PT
 from rimrl.learners.base import Flag, Learner, prepare_run
 from rimrl.learners.requests import EvalRequest, TrainRequest, option
 
@@ -31,6 +32,7 @@ class CopyLearner(Learner):
     summary = "the copying task of thesis section 8.4.1"
     defaults_file = "copy.yaml"
     budget_keys = ("train.updates", "train.timesteps")
+    final_file = MODEL_PT
     set_example = "train.lr=3e-4"
     eval_options = CopyEvalOptions
     flags = (

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 from rimrl.errors import UserError
+from rimrl.runs import MODEL_ZIP
 from rimrl.learners.base import Flag, Learner, prepare_run, short_env_name
 from rimrl.learners.requests import EvalRequest, PolicyEvalOptions, TrainRequest
 
@@ -20,6 +21,7 @@ class IQNLearner(Learner):
     budget_keys = ("train.timesteps",)
     group_key = "policy.encoder"
     sweepable = True
+    final_file = MODEL_ZIP
     set_example = "iqn.learning_rate=1e-4"
     eval_options = PolicyEvalOptions
     flags = (

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Optional
 
 from rimrl.errors import UserError
+from rimrl.runs import MODEL_ZIP
 from rimrl.learners.base import Flag, Learner, prepare_run, short_env_name
 from rimrl.learners.probes import PROBES
 from rimrl.learners.requests import EvalRequest, PolicyEvalOptions, TrainRequest, option
@@ -37,6 +38,7 @@ class PPOLearner(Learner):
     budget_keys = ("train.timesteps",)
     group_key = "core.name"
     sweepable = True
+    final_file = MODEL_ZIP
     set_example = "ppo.learning_rate=3e-4"
     eval_options = PPOEvalOptions
     flags = (

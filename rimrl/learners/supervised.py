@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from rimrl.errors import UserError
+from rimrl.runs import MODEL_PT
 from rimrl.learners.base import Flag, Learner, prepare_run
 from rimrl.learners.requests import TrainRequest
 from rimrl.tasks.methods import METHODS
@@ -17,6 +18,7 @@ class SupervisedLearner(Learner):
     name = "supervised"
     summary = "ERM, mixup, manifold-mixup or ICT (thesis ch. 4, 6)"
     defaults_file = "supervised.yaml"
+    final_file = MODEL_PT
     set_example = "train.lr=3e-4"
     flags = (
         Flag("method", "method.name", ", ".join(METHODS[:-1]) + " or " + METHODS[-1]),

@@ -1,5 +1,5 @@
 """Sweep files and trial planning for ``rimrl sweep`` (the Ray side is in
-:mod:`rimrl.cli.sweep`).
+:mod:`rimrl.sweeps.ray_runner`).
 
 A sweep file names a train command, a grid of config values (every combination is one
 trial), fixed overrides, per-trial resources and an optional evaluation after training::
@@ -19,20 +19,26 @@ trial), fixed overrides, per-trial resources and an optional evaluation after tr
 Every trial writes an ordinary run directory, ``RUNS_DIR/NAME/<trial>``, named by its grid
 values, so a re-run finds finished trials (skipped), interrupted ones (resumed from their
 last checkpoint) and new ones (started) by looking at the directories alone.
+
+Trials are planned lazily (:func:`iter_trials`), so a grid of a million points lists its
+first trials at once; validation loads and checks each distinct setting once (every value of
+every key, the others at their first values), as ``rimrl train`` would.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from rimrl.config import ConfigError, from_dict, override_text, read_yaml
 from rimrl.errors import UserError
-from rimrl.runs import (CONFIG_FILE, DISTRACTORS_FILE, EVALUATION_FILE, FAILED_MARKER,
-                        META_FILE, MODEL_ZIP, RunSummary)
+from rimrl.runs import (DISTRACTORS_FILE, EVALUATION_FILE, FAILED_MARKER, META_FILE,
+                        SWEEP_STATUS, write_json)
+
 
 @dataclass
 class Resources:
@@ -50,6 +56,10 @@ class SweepEvaluation:
     episodes: int = 10
     distractors: Optional[list[str]] = None
     deterministic: bool = False
+
+    def __post_init__(self):
+        if self.episodes < 1:
+            raise UserError(f"evaluate.episodes must be at least 1, got {self.episodes}")
 
 
 @dataclass
@@ -87,10 +97,32 @@ class SweepConfig:
                                 f"{key}: [{values}]")
             if not values:
                 raise UserError(f"grid key '{key}' has no values")
+            names = [trial_name({key: v}) for v in values]
+            twice = next((v for v, n in zip(values, names) if names.count(n) > 1), None)
+            if twice is not None or len(set(names)) < len(names):
+                raise UserError(f"grid key '{key}' lists {twice!r} twice (or two values that "
+                                "name the same trial folder); give each value once")
         if self.resources.cpu < 0 or self.resources.gpu < 0 or self.max_concurrent < 0:
             raise UserError("resources and max_concurrent must not be negative")
         if not re.fullmatch(r"[A-Za-z0-9._-]+", self.name):
             raise UserError(f"sweep name '{self.name}' may use letters, digits, '.', '_', '-'")
+        runs = Path(self.runs_dir)
+        blocking = next((p for p in (runs, *runs.parents) if p.exists()), None)
+        if blocking is not None and not blocking.is_dir():
+            raise UserError(f"runs_dir {self.runs_dir} is a file (or lies under one, "
+                            f"{blocking}); choose a folder")
+
+    @property
+    def root(self) -> Path:
+        """The sweep's folder, ``RUNS_DIR/NAME``."""
+        return Path(self.runs_dir).resolve() / self.name
+
+    def size(self) -> int:
+        """The number of trials (the grid's product), without listing them."""
+        count = 1
+        for values in self.grid.values():
+            count *= len(values)
+        return count
 
 
 def load_sweep(path: Path) -> SweepConfig:
@@ -122,46 +154,93 @@ def trial_name(values: dict[str, Any]) -> str:
     return re.sub(r"[^A-Za-z0-9._=,-]+", "-", ",".join(f"{k}={v}" for k, v in values.items()))
 
 
-def plan_trials(sweep: SweepConfig) -> list[Trial]:
-    """Every grid combination, in file order, with the state its run directory is in."""
-    root = Path(sweep.runs_dir) / sweep.name
+def iter_trials(sweep: SweepConfig) -> Iterator[Trial]:
+    """Every grid combination, in file order, with the state its run directory is in; lazy
+    (the folder is listed once: trials without a folder are ``new`` without a look)."""
+    from rimrl import learners
+
+    learner = learners.get(sweep.command)
+    root = sweep.root
+    existing = set(os.listdir(root)) if root.is_dir() else set()
     keys = list(sweep.grid)
-    trials = []
     for combo in itertools.product(*(sweep.grid[k] for k in keys)):
         values = dict(zip(keys, combo))
         name = trial_name(values)
-        trial = Trial(name, values, (root / name).resolve())
-        trial.status = trial_status(trial.run_dir, sweep.evaluate)
-        trials.append(trial)
-    return trials
+        trial = Trial(name, values, root / name)
+        if name in existing:
+            trial.status = trial_status(learner, trial.run_dir, sweep.evaluate)
+        yield trial
 
 
-def trial_status(run_dir: Path, evaluation: Optional[SweepEvaluation]) -> str:
+def plan_trials(sweep: SweepConfig) -> list[Trial]:
+    """:func:`iter_trials` as a list."""
+    return list(iter_trials(sweep))
+
+
+def trial_status(learner, run_dir: Path, evaluation: Optional[SweepEvaluation]) -> str:
     """``new`` (no run yet), ``failed`` (the last attempt failed), ``interrupted`` (started,
     not finished), ``trained`` (finished, evaluation pending) or ``done``."""
     if (run_dir / FAILED_MARKER).is_file():
         return "failed"
     if not (run_dir / META_FILE).is_file():
         return "new"
-    if not finished(run_dir):
+    if not learner.finished(run_dir):
         return "interrupted"
     if evaluation is not None and not (run_dir / evaluation_file(evaluation)).is_file():
         return "trained"
     return "done"
 
 
-def finished(run_dir: Path) -> bool:
-    """Training reached its budget: ``model.zip`` and a summary at ``train.timesteps``."""
-    import yaml
+def sweep_learner(sweep: SweepConfig):
+    """The registered learner a sweep file's ``command`` names; it must be sweepable."""
+    from rimrl import learners
 
-    try:
-        summary = RunSummary.read(run_dir)
-        config = yaml.safe_load((run_dir / CONFIG_FILE).read_text())
-    except (OSError, ValueError, UserError):
-        return False
-    budget = config.get("train", {}).get("timesteps", 0)
-    return ((run_dir / MODEL_ZIP).is_file() and summary is not None
-            and summary.diverged is None and summary.timesteps >= budget)
+    sweepable = [name for name in learners.names() if learners.get(name).sweepable]
+    if sweep.command not in sweepable:
+        raise UserError(f"sweep command '{sweep.command}' is not one of: {', '.join(sweepable)}")
+    return learners.get(sweep.command)
+
+
+def distinct_settings(sweep: SweepConfig) -> Iterator[dict[str, Any]]:
+    """The first trial's values, then each other value of each key with the remaining keys
+    at their first values: every value the grid holds, checked once (sum, not product,
+    of the value counts)."""
+    first = {key: values[0] for key, values in sweep.grid.items()}
+    yield first
+    for key, values in sweep.grid.items():
+        for value in values[1:]:
+            yield {**first, key: value}
+
+
+def validate_sweep(sweep: SweepConfig) -> int:
+    """Load and check each distinct setting exactly as ``rimrl train`` does (and the
+    evaluation's splits): a setting that training would refuse stops the sweep (and
+    ``--dry-run``) before anything runs, with the trial's name in the one-line error.
+    Returns the number of settings checked."""
+    from rimrl.learners.evaluation import requested_splits
+
+    learner = sweep_learner(sweep)
+    count = 0
+    for values in distinct_settings(sweep):
+        trial = Trial(trial_name(values), values, sweep.root)
+        try:
+            cfg = learner.load_config(trial.overrides(sweep))
+            learner.check(cfg)  # what rimrl train checks before it creates the run
+            if sweep.evaluate is not None:
+                requested_splits(cfg.env.id, sweep.evaluate.distractors)
+        except UserError as exc:
+            raise UserError(f"trial {trial.name}: {exc}") from None
+        count += 1
+    return count
+
+
+def write_status(sweep: SweepConfig, trials: list[Trial], errors: dict[str, str]) -> Path:
+    """``RUNS_DIR/NAME/sweep.json``: each trial's values, folder, state and error."""
+    path = sweep.root / SWEEP_STATUS
+    write_json(path, {"trials": [
+        {"name": t.name, "values": t.values, "run_dir": str(t.run_dir), "status": t.status,
+         **({"error": errors[t.name]} if t.name in errors else {})} for t in trials]})
+    return path
 
 
 def evaluation_file(evaluation: SweepEvaluation) -> str:

@@ -96,11 +96,19 @@ class PickupDistractorsEnv(MiniGridEnv):
         agent_view_size: side of the egocentric view (odd, >= 3). A view smaller than the
             room hides objects behind and beside the agent, so a policy must remember where
             it has looked (the memory regime of issue #22's screen).
+        mission_steps: show the mission only in the first ``mission_steps`` observations
+            (the reset's is the first), then an empty one; ``None``: always. With 1, the
+            target must be remembered from the first step: a policy without memory can only
+            guess among the objects it sees, so the task needs memory by construction.
     """
 
     def __init__(self, split: str = "train", pools: Optional[PickupPools] = None,
                  room_size: int = 7, max_steps: int = 64, render_mode: Optional[str] = None,
-                 agent_view_size: int = 7):
+                 agent_view_size: int = 7, mission_steps: Optional[int] = None):
+        if mission_steps is not None and mission_steps < 1:
+            raise ValueError(f"mission_steps must be at least 1 (or null: always shown), got "
+                             f"{mission_steps}")
+        self.mission_steps = mission_steps
         if agent_view_size < 3 or agent_view_size % 2 == 0:
             raise ValueError(f"agent_view_size must be odd and at least 3, got {agent_view_size}")
         self.pools = pools if isinstance(pools, PickupPools) else PickupPools(**(pools or {}))
@@ -158,7 +166,9 @@ class PickupDistractorsEnv(MiniGridEnv):
         image = padded[top_x + view:top_x + 2 * view, top_y + view:top_y + 2 * view]
         image = np.rot90(image, k=-(self.agent_dir + 1), axes=(0, 1)).copy()
         image[view // 2, view - 1] = self.carrying.encode() if self.carrying else _EMPTY
-        return {"image": image, "direction": self.agent_dir, "mission": self.mission}
+        hidden = self.mission_steps is not None and self.step_count >= self.mission_steps
+        return {"image": image, "direction": self.agent_dir,
+                "mission": "" if hidden else self.mission}
 
     def step(self, action):
         obs, reward, terminated, truncated, info = super().step(action)
@@ -174,10 +184,10 @@ class PickupDistractorsEnv(MiniGridEnv):
 
 def make_pickup(split: str = "train", pools: Optional[dict] = None, room_size: int = 7,
                 max_steps: int = 64, render_mode: Optional[str] = None,
-                agent_view_size: int = 7) -> gym.Env:
+                agent_view_size: int = 7, mission_steps: Optional[int] = None) -> gym.Env:
     """A :class:`PickupDistractorsEnv` with token-id missions (what ``gym.make`` returns)."""
     return MissionTokens(PickupDistractorsEnv(split, pools, room_size, max_steps, render_mode,
-                                              agent_view_size))
+                                              agent_view_size, mission_steps))
 
 
 def split_id(split: str) -> str:

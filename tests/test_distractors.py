@@ -311,6 +311,26 @@ def test_fast_observation_equals_minigrid(view):
             env.carrying = None
 
 
+def test_mission_shown_only_for_mission_steps():
+    """mission_steps=2: the reset's observation and the first step's carry the mission,
+    later ones an empty (all-padding) mission; the default always shows it."""
+    env = gym.make("rimrl/Pickup-v0", mission_steps=2)
+    obs, _ = env.reset(seed=0)
+    missions = [obs["mission"]]
+    for _ in range(3):
+        obs, *_ = env.step(0)  # turn left: never ends the episode
+        missions.append(obs["mission"])
+    assert missions[0].any() and np.array_equal(missions[0], missions[1])
+    assert not missions[2].any() and not missions[3].any()
+    always = gym.make("rimrl/Pickup-v0")
+    always.reset(seed=0)
+    for _ in range(3):
+        obs, *_ = always.step(0)
+    assert np.array_equal(obs["mission"], missions[0])
+    with pytest.raises(ValueError, match="mission_steps must be at least 1"):
+        PickupDistractorsEnv("train", mission_steps=0)
+
+
 def test_view_size_must_be_odd_and_at_least_3():
     for bad in (1, 4):
         with pytest.raises(ValueError, match="agent_view_size must be odd"):

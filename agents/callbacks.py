@@ -13,8 +13,8 @@ from stable_baselines3.common.logger import Image, KVWriter
 
 from rimrl.nn.selection import activity_record
 from rimrl.progress import bar, format_score, say
-from rimrl.runs import (activation_path, atomic_write, checkpoint_path, prune_checkpoints,
-                        record_checksum, replay_path)
+from rimrl.runs import (STEP_COLUMN, activation_path, atomic_write, checkpoint_path,
+                        prune_checkpoints, record_checksum, replay_path)
 
 
 def non_finite_parameter(module) -> str | None:
@@ -213,7 +213,7 @@ class ProgressLines(KVWriter):
 
 def format_progress_line(values: dict, total: int, games: int) -> str:
     """``steps 12,288/50,000 (25%) | 158 steps/s | score 345.0 over 12 games | loss 0.031``."""
-    steps = int(values.get("time/total_timesteps", 0))
+    steps = int(values.get(STEP_COLUMN, 0))
     parts = [f"steps {steps:,}/{total:,} ({100 * steps / total:.0f}%)"]
     if "time/fps" in values:
         parts.append(f"{values['time/fps']:.0f} steps/s")

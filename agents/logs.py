@@ -16,9 +16,7 @@ from stable_baselines3.common.logger import CSVOutputFormat, Logger, TensorBoard
 from torch.utils.tensorboard import SummaryWriter
 
 from rimrl.errors import UserError
-from rimrl.runs import PROGRESS_CSV, atomic_write
-
-STEP_COLUMN = "time/total_timesteps"
+from rimrl.runs import PROGRESS_CSV, STEP_COLUMN, atomic_write
 
 
 def run_logger(folder: Path, resume_step: Optional[int] = None) -> Logger:

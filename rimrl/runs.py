@@ -61,6 +61,13 @@ VIDEO_DIR = "videos"
 TRIAL_LOG = "trial.log"
 FAILED_MARKER = "trial_failed.txt"
 CHECKSUMS = "checksums.json"
+# progress.csv columns read back by rimrl (SB3's logger names)
+STEP_COLUMN = "time/total_timesteps"
+SCORE_COLUMN = "rollout/ep_rew_mean"
+# a report folder (rimrl compare --out): report.md embeds figures/*.png, report.json the numbers
+REPORT_MD = "report.md"
+REPORT_JSON = "report.json"
+FIGURES_DIR = "figures"
 SWEEP_STATUS = "sweep.json"  # in a sweep's folder: each trial's state after a sweep
 RAY_PROCESSES = "ray_processes.json"  # in a sweep's folder while its local Ray runs
 #: what rimrl itself may put in a run directory before the run exists (a sweep's trial log
@@ -166,6 +173,12 @@ def write_json(path: Union[str, Path], data: Any) -> None:
             json.dump(data, handle, indent=2)
             handle.write("\n")
     atomic_write(path, write)
+
+
+def figure_path(out_dir: Union[str, Path], kind: str, name: str = "") -> Path:
+    """``OUT/figures/<kind>[_<name>].png``, ``name`` made safe for a file name."""
+    stem = f"{kind}_{re.sub(r'[^A-Za-z0-9._-]+', '_', name).strip('_')}" if name else kind
+    return Path(out_dir) / FIGURES_DIR / f"{stem}.png"
 
 
 def write_result(path: Union[str, Path], data: Any) -> None:

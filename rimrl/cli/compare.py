@@ -4,7 +4,6 @@ figures, a Markdown report and the JSON of every number."""
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
@@ -33,7 +32,7 @@ def run(args) -> int:
     from rimrl.report.compare import activation_runs, build_report
     from rimrl.report.markdown import write_markdown
     from rimrl.report.collect import find_runs
-    from rimrl.runs import write_json
+    from rimrl.runs import REPORT_JSON, figure_path, write_json
 
     if args.points < 2 or args.reps < 1:
         raise UserError("--points must be at least 2 and --reps at least 1")
@@ -50,26 +49,26 @@ def run(args) -> int:
     figures = {}
     for env, curves in report["curves"].items():
         figures["curve", env] = fig.learning_curves(curves, env,
-                                                    out / "figures" / f"curve_{_safe(env)}.png",
+                                                    figure_path(out, "curve", env),
                                                     frames.get(env, 1))
     for env, by_method in report["generalization"].items():
         figures["generalization", env] = fig.generalization_curves(
-            by_method, env, out / "figures" / f"generalization_{_safe(env)}.png",
+            by_method, env, figure_path(out, "generalization", env),
             frames.get(env, 1))
     if report["relative_improvement"]["per_env"]:
         figures["relative"] = fig.relative_bars(report["relative_improvement"],
-                                                out / "figures" / "relative_improvement.png")
+                                                figure_path(out, "relative_improvement"))
     if report["aggregate"]["per_method"]:
         figures["aggregate"] = fig.aggregate_intervals(report["aggregate"],
-                                                       out / "figures" / "aggregate.png")
+                                                       figure_path(out, "aggregate"))
     for r in activation_runs(runs):
         name = f"{r.env} {r.method} seed {r.seed}"
         figures["activation", name] = fig.activation_pattern(
-            r.activation, name, out / "figures" / f"activation_{_safe(name)}.png",
+            r.activation, name, figure_path(out, "activation", name),
             r.episode_ends)
     report["figures"] = {" ".join(k) if isinstance(k, tuple) else k: str(p.relative_to(out))
                          for k, p in figures.items()}
-    write_json(out / "report.json", report)
+    write_json(out / REPORT_JSON, report)
     md = write_markdown(report, figures, out)
     print(f"{len(runs)} runs, {len(report['curves'])} envs, methods "
           f"{', '.join(report['methods'])}")
@@ -79,9 +78,6 @@ def run(args) -> int:
         print(f"  {m}: IQM {point:.3g} {interval}")
     for warning in report["warnings"]:
         print(f"rimrl: warning: {warning}", file=sys.stderr)
-    print(f"report: {md}\nnumbers: {out / 'report.json'}")
+    print(f"report: {md}\nnumbers: {out / REPORT_JSON}")
     return 0
 
-
-def _safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")

@@ -119,6 +119,11 @@ class Learner(ABC):
         return ((run_dir / self.final_file).is_file() and summary is not None
                 and summary.diverged is None and summary.timesteps >= budget)
 
+    def tags(self, config) -> dict:
+        """The fields that name a run's model in its summary and evaluations (e.g.
+        ``{"core": "rims"}``), derived from the config here and nowhere else."""
+        return {}
+
     def run_name(self, config) -> str:
         """The stem of a new run directory's name."""
         return f"{self.name}-s{config.seed}"

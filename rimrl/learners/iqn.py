@@ -63,6 +63,9 @@ class IQNLearner(Learner):
         check_run(config, encoder_of, stored, actions=("Discrete",),
                   observations=("Box", "Dict"), learner="IQN")
 
+    def tags(self, config) -> dict:
+        return {"encoder": config.policy.encoder}
+
     def run_name(self, config) -> str:
         return (f"iqn-{short_env_name(config.env.id)}-{config.policy.encoder}"
                 f"-s{config.seed}")
@@ -87,14 +90,14 @@ class IQNLearner(Learner):
             if request.resume is not None:
                 save_config(cfg, run_dir / CONFIG_FILE)
             return learn_and_save(model, env, cfg, run_dir, request, self.name,
-                                  {"encoder": cfg.policy.encoder},
+                                  self.tags(cfg),
                                   save_replay=cfg.train.save_replay)
 
     def evaluate(self, request: EvalRequest) -> int:
         from rimrl.learners.evaluation import evaluate_run
 
         return evaluate_run(request, self.config_class(), load_model,
-                            describe=lambda cfg: {"encoder": cfg.policy.encoder})
+                            describe=self.tags)
 
 
 def restore_replay(model, replay: Path) -> None:

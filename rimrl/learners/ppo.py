@@ -70,6 +70,9 @@ class PPOLearner(Learner):
                   lambda space: config.ppo.n_steps * observation_bytes(space, 4),
                   core_hidden=config.core.hidden_size)
 
+    def tags(self, config) -> dict:
+        return {"core": config.core.name}
+
     def run_name(self, config) -> str:
         return f"ppo-{short_env_name(config.env.id)}-{config.core.name}-s{config.seed}"
 
@@ -91,14 +94,14 @@ class PPOLearner(Learner):
             if request.resume is not None:
                 save_config(cfg, run_dir / CONFIG_FILE)
             return learn_and_save(model, env, cfg, run_dir, request, self.name,
-                                  {"core": cfg.core.name},
+                                  self.tags(cfg),
                                   extra_callbacks=[CoreActivityCallback(run_dir)])
 
     def evaluate(self, request: EvalRequest) -> int:
         from rimrl.learners.evaluation import evaluate_run
 
         return evaluate_run(request, self.config_class(), load_model,
-                            describe=lambda cfg: {"core": cfg.core.name})
+                            describe=self.tags)
 
 
 def build_model(cfg, env):

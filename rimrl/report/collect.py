@@ -17,10 +17,7 @@ import yaml
 from rimrl.errors import UserError
 from rimrl.progress import bar, say
 from rimrl.runs import (ACTIVATION_FILE, CONFIG_FILE, DISTRACTORS_FILE, LOG_DIR, META_FILE,
-                        PROGRESS_CSV, RunSummary, read_evaluations)
-
-STEP_COLUMN = "time/total_timesteps"
-SCORE_COLUMN = "rollout/ep_rew_mean"
+                        PROGRESS_CSV, SCORE_COLUMN, STEP_COLUMN, RunSummary, read_evaluations)
 
 
 @dataclass

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rimrl.report.compare import format_number as f
+from rimrl.runs import REPORT_MD
 
 
 def write_markdown(report: dict, figures: dict[str, Path], out_dir: Path) -> Path:
@@ -115,7 +116,7 @@ def write_markdown(report: dict, figures: dict[str, Path], out_dir: Path) -> Pat
                   "Black: the RIM was active at that step (the last logged rollout of env 0); red "
                   "lines: an episode ended.", ""]
         lines += [f"![{k[1]}]({_rel(p, out_dir)})" for k, p in activation]
-    path = out_dir / "report.md"
+    path = out_dir / REPORT_MD
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -36,7 +36,7 @@ from rimrl.learners.environments import make_env
 from rimrl.learners.iqn import LEARNER as IQN_LEARNER
 from rimrl.learners.iqn import build_model
 
-LIKE_QRDQN = ["iqn.prioritized=false", "iqn.n_steps=1", "iqn.double_q=false",
+LIKE_QRDQN = ["iqn.prioritized=false", "iqn.n_step_return=1", "iqn.double_q=false",
               "policy.dueling=false"]
 
 

@@ -14,6 +14,7 @@ import inspect
 import math
 import os
 import re
+import sys
 import types
 import typing
 from pathlib import Path
@@ -144,7 +145,7 @@ def override_text(key: str, value: Any) -> str:
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``"a.b=3"`` -> (["a", "b"], 3). Values are YAML scalars or lists."""
     if "=" not in text:
-        raise ConfigError(f"override {text!r} must look like key=value, e.g. train.lr=0.001")
+        raise ConfigError(f"override {text!r} must look like key=value, e.g. seed=1")
     key, raw = text.split("=", 1)
     key = key.strip().replace("-", "_")
     if not key:
@@ -177,7 +178,7 @@ def from_dict(cls: type[T], data: dict, prefix: str = "") -> T:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     kwargs = {}
-    for key, value in data.items():
+    for key, value in _with_new_names(cls, data, prefix).items():
         name = str(key).replace("-", "_")
         if name not in fields:
             raise ConfigError(_unknown_key(prefix + str(key), [prefix + f for f in fields]))
@@ -186,6 +187,28 @@ def from_dict(cls: type[T], data: dict, prefix: str = "") -> T:
         return cls(**kwargs)
     except (ValueError, TypeError) as exc:
         raise ConfigError(_first_line(exc)) from None
+
+
+_NOTED_RENAMES: set[str] = set()
+
+
+def _with_new_names(cls: type, data: dict, prefix: str) -> dict:
+    """``data`` with the keys a config class renamed (its ``RENAMED``, old -> new) under
+    their new names: old run directories and habits keep working, and a note on stderr
+    (once per key and process) gives the new name. An old key wins over the new one: only a
+    user or an old file writes it."""
+    renamed = getattr(cls, "RENAMED", {})
+    if not any(old in data for old in renamed):
+        return data
+    data = dict(data)
+    for old, new in renamed.items():
+        if old in data:
+            data[new] = data.pop(old)
+            if prefix + old not in _NOTED_RENAMES:
+                _NOTED_RENAMES.add(prefix + old)
+                print(f"rimrl: note: config key '{prefix + old}' is now '{prefix + new}'; "
+                      "the old name still works", file=sys.stderr)
+    return data
 
 
 def _unknown_key(key: str, valid: list[str]) -> str:

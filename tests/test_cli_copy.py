@@ -109,10 +109,10 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path, capsys):
     (["--core", "transformer"], "unknown core 'transformer'"),
     (["--set", "core.k_active=7"], "k_active (7) must be between 1 and num_units (6)"),
     (["--set", "core.hidden_size=601"], "not a positive multiple of num_units"),
-    (["--set", "train.lrr=0.1"], "did you mean 'train.lr'"),
+    (["--set", "train.learning_rat=0.1"], "did you mean 'train.learning_rate'"),
     (["--updates", "-5"], "train.updates must be a positive integer"),
     (["--timesteps", "0"], "budget must be positive"),
-    (["--set", "train.lr=fast"], "'train.lr' must be a number"),
+    (["--set", "train.learning_rate=fast"], "'train.learning_rate' must be a number"),
 ])
 def test_bad_input_one_line_exit_2(tmp_path, capsys, args, message):
     code = main(["train", "copy", "--runs-dir", str(tmp_path / "runs")] + args)

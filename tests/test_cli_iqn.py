@@ -22,7 +22,7 @@ def only_run(root):
 
 def test_train_resume_with_replay_and_evaluate(tmp_path, capsys):
     args = ["train", "iqn", "--env", "rimrl/CueImage-v0", "--runs-dir", str(tmp_path),
-            "--set", "train.save_replay=true", "--set", "iqn.n_steps=2"] + TINY
+            "--set", "train.save_replay=true", "--set", "iqn.n_step_return=2"] + TINY
     assert main(args + ["--timesteps", "200"]) == 0
     run = only_run(tmp_path)
     assert json.loads((run / "run.json").read_text())["kind"] == "iqn"
@@ -75,7 +75,7 @@ def test_a_replay_memory_from_another_step_is_set_aside(tmp_path, capsys):
 
 @pytest.mark.parametrize("switch", ["iqn.prioritized=false", "iqn.double_q=false",
                                     "policy.dueling=false", "policy.noisy=true",
-                                    "iqn.n_steps=1"])
+                                    "iqn.n_step_return=1"])
 def test_each_rainbow_component_switches_from_the_config(tmp_path, switch):
     assert main(["train", "iqn", "--env", "rimrl/CueImage-v0", "--runs-dir", str(tmp_path),
                  "--timesteps", "100", "--set", switch] + TINY) == 0

@@ -86,3 +86,26 @@ def test_copy_defaults_file_matches_paper_values():
     assert (cfg.core.input_heads, cfg.core.input_key_size) == (1, 64)
     assert (cfg.core.comm_heads, cfg.core.comm_key_size, cfg.core.comm_value_size) == (4, 32, 32)
     assert (cfg.task.train_gap, cfg.task.eval_gaps) == (50, [50, 200])
+
+
+def test_renamed_keys_still_load_with_one_note(capsys):
+    """One spelling of the learning rate (``learning_rate``) and IQN's n-step return named
+    for what it is; the old keys (in old run directories' config.yaml, or typed from habit)
+    load into the new fields, with one note per key naming the new spelling."""
+    import rimrl.config as config_module
+    from rimrl import learners
+
+    config_module._NOTED_RENAMES.clear()
+    copy = learners.get("copy").load_config(["train.lr=0.0005"])
+    assert copy.train.learning_rate == 0.0005
+    sup = learners.get("supervised").load_config(["train.lr=0.02", "train.lr=0.01"])
+    assert sup.train.learning_rate == 0.01
+    iqn = learners.get("iqn").load_config(["iqn.n_steps=5"])
+    assert iqn.iqn.n_step_return == 5
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["rimrl: note: config key 'train.lr' is now 'train.learning_rate'; the old "
+                   "name still works",
+                   "rimrl: note: config key 'iqn.n_steps' is now 'iqn.n_step_return'; the old "
+                   "name still works"]
+    assert learners.get("copy").load_config([]).train.learning_rate == 1e-3
+    assert capsys.readouterr().err == ""

@@ -351,3 +351,11 @@ def test_standard_babyai_ids_train(tmp_path, env_id):
                  "--runs-dir", str(tmp_path)] + TINY) == 0
     (run,) = list(tmp_path.iterdir())
     assert (run / "model.zip").is_file()
+
+
+def test_all_splits_from_a_tuple_or_a_list():
+    """The CLI's options hold a tuple, a sweep file a list: 'all' means every split in both."""
+    from rimrl.learners.evaluation import requested_splits
+
+    assert requested_splits("rimrl/Pickup-v0", ("all",)) == list(SPLITS)
+    assert requested_splits("rimrl/Pickup-v0", ["all"]) == list(SPLITS)

@@ -151,7 +151,7 @@ def test_progress_line_format():
 
 @pytest.mark.parametrize("command,example", [
     ("ppo", "ppo.learning_rate=3e-4"), ("iqn", "iqn.learning_rate=1e-4"),
-    ("copy", "train.lr=3e-4"), ("supervised", "train.lr=3e-4")])
+    ("copy", "train.learning_rate=3e-4"), ("supervised", "train.learning_rate=3e-4")])
 def test_help_set_example_is_accepted(tmp_path, command, example):
     """The ``--set`` example in each train command's --help is a key it accepts."""
     from rimrl.cli import build_parser

@@ -52,7 +52,7 @@ def test_ppo_switches_reach_the_model(key, values, read):
 
 @pytest.mark.parametrize("key,values,read", [
     ("iqn.double_q", (True, False), lambda m: m.double_q),
-    ("iqn.n_steps", (1, 3), lambda m: m.replay_buffer.n_steps),
+    ("iqn.n_step_return", (1, 3), lambda m: m.replay_buffer.n_steps),
     ("iqn.prioritized", (True, False), lambda m: m.replay_buffer.prioritized),
     ("policy.dueling", (True, False), lambda m: m.policy.q_net.value is not None),
     ("policy.noisy", (True, False), lambda m: len(m.policy.q_net.noisy_layers())),

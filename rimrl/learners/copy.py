@@ -33,7 +33,7 @@ class CopyLearner(Learner):
     defaults_file = "copy.yaml"
     budget_keys = ("train.updates", "train.timesteps")
     final_file = MODEL_PT
-    set_example = "train.lr=3e-4"
+    set_example = "train.learning_rate=3e-4"
     eval_options = CopyEvalOptions
     flags = (
         Flag("core", "core.name", "recurrent core: lstm, gru or rims"),

@@ -61,7 +61,7 @@ def requested_splits(env_id: str, requested) -> list[str]:
 
     if not requested:
         return []
-    if requested == ["all"]:
+    if list(requested) == ["all"]:  # a list from a sweep file, a tuple from the CLI
         valid = distractor_splits(env_id)
         if not valid:
             check_split(env_id, "all")  # raises: no splits for this env

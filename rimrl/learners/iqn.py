@@ -140,7 +140,7 @@ def build_model(cfg, env):
                learning_starts=q.learning_starts, batch_size=q.batch_size, gamma=q.gamma,
                train_freq=q.train_freq, gradient_steps=q.gradient_steps,
                target_update_interval=q.target_update_interval, n_quantiles=q.n_quantiles,
-               n_target_quantiles=q.n_target_quantiles, kappa=q.kappa, n_steps=q.n_steps,
+               n_target_quantiles=q.n_target_quantiles, kappa=q.kappa, n_steps=q.n_step_return,
                prioritized=q.prioritized, alpha=q.alpha, beta=q.beta, double_q=q.double_q,
                exploration_initial_eps=q.exploration_initial_eps,
                exploration_final_eps=q.exploration_final_eps,

@@ -5,7 +5,7 @@ settings of the IQN class and its policy, in their signatures (read with ``defau
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 from rimrl.agents.iqn import IQN, IQNPolicy
 from rimrl.config import RunSettings, default_of, require_positive
@@ -46,8 +46,11 @@ class IQNPolicyConfig:
 class IQNHyperparameters:
     """IQN hyperparameters (SB3's names where SB3 has them; Dopamine's default values).
     Rainbow components:
-    ``n_steps`` (1 = off), ``prioritized``, ``double_q``; ``alpha``/``beta`` belong to
-    prioritized replay (beta annealed to 1 over the run)."""
+    ``n_step_return`` (the n of n-step returns, 1 = off; ``n_steps`` until round 8, still
+    read: PPO's ``n_steps`` is its rollout length), ``prioritized``, ``double_q``;
+    ``alpha``/``beta`` belong to prioritized replay (beta annealed to 1 over the run)."""
+
+    RENAMED: ClassVar[dict[str, str]] = {"n_steps": "n_step_return"}
 
     learning_rate: float = default_of(IQN, "learning_rate")
     adam_eps: float = 1.5e-4  # the policy's Adam (Rainbow's); IQN has none
@@ -61,7 +64,7 @@ class IQNHyperparameters:
     n_quantiles: int = default_of(IQN, "n_quantiles")
     n_target_quantiles: int = default_of(IQN, "n_target_quantiles")
     kappa: float = default_of(IQN, "kappa")
-    n_steps: int = default_of(IQN, "n_steps")
+    n_step_return: int = default_of(IQN, "n_steps")
     prioritized: bool = default_of(IQN, "prioritized")
     alpha: float = default_of(IQN, "alpha")
     beta: float = default_of(IQN, "beta")
@@ -104,7 +107,7 @@ class IQNRunConfig(RunSettings):
             "iqn.train_freq": q.train_freq, "iqn.gradient_steps": q.gradient_steps,
             "iqn.target_update_interval": q.target_update_interval,
             "iqn.n_quantiles": q.n_quantiles, "iqn.n_target_quantiles": q.n_target_quantiles,
-            "iqn.kappa": q.kappa, "iqn.n_steps": q.n_steps,
+            "iqn.kappa": q.kappa, "iqn.n_step_return": q.n_step_return,
             "iqn.exploration_steps": q.exploration_steps,
             "policy.features_dim": self.policy.features_dim,
             "policy.embedding_dim": self.policy.embedding_dim,

@@ -19,7 +19,7 @@ class SupervisedLearner(Learner):
     summary = "ERM, mixup, manifold-mixup or ICT (thesis ch. 4, 6)"
     defaults_file = "supervised.yaml"
     final_file = MODEL_PT
-    set_example = "train.lr=3e-4"
+    set_example = "train.learning_rate=3e-4"
     flags = (
         Flag("method", "method.name", ", ".join(METHODS[:-1]) + " or " + METHODS[-1]),
         Flag("dataset", "data.name", "two-moons, spirals or digits"),

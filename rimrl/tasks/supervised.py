@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import ClassVar, Optional
 
 import torch
 import torch.nn.functional as F
@@ -76,13 +76,14 @@ class MethodConfig:
 
 @dataclass
 class OptimConfig:
-    """Adam with ``lr`` and ``weight_decay`` for ``updates`` steps of ``batch_size`` labelled
+    """Adam with ``learning_rate`` (``lr`` until round 8, still read) and ``weight_decay`` for ``updates`` steps of ``batch_size`` labelled
     (and ``unlabeled_batch_size`` unlabelled, ICT) examples."""
 
     updates: int = 2000
     batch_size: int = 64
     unlabeled_batch_size: int = 128
-    lr: float = 0.003
+    learning_rate: float = 0.003
+    RENAMED: ClassVar[dict[str, str]] = {"lr": "learning_rate"}
     weight_decay: float = 0.0
     eval_every: int = 250
 
@@ -112,7 +113,7 @@ class SupervisedConfig(RunSettings):
         if self.method.noise_std < 0:
             raise UserError(f"method.noise_std must be >= 0, got {self.method.noise_std}")
         require_positive({f"train.{key}": getattr(self.train, key) for key in (
-            "updates", "batch_size", "unlabeled_batch_size", "eval_every", "lr")})
+            "updates", "batch_size", "unlabeled_batch_size", "eval_every", "learning_rate")})
         if not 0 <= self.model.dropout < 1:
             raise UserError(f"model.dropout must be in [0, 1), got {self.model.dropout}")
 
@@ -264,7 +265,7 @@ def train_supervised(cfg: SupervisedConfig, run_dir=None) -> dict:
     except ValueError as exc:
         raise UserError(str(exc)) from None
     model, eligible = build_model(cfg.model, data)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr,
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.learning_rate,
                                  weight_decay=cfg.train.weight_decay)
     layers = mixing_layers(cfg, eligible)
     mixer = ManifoldMixup(model, [n for n in layers if n != "input"], cfg.method.alpha,

@@ -203,12 +203,15 @@ def prepare_run(request: TrainRequest, learner: Learner):
                 p.name not in PRE_RUN_FILES for p in run_dir.iterdir()):
             raise UserError(f"--run-dir {run_dir} is a folder that rimrl did not make (it has "
                             "files and no run.json); choose a new or empty folder")
+        already = (f"{run_dir} already holds a run; continue it with --resume {run_dir} or "
+                   "choose another --run-dir")
+        if run_dir.is_dir() and read_meta(run_dir, missing_ok=True):
+            raise UserError(already)  # before the lock: its file is the run's, not ours
         run_dir.mkdir(parents=True, exist_ok=True)
         lock = RunLock(run_dir).acquire()
-        if read_meta(run_dir, missing_ok=True):  # checked under the lock: no race
+        if read_meta(run_dir, missing_ok=True):  # again under the lock: no race
             lock.release()
-            raise UserError(f"{run_dir} already holds a run; continue it with "
-                            f"--resume {run_dir} or choose another --run-dir")
+            raise UserError(already)
     else:
         run_dir = new_run_dir(config.runs_dir, learner.run_name(config))  # atomic mkdir
         lock = RunLock(run_dir).acquire()

@@ -37,7 +37,7 @@ def check_run(cfg, encoder_of: Callable, stored_bytes: Callable, core_hidden: in
         from rimrl.tracking import check_tracking_available
         check_tracking_available()
     space = observation_space(cfg)
-    if cfg.eval.every:
+    if cfg.eval.every or cfg.eval.distractors:  # a bad split is refused even when unused
         from rimrl.learners.periodic_evaluation import evaluation_rows
         evaluation_rows(cfg)  # an eval split the env does not have fails here
     if type(space).__name__ not in observations:

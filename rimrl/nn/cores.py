@@ -37,7 +37,9 @@ class CoreConfig(RIMsSettings):
     """
 
     name: str = "rims"
-    hidden_size: int = 600
+    # a size for a config built bare; every learner sets its own (PPO: ATARI_RIMS and the
+    # grid section, copy: COPY_RIMS)
+    hidden_size: int = 192
     variant: str = "thesis"
     compile: bool = default_of(RIMs, "compile")
 

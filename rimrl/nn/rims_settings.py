@@ -1,6 +1,6 @@
 """Every RIMs setting, declared once (:class:`RIMsSettings`), its one check
 (:func:`check_rims_settings`) and the named presets with the source of each value
-(:data:`VARIANTS`, :data:`ATARI_RIMS`).
+(:data:`VARIANTS`, :data:`ATARI_RIMS`, :data:`COPY_RIMS`).
 
 :class:`~rimrl.nn.rim_cell.RIMCell` takes a :class:`RIMsSettings` (or its fields as keywords);
 :class:`~rimrl.nn.cores.CoreConfig` *is* one (plus the core's name, size and compile switch),
@@ -154,6 +154,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
 #: The RIMs paper's Atari PPO core (appendix; REFERENCE.md): 6 RIMs, 4 active, GRU dynamics,
 #: 6 x 85 = 510 units (512 does not divide by 6).
 ATARI_RIMS = dict(name="rims", hidden_size=510, num_units=6, k_active=4, dynamics="gru")
+#: the copying task (RIMs paper, Table 1): 6 RIMs of 100 units, k_A = 4 (the thesis'
+#: section 8.4.1 sizes; ``rimrl train copy``'s defaults)
+COPY_RIMS = dict(name="rims", hidden_size=600, num_units=6, k_active=4)
 
 
 def variant_values(variant: Optional[str]) -> dict[str, Any]:

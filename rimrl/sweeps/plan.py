@@ -127,8 +127,10 @@ class SweepConfig:
 
 def load_sweep(path: Path) -> SweepConfig:
     """Read and check a sweep file; a one-line error for unknown keys or bad values."""
-    if not Path(path).is_file():
+    if not Path(path).exists():
         raise UserError(f"sweep file {path} does not exist")
+    if Path(path).is_dir():
+        raise UserError(f"sweep file {path} is a directory; give a YAML file")
     try:
         return from_dict(SweepConfig, read_yaml(path))
     except ConfigError as exc:

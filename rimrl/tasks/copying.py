@@ -23,6 +23,7 @@ from torch import nn
 from rimrl.config import RunSettings, require_positive
 from rimrl.errors import UserError
 from rimrl.nn.cores import CoreConfig, build_core
+from rimrl.nn.rims_settings import COPY_RIMS
 from rimrl.nn.selection import activity_record
 
 
@@ -89,7 +90,7 @@ class CopyConfig(RunSettings):
     """Everything ``rimrl train copy`` needs; every default is written here (the paper's
     sizes: RIMs K=6, k_A=4, hidden 600; train gap 50, evaluation gaps 50 and 200)."""
 
-    core: CoreConfig = field(default_factory=CoreConfig)
+    core: CoreConfig = field(default_factory=lambda: CoreConfig(**COPY_RIMS))
     task: CopyTaskConfig = field(default_factory=CopyTaskConfig)
     train: CopyTrainConfig = field(default_factory=CopyTrainConfig)
 

@@ -28,11 +28,11 @@ def register(commands) -> None:
 
 
 def run(args) -> int:
-    from rimrl.report import figures as fig
-    from rimrl.report.compare import activation_runs, build_report
+    from rimrl.report.compare import build_report
+    from rimrl.report.figures import draw_report
     from rimrl.report.markdown import write_markdown
     from rimrl.report.collect import find_runs
-    from rimrl.runs import REPORT_JSON, figure_path, write_json
+    from rimrl.runs import REPORT_JSON, write_json
 
     if args.points < 2 or args.reps < 1:
         raise UserError("--points must be at least 2 and --reps at least 1")
@@ -46,28 +46,7 @@ def run(args) -> int:
     frames, reference = env_references(sorted({r.env for r in runs}))
     report = build_report(runs, frames, reference, args.method, args.baseline, args.points,
                           args.reps)
-    figures = {}
-    for env, curves in report["curves"].items():
-        figures["curve", env] = fig.learning_curves(curves, env,
-                                                    figure_path(out, "curve", env),
-                                                    frames.get(env, 1))
-    for env, by_method in report["generalization"].items():
-        figures["generalization", env] = fig.generalization_curves(
-            by_method, env, figure_path(out, "generalization", env),
-            frames.get(env, 1))
-    if report["relative_improvement"]["per_env"]:
-        figures["relative"] = fig.relative_bars(report["relative_improvement"],
-                                                figure_path(out, "relative_improvement"))
-    if report["aggregate"]["per_method"]:
-        figures["aggregate"] = fig.aggregate_intervals(report["aggregate"],
-                                                       figure_path(out, "aggregate"))
-    for r in activation_runs(runs):
-        name = f"{r.env} {r.method} seed {r.seed}"
-        figures["activation", name] = fig.activation_pattern(
-            r.activation, name, figure_path(out, "activation", name),
-            r.episode_ends)
-    report["figures"] = {" ".join(k) if isinstance(k, tuple) else k: str(p.relative_to(out))
-                         for k, p in figures.items()}
+    figures = draw_report(report, runs, frames, out)
     write_json(out / REPORT_JSON, report)
     md = write_markdown(report, figures, out)
     print(f"{len(runs)} runs, {len(report['curves'])} envs, methods "

@@ -128,3 +128,32 @@ def _save(fig, path: Path) -> Path:
     fig.savefig(path, dpi=100)
     _pyplot().close(fig)
     return path
+
+
+def draw_report(report: dict, runs: list, frames: dict, out: Path) -> dict:
+    """Every figure of a ``rimrl compare`` report under ``out/figures`` (names from
+    :func:`rimrl.runs.figure_path`); returns ``{key: path}`` and records the paths, relative
+    to ``out``, in ``report["figures"]``."""
+    from rimrl.report.compare import activation_runs
+    from rimrl.runs import figure_path
+
+    figures = {}
+    for env, curves in report["curves"].items():
+        figures["curve", env] = learning_curves(curves, env, figure_path(out, "curve", env),
+                                                frames.get(env, 1))
+    for env, by_method in report["generalization"].items():
+        figures["generalization", env] = generalization_curves(
+            by_method, env, figure_path(out, "generalization", env), frames.get(env, 1))
+    if report["relative_improvement"]["per_env"]:
+        figures["relative"] = relative_bars(report["relative_improvement"],
+                                            figure_path(out, "relative_improvement"))
+    if report["aggregate"]["per_method"]:
+        figures["aggregate"] = aggregate_intervals(report["aggregate"],
+                                                   figure_path(out, "aggregate"))
+    for r in activation_runs(runs):
+        name = f"{r.env} {r.method} seed {r.seed}"
+        figures["activation", name] = activation_pattern(
+            r.activation, name, figure_path(out, "activation", name), r.episode_ends)
+    report["figures"] = {" ".join(k) if isinstance(k, tuple) else k: str(p.relative_to(out))
+                         for k, p in figures.items()}
+    return figures

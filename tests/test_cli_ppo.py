@@ -230,9 +230,15 @@ def test_one_writer_per_run_directory(tmp_path, capsys):
         assert main(["train", "ppo", "--resume", str(run), "--timesteps", "128"]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and f"PID {os.getpid()}" in err[0]
-        assert main(args + ["--timesteps", "64"]) == 2
-        assert f"PID {os.getpid()}" in capsys.readouterr().err
+        assert main(args + ["--timesteps", "64"]) == 2  # a run: refused before the lock
+        assert "already holds a run" in capsys.readouterr().err
     assert {p: p.stat().st_mtime_ns for p in run.rglob("*") if p.name != ".lock"} == before
+    fresh = tmp_path / "fresh"  # a run being created by another process: its lock answers
+    fresh.mkdir()
+    with RunLock(fresh).acquire():
+        assert main(args[:-len(TINY) - 2] + ["--run-dir", str(fresh), "--timesteps", "64"]
+                    + TINY) == 2
+        assert f"PID {os.getpid()}" in capsys.readouterr().err
     assert main(args + ["--timesteps", "64"]) == 2  # not locked, but already a run
     assert "already holds a run" in capsys.readouterr().err
     assert main(["train", "ppo", "--resume", str(run), "--timesteps", "128", "--quiet"]) == 0

@@ -113,6 +113,10 @@ CASES = [
     (PPO + ["--config", "{tmp}/unknown.yaml"], "unknown config key 'ppo.learnin_rate'"),
     (PPO + ["--runs-dir", "{tmp}/file/below"], "is a file (or lies under one)"),
     (PPO + ["--run-dir", "{tmp}/pporun"], "already holds a run"),
+    (PPO + ["--set", "env.backend=envpol"], "unknown backend 'envpol'"),
+    (PPO + ["--set", "env.backend=ale-vector"], "ale-vector runs Atari games"),
+    (["train", "ppo", "--env", "Pong", "--set", "env.backend=ale-vector",
+      "--set", "env.distractors=novel"], "cannot draw distractor overlays"),
     # -- resume
     (["train", "ppo", "--resume", "{tmp}/pporun", "--set", "ppo.learning_rate=1"],
      "cannot change it"),

@@ -33,6 +33,7 @@ def check_run(cfg, encoder_of: Callable, stored_bytes: Callable, core_hidden: in
         learner: its name, for the message.
     """
     check_device(cfg.device)
+    check_backend(cfg.env)
     if cfg.train.track:
         from rimrl.tracking import check_tracking_available
         check_tracking_available()
@@ -187,3 +188,24 @@ def _leaves(space):
     if isinstance(space, gym.spaces.Dict):
         return [leaf for sub in space.spaces.values() for leaf in _leaves(sub)]
     return [space]
+
+
+#: ``env.backend`` values: who builds Atari training envs
+BACKENDS = ("sb3", "ale-vector")
+
+
+def check_backend(env_cfg) -> None:
+    """``env.backend`` names a backend, and ``ale-vector`` is asked of an Atari game trained
+    without distractor overlays (they draw on Python frames the C++ env never shows)."""
+    from rimrl.errors import unknown_name
+    from rimrl.learners.environments import env_family
+
+    if env_cfg.backend not in BACKENDS:
+        raise UserError("env." + unknown_name("backend", env_cfg.backend, BACKENDS))
+    if env_cfg.backend == "ale-vector":
+        if env_family(env_cfg.id) != "atari":
+            raise UserError(f"env.backend ale-vector runs Atari games; {env_cfg.id} is not "
+                            "one (use env.backend=sb3)")
+        if env_cfg.distractors:
+            raise UserError("env.backend ale-vector cannot draw distractor overlays in "
+                            "training; use env.backend=sb3 with env.distractors")

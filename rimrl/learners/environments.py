@@ -100,6 +100,13 @@ def make_env(cfg, n_envs: int | None = None, seed: int | None = None, render_mod
             raise UserError("env.kwargs applies to gymnasium, MiniGrid and pickup envs; Atari "
                             "games take env.sticky_actions, env.frame_stack and "
                             "env.terminal_on_life_loss")
+        if getattr(env_cfg, "backend", "sb3") == "ale-vector" and training \
+                and render_mode is None:
+            from rimrl.envs.ale_vector import AleVectorEnv
+            return AleVectorEnv(env_cfg.id, n_envs=n_envs, seed=seed,
+                                frame_stack=env_cfg.frame_stack,
+                                sticky_actions=env_cfg.sticky_actions,
+                                terminal_on_life_loss=env_cfg.terminal_on_life_loss)
         from rimrl.envs.atari import make_atari_vec_env
         from rimrl.envs.overlays import DistractorOverlay
 

@@ -25,6 +25,10 @@ class EnvConfig:
         terminal_on_life_loss: Atari: end learning episodes at a life loss.
         subprocess: run envs in worker processes (off: on 2 cores the network, not the
             emulator, is the bottleneck).
+        backend: Atari training envs: ``sb3`` (SB3's ``AtariWrapper`` in Python, one env at
+            a time) or ``ale-vector`` (ale-py's C++ vector env, every game in a thread pool;
+            :mod:`rimrl.envs.ale_vector`). Evaluation always uses ``sb3`` (same
+            preprocessing; video and distractor overlays need its Python frames).
         distractors: distractor split used in training: for the pickup suite the split its
             episodes come from (``train`` by default), for Atari an overlay split drawn on the
             frames as augmentation (none by default). ``rimrl evaluate --distractors`` picks
@@ -37,6 +41,7 @@ class EnvConfig:
     sticky_actions: bool = False
     terminal_on_life_loss: bool = True
     subprocess: bool = False
+    backend: str = "sb3"
     distractors: Optional[str] = None
     kwargs: dict[str, Any] = field(default_factory=dict)
 

@@ -12,12 +12,17 @@ variants take turns, one rollout (collection + 4 epochs) each, ``--rollouts`` ro
 median per variant is reported, and each ratio to the reference as the median of the
 per-round ratios with their min-max range. Targets (issue #14): lstm >= 1.0x and rims >= 0.95x
 the reference.
-Usage: python benchmarks/ppo_throughput.py [--rollouts N] [--env DemonAttack]
+With ``--load N``, N busy processes share the machine during the measurement (issue #24:
+no collapse under contention); ``--rollout-threads`` adds lstm and rims collecting their
+rollouts on one thread (``ppo.rollout_threads=1``).
+Usage: python benchmarks/ppo_throughput.py [--rollouts N] [--env DemonAttack] [--load 1]
+       [--rollout-threads]
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import platform
 import statistics
 import time
@@ -48,6 +53,12 @@ def interleaved_times(models: dict, rounds: int) -> dict:
     return times
 
 
+def _spin() -> None:
+    """A CPU-bound neighbour (``--load``)."""
+    while True:
+        pass
+
+
 def rimrl_model(env_id: str, core: str, overrides: list[str]):
     cfg = PPO_LEARNER.load_config([f"env.id={env_id}", f"core.name={core}"] + overrides)
     return build_model(cfg, make_env(cfg))
@@ -62,7 +73,15 @@ def main() -> None:
                         help="also time lstm with hidden 128 and rims with 16-step chunks")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         help="config overrides for the rimrl variants, e.g. ppo.chunk_length=16")
+    parser.add_argument("--load", type=int, default=0,
+                        help="CPU-bound busy processes beside the measurement (a user's machine "
+                             "is rarely idle)")
+    parser.add_argument("--rollout-threads", action="store_true",
+                        help="also time lstm and rims with ppo.rollout_threads=1")
     args = parser.parse_args()
+    busy = [multiprocessing.Process(target=_spin, daemon=True) for _ in range(args.load)]
+    for p in busy:
+        p.start()
     print(f"machine: {platform.machine()}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}; {args.env}, {N_ENVS} envs x {N_STEPS} steps, batch "
           f"{BATCH}, {EPOCHS} epochs, {args.rollouts} interleaved timed rollouts per variant")
@@ -78,6 +97,8 @@ def main() -> None:
             "CnnLstmPolicy", make_env(cfg), n_steps=N_STEPS, batch_size=BATCH,
             n_epochs=EPOCHS, seed=0, device="cpu")
     variants = [("lstm", []), ("rims", [])] + (EXTRA_VARIANTS if args.extra_variants else [])
+    if args.rollout_threads:
+        variants += [("lstm", ["ppo.rollout_threads=1"]), ("rims", ["ppo.rollout_threads=1"])]
     for core, extra in variants:
         label = f"rimrl core {core}" + (f" ({', '.join(extra)})" if extra else "")
         models[label] = rimrl_model(args.env, core, args.overrides + extra)
@@ -90,6 +111,9 @@ def main() -> None:
         ratios[label] = statistics.median(per_round)
         print(f"{label:<55} {N_ENVS * N_STEPS / statistics.median(t):7.1f} steps/s  "
               f"{ratios[label]:5.2f}x [{min(per_round):.2f}-{max(per_round):.2f}]")
+    for p in busy:
+        p.terminate()
+    print(f"load beside the measurement: {args.load} busy process(es)")
     print(f"ratio vs feed-forward PPO (median over rounds): lstm "
           f"{ratios['rimrl core lstm']:.2f}x (target >= 1.0), rims "
           f"{ratios['rimrl core rims']:.2f}x (target >= 0.95)")

@@ -300,3 +300,43 @@ def test_models_saved_under_the_old_top_level_package_names_still_load(tmp_path,
         ChunkedRecurrentPPO.load(path)
     loaded = load_sb3_model(ChunkedRecurrentPPO, "PPO", path)
     assert type(loaded.policy) is MlpCorePolicy and "agents" not in sys.modules
+
+
+@pytest.mark.parametrize("rollout_threads, during", [(1, 1), (0, 2)])
+def test_rollouts_collect_on_their_own_thread_count(monkeypatch, rollout_threads, during):
+    """``rollout_threads`` sets torch's threads while a rollout is collected (the policy's
+    forward passes see it) and puts the update's count back afterwards; 0 leaves it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        model = ChunkedRecurrentPPO(MlpCorePolicy, vec_env(), n_steps=8, batch_size=16,
+                                    chunk_length=8, n_epochs=1, seed=0,
+                                    rollout_threads=rollout_threads,
+                                    policy_kwargs=dict(core=dict(name="lstm", hidden_size=8)))
+        seen = []
+        forward = model.policy.forward
+        monkeypatch.setattr(model.policy, "forward",
+                            lambda *a, **k: (seen.append(torch.get_num_threads()),
+                                             forward(*a, **k))[1])
+        model.learn(16)
+        assert seen and set(seen) == {during}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_rollout_threads_from_the_config_reach_the_model(tmp_path):
+    from rimrl.cli import main
+    from rimrl.learners.ppo import load_model
+
+    assert main(["train", "ppo", "--env", "rimrl/CueVector-v0", "--core", "lstm",
+                 "--timesteps", "32", "--n-envs", "2", "--set", "ppo.n_steps=16",
+                 "--set", "ppo.batch_size=32", "--set", "ppo.chunk_length=8",
+                 "--set", "core.hidden_size=8", "--set", "ppo.rollout_threads=1",
+                 "--runs-dir", str(tmp_path), "--no-progress"]) == 0
+    (run,) = list(tmp_path.iterdir())
+    assert load_model(run / "model.zip").rollout_threads == 1
+    # a compute setting: a resume may change it
+    assert main(["train", "ppo", "--resume", str(run), "--timesteps", "64",
+                 "--set", "ppo.rollout_threads=2", "--no-progress"]) == 0
+    assert load_model(run / "model.zip").rollout_threads == 2

@@ -10,6 +10,7 @@ processed in parallel by the core, instead of ~2 padded sequences walked one ste
 
 from __future__ import annotations
 
+import torch
 from gymnasium import spaces
 from sb3_contrib import RecurrentPPO
 
@@ -23,12 +24,27 @@ class ChunkedRecurrentPPO(RecurrentPPO):
         chunk_length: steps per chunk (truncated BPTT length). ``n_steps`` must be a multiple
             of it and ``batch_size`` should be. ``chunk_length == n_steps`` trains on whole
             rollouts, exactly like sb3-contrib with one minibatch.
+        rollout_threads: torch CPU threads while collecting a rollout (0: as many as the
+            update uses). The collection runs one small batch (one step of every env) at a
+            time, where a thread waiting for a busy core costs more than it brings; the
+            update's large batches keep every thread.
         *args, **kwargs: as for ``sb3_contrib.RecurrentPPO``.
     """
 
-    def __init__(self, *args, chunk_length: int = 32, **kwargs):
+    def __init__(self, *args, chunk_length: int = 32, rollout_threads: int = 0, **kwargs):
         self.chunk_length = chunk_length
+        self.rollout_threads = rollout_threads
         super().__init__(*args, **kwargs)
+
+    def collect_rollouts(self, *args, **kwargs) -> bool:
+        threads, wanted = torch.get_num_threads(), getattr(self, "rollout_threads", 0)
+        if not wanted or wanted == threads:
+            return super().collect_rollouts(*args, **kwargs)
+        torch.set_num_threads(wanted)
+        try:
+            return super().collect_rollouts(*args, **kwargs)
+        finally:
+            torch.set_num_threads(threads)
 
     def _setup_model(self) -> None:
         if self.chunk_length < 1 or self.n_steps % self.chunk_length:

@@ -141,7 +141,7 @@ class Learner(ABC):
 
 
 #: config keys that change how a run computes, not what it learns: --resume may change them
-RUNTIME_KEYS = ("threads",)
+RUNTIME_KEYS = ("threads", "ppo.rollout_threads")
 
 
 def use_threads(threads: int) -> None:

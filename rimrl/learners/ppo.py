@@ -91,6 +91,7 @@ class PPOLearner(Learner):
                 verify_checksum(run_dir, ckpt, trust=request.trust)
             model = (load_model(ckpt, env, cfg.device) if ckpt is not None
                      else build_model(cfg, env))
+            model.rollout_threads = cfg.ppo.rollout_threads  # a resume may change it
             if request.resume is not None:
                 save_config(cfg, run_dir / CONFIG_FILE)
             return learn_and_save(model, env, cfg, run_dir, request, self.name,
@@ -128,7 +129,8 @@ def build_model(cfg, env):
         clip_range=schedule(p.clip_range, p.clip_schedule),
         ent_coef=p.ent_coef, vf_coef=p.vf_coef, gamma=p.gamma, gae_lambda=p.gae_lambda,
         max_grad_norm=p.max_grad_norm, normalize_advantage=p.normalize_advantage,
-        target_kl=p.target_kl, chunk_length=p.chunk_length, seed=cfg.seed, device=cfg.device,
+        target_kl=p.target_kl, chunk_length=p.chunk_length,
+        rollout_threads=p.rollout_threads, seed=cfg.seed, device=cfg.device,
         policy_kwargs=dict(
             core=dataclasses.asdict(cfg.core), features_extractor_class=extractor,
             features_extractor_kwargs=extractor_kwargs, net_arch=list(cfg.policy.net_arch),

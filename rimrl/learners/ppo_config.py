@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from rimrl.config import RunSettings, require_positive
+from rimrl.config import MAX_THREADS, RunSettings, require_positive
 from rimrl.errors import UserError
 from rimrl.learners.periodic_evaluation import EvalConfig
 from rimrl.nn.cores import CoreConfig
@@ -49,7 +49,10 @@ class EnvConfig:
 @dataclass
 class PPOHyperparameters:
     """PPO hyperparameters (names as in SB3). ``lr_schedule``/``clip_schedule``: ``linear``
-    decays to 0 over training (as in the RIMs paper's PPO), ``constant`` keeps the value."""
+    decays to 0 over training (as in the RIMs paper's PPO), ``constant`` keeps the value.
+    ``chunk_length``: BPTT chunk (:class:`~rimrl.agents.ppo.ChunkedRecurrentPPO`);
+    ``rollout_threads``: torch threads while collecting rollouts (0: as many as the update;
+    a compute setting, so ``--resume`` may change it)."""
 
     n_steps: int = 128
     batch_size: int = 256
@@ -66,6 +69,7 @@ class PPOHyperparameters:
     normalize_advantage: bool = True
     target_kl: Optional[float] = None
     chunk_length: int = 32
+    rollout_threads: int = 0
 
 
 @dataclass
@@ -145,6 +149,9 @@ class PPORunConfig(RunSettings):
         if any(not isinstance(n, int) or n < 1 for n in self.policy.net_arch):
             raise UserError(f"policy.net_arch must list positive layer sizes, got "
                             f"{self.policy.net_arch}")
+        if not 0 <= self.ppo.rollout_threads <= MAX_THREADS:
+            raise UserError(f"ppo.rollout_threads must be 0 (as the update) or a count up to "
+                            f"{MAX_THREADS}, got {self.ppo.rollout_threads}")
         if not 0 < self.ppo.gamma <= 1 or not 0 <= self.ppo.gae_lambda <= 1:
             raise UserError("ppo.gamma must be in (0, 1] and ppo.gae_lambda in [0, 1]")
         if self.ppo.n_steps % self.ppo.chunk_length:

@@ -54,9 +54,10 @@ def interleaved_times(models: dict, rounds: int) -> dict:
 
 
 def _spin() -> None:
-    """A CPU-bound neighbour (``--load``)."""
+    """A CPU-bound neighbour (``--load``): counts until terminated."""
+    count = 0
     while True:
-        pass
+        count += 1
 
 
 def rimrl_model(env_id: str, core: str, overrides: list[str]):

@@ -113,9 +113,9 @@ def restore_replay(model, replay: Path) -> None:
               f"empty replay memory, refilled before learning", flush=True)
         return
     except Exception as exc:  # torn, foreign, pickled or out of range: nothing was loaded
-        detail = f": {exc}" if isinstance(exc, ValueError) else ""
+        detail = f": {str(exc)[:200]}" if isinstance(exc, ValueError) else ""
         raise UserError(f"{replay} is corrupt ({type(exc).__name__}{detail}); delete it to "
-                        "resume with an empty replay memory"[:400]) from None
+                        "resume with an empty replay memory") from None
     print(f"replay memory restored: {model.replay_buffer.size()} steps per env")
 
 

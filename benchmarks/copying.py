@@ -4,12 +4,13 @@ Trains each model with ``rimrl train copy`` on gap 50 and evaluates the copied p
 gap of ``--gaps``. The thesis reports CE 0.00 at gap 200 for RIMs (K=6, k_A=4, hidden 600)
 against 4.32 for an LSTM(300), with no CPU budget stated; here the budget is ``--updates``
 updates of 64 sequences each. Seeds run in the outer loop, so a run cut short still holds
-matched pairs. Each run lives in ``--runs-dir``/<core>-s<seed>/; a run found there is kept:
-an interrupted one is resumed (``rimrl train copy --resume``; it checkpoints every 500
-updates) and a finished one is read back, so the benchmark can be spread over sessions.
+matched pairs. Each run lives in ``--runs-dir``/<folder>-s<seed>/ (folder: ``MODELS``); a run
+found there is kept: an interrupted one is resumed (``rimrl train copy --resume``; it
+checkpoints every 500 updates) and a finished one is read back, so the benchmark can be spread
+over sessions.
 Wall time is the training time summed over the calls that trained a run.
 Usage: python benchmarks/copying.py [--updates N] [--seeds 0 1 2] [--gaps 50 200 400]
-       [--runs-dir DIR] [--models "LSTM 300"]
+       [--runs-dir DIR] [--models "RIMs official" "LSTM 300"]
 """
 
 from __future__ import annotations
@@ -23,10 +24,14 @@ from pathlib import Path
 from rimrl.cli import main as rimrl
 from rimrl.runs import RESULTS_FILE
 
-#: label -> (core, its overrides)
+#: label -> (its folder under --runs-dir, without the seed; its overrides)
 MODELS = {
-    "RIMs 6x100 k_A=4": ("rims", ["core.hidden_size=600", "core.compile=true"]),
-    "LSTM 300": ("lstm", ["core.hidden_size=300"]),
+    "RIMs 6x100 k_A=4": ("rims", ["core.name=rims", "core.hidden_size=600",
+                                  "core.compile=true"]),
+    # the official code's communication and input reads (issue #22 item 6)
+    "RIMs official": ("rims-official", ["core.name=rims", "core.hidden_size=600",
+                                        "core.compile=true", "core.variant=official"]),
+    "LSTM 300": ("lstm", ["core.name=lstm", "core.hidden_size=300"]),
 }
 
 
@@ -40,9 +45,9 @@ def minutes(seconds: float | None) -> str:
     return "n/a" if seconds is None else f"{seconds / 60:.1f}"
 
 
-def train_run(core: str, seed: int, updates: int, overrides: list[str], runs: Path) -> dict:
-    """Train (or finish, or read back) the run under ``runs/<core>-s<seed>``; its results."""
-    root = runs / f"{core}-s{seed}"
+def train_run(folder: str, seed: int, updates: int, overrides: list[str], runs: Path) -> dict:
+    """Train (or finish, or read back) the run under ``runs/<folder>-s<seed>``; its results."""
+    root = runs / f"{folder}-s{seed}"
     found = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
     if len(found) > 1:
         raise SystemExit(f"{root} holds {len(found)} runs; keep one")
@@ -74,11 +79,11 @@ def main() -> None:
     rows = []
     for seed in args.seeds:
         for label in args.models:
-            core, settings = MODELS[label]
-            overrides = [f"core.name={core}"] + settings + [
+            folder, settings = MODELS[label]
+            overrides = settings + [
                 f"train.updates={args.updates}", f"seed={seed}", "train.eval_every=500",
                 "train.checkpoint_every=500", f"task.eval_gaps=[{', '.join(gaps)}]"]
-            summary = train_run(core, seed, args.updates, overrides, runs)
+            summary = train_run(folder, seed, args.updates, overrides, runs)
             wall = summary.get("seconds")  # None: trained before results.json kept it
             rows.append((label, seed, summary["gaps"], wall))
             print(f"{label:<18} seed {seed}: " + ", ".join(

@@ -11,7 +11,7 @@ Each variant first trains one warm-up rollout (this absorbs torch.compile for RI
 variants take turns, one rollout (collection + 4 epochs) each, ``--rollouts`` rounds; the
 median per variant is reported, and each ratio to the reference as the median of the
 per-round ratios with their min-max range. Targets (issue #14): lstm >= 1.0x and rims >= 0.95x
-the reference.
+the reference. Each line also splits the median rollout into collection and update seconds.
 With ``--load N``, N busy processes share the machine during the measurement (issue #24:
 no collapse under contention); ``--rollout-threads`` adds lstm and rims collecting their
 rollouts on one thread (``ppo.rollout_threads=1``).
@@ -38,19 +38,46 @@ N_ENVS, N_STEPS, BATCH, EPOCHS = 8, 128, 256, 4
 EXTRA_VARIANTS = [("lstm", ["core.hidden_size=128"]), ("rims", ["ppo.chunk_length=16"])]
 
 
-def interleaved_times(models: dict, rounds: int) -> dict:
+PHASES = ("collect_rollouts", "train")
+
+
+def timed_phases(model) -> dict:
+    """Wrap the model's collection and update methods so each call adds its seconds to the
+    returned dict (keys: :data:`PHASES`): where a variant loses its time."""
+    spent = dict.fromkeys(PHASES, 0.0)
+
+    def timed(name, method):
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                spent[name] += time.perf_counter() - start
+        return wrapper
+
+    for name in PHASES:
+        setattr(model, name, timed(name, getattr(model, name)))
+    return spent
+
+
+def interleaved_times(models: dict, rounds: int) -> tuple[dict, dict]:
     """Seconds per rollout of each model in each of ``rounds`` rounds, measured round-robin
     so that the machine's drift (seen here: +-30% between minutes) hits every variant
-    alike."""
+    alike; and the same split into collection and update (label -> phase -> seconds)."""
     for model in models.values():
         model.learn(N_ENVS * N_STEPS)  # warm-up rollout (+ compilation)
+    spent = {label: timed_phases(model) for label, model in models.items()}
     times = {label: [] for label in models}
+    phases = {label: {name: [] for name in PHASES} for label in models}
     for _ in range(rounds):
         for label, model in models.items():
+            before = dict(spent[label])
             start = time.perf_counter()
             model.learn(N_ENVS * N_STEPS, reset_num_timesteps=False)
             times[label].append(time.perf_counter() - start)
-    return times
+            for name in PHASES:
+                phases[label][name].append(spent[label][name] - before[name])
+    return times, phases
 
 
 def _spin() -> None:
@@ -103,15 +130,17 @@ def main() -> None:
     for core, extra in variants:
         label = f"rimrl core {core}" + (f" ({', '.join(extra)})" if extra else "")
         models[label] = rimrl_model(args.env, core, args.overrides + extra)
-    times = interleaved_times(models, args.rollouts)
+    times, phases = interleaved_times(models, args.rollouts)
     reference = times["SB3 PPO CnnPolicy"]
     ratios = {}
     for label, t in times.items():
         # speed ratio per round: reference time / this time (both measured in that round)
         per_round = [r / x for r, x in zip(reference, t)]
         ratios[label] = statistics.median(per_round)
+        split = ", ".join(f"{name.split('_')[0]} {statistics.median(phases[label][name]):.2f} s"
+                          for name in PHASES)
         print(f"{label:<55} {N_ENVS * N_STEPS / statistics.median(t):7.1f} steps/s  "
-              f"{ratios[label]:5.2f}x [{min(per_round):.2f}-{max(per_round):.2f}]")
+              f"{ratios[label]:5.2f}x [{min(per_round):.2f}-{max(per_round):.2f}]  ({split})")
     for p in busy:
         p.terminate()
     print(f"load beside the measurement: {args.load} busy process(es)")

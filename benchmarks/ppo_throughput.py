@@ -14,7 +14,7 @@ per-round ratios with their min-max range. Targets (issue #14): lstm >= 1.0x and
 the reference. Each line also splits the median rollout into collection and update seconds.
 With ``--load N``, N busy processes share the machine during the measurement (issue #24:
 no collapse under contention); ``--rollout-threads`` adds lstm and rims collecting their
-rollouts on one thread (``ppo.rollout_threads=1``).
+rollouts on as many threads as the update (``ppo.rollout_threads=0``; the default is 1).
 Usage: python benchmarks/ppo_throughput.py [--rollouts N] [--env DemonAttack] [--load 1]
        [--rollout-threads]
 """
@@ -105,7 +105,8 @@ def main() -> None:
                         help="CPU-bound busy processes beside the measurement (a user's machine "
                              "is rarely idle)")
     parser.add_argument("--rollout-threads", action="store_true",
-                        help="also time lstm and rims with ppo.rollout_threads=1")
+                        help="also time lstm and rims with ppo.rollout_threads=0 (the default "
+                             "collects on 1 thread)")
     args = parser.parse_args()
     busy = [multiprocessing.Process(target=_spin, daemon=True) for _ in range(args.load)]
     for p in busy:
@@ -126,7 +127,7 @@ def main() -> None:
             n_epochs=EPOCHS, seed=0, device="cpu")
     variants = [("lstm", []), ("rims", [])] + (EXTRA_VARIANTS if args.extra_variants else [])
     if args.rollout_threads:
-        variants += [("lstm", ["ppo.rollout_threads=1"]), ("rims", ["ppo.rollout_threads=1"])]
+        variants += [("lstm", ["ppo.rollout_threads=0"]), ("rims", ["ppo.rollout_threads=0"])]
     for core, extra in variants:
         label = f"rimrl core {core}" + (f" ({', '.join(extra)})" if extra else "")
         models[label] = rimrl_model(args.env, core, args.overrides + extra)

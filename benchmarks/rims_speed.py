@@ -4,7 +4,9 @@ Shapes: input 512, hidden 6 x 85 = 510, at (T=128, B=2), (T=32, B=64) and (T=32,
 last being PPO's training chunk on Atari (8 envs, 32-step chunks). The LSTM and every RIMs
 variant take turns within each round (``--repeats`` rounds); each ratio is the median of the
 per-round ratios with its min-max range. Targets (issue #14): eager RIMs <= 2.0x and <= 1.2x
-the LSTM's time; compiled <= 1.5x and <= 1.0x.
+the LSTM's time; compiled <= 1.5x and <= 1.0x. Besides the module's default (thesis) variant,
+the PPO defaults: the official variant on GRU dynamics compiled (Atari) and on LSTM eager
+(pickup).
 ``--chunk`` adds an experiment (issue #24 item 4): one ``torch.compile`` graph for a whole
 32-step chunk (the step unrolled 32 times, forward and backward each one graph) instead of
 one graph per step; only at T=32, as its compilation grows with T.
@@ -22,6 +24,7 @@ import torch
 
 from rimrl.nn import RIMs
 from rimrl.nn.rim_cell import from_units, to_units
+from rimrl.nn.rims_settings import VARIANTS, RIMsSettings
 
 SHAPES = [(128, 2), (32, 64), (32, 8)]
 CHUNK = 32
@@ -73,6 +76,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    # every module's compiled step shares one code object (RIMCell.step), and each module and
+    # requires_grad pattern is one more compilation of it: past torch's default limit (8) the
+    # later modules would silently run eager
+    torch._dynamo.config.recompile_limit = 64
     torch.manual_seed(0)
     print(f"machine: {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} threads, torch {torch.__version__}")
@@ -85,6 +92,15 @@ def main() -> None:
             for label, compile_ in modes:
                 modules[f"RIMs 6x85 {dynamics} {label}"] = RIMs(
                     512, 510, num_units=6, k_active=4, dynamics=dynamics, compile=compile_)
+            # the PPO defaults since issue #22 item 7: official variant (Atari: GRU, compiled;
+            # pickup: LSTM, eager)
+            official = dict(num_units=6, k_active=4, settings=RIMsSettings(**VARIANTS["official"]))
+            if dynamics == "gru" and not args.no_compile:
+                modules["RIMs 6x85 gru official compiled"] = RIMs(
+                    512, 510, dynamics="gru", compile=True, **official)
+            if dynamics == "lstm":
+                modules["RIMs 6x85 lstm official eager"] = RIMs(512, 510, dynamics="lstm",
+                                                                **official)
             if args.chunk and T == CHUNK:
                 chunk = ChunkCompiledRIMs(512, 510, num_units=6, k_active=4, dynamics=dynamics)
                 reference = modules[f"RIMs 6x85 {dynamics} eager"]

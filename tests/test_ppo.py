@@ -332,11 +332,17 @@ def test_rollout_threads_from_the_config_reach_the_model(tmp_path):
     assert main(["train", "ppo", "--env", "rimrl/CueVector-v0", "--core", "lstm",
                  "--timesteps", "32", "--n-envs", "2", "--set", "ppo.n_steps=16",
                  "--set", "ppo.batch_size=32", "--set", "ppo.chunk_length=8",
-                 "--set", "core.hidden_size=8", "--set", "ppo.rollout_threads=1",
+                 "--set", "core.hidden_size=8", "--set", "ppo.rollout_threads=2",
                  "--runs-dir", str(tmp_path), "--no-progress"]) == 0
     (run,) = list(tmp_path.iterdir())
-    assert load_model(run / "model.zip").rollout_threads == 1
+    assert load_model(run / "model.zip").rollout_threads == 2
     # a compute setting: a resume may change it
     assert main(["train", "ppo", "--resume", str(run), "--timesteps", "64",
-                 "--set", "ppo.rollout_threads=2", "--no-progress"]) == 0
-    assert load_model(run / "model.zip").rollout_threads == 2
+                 "--set", "ppo.rollout_threads=0", "--no-progress"]) == 0
+    assert load_model(run / "model.zip").rollout_threads == 0
+
+
+def test_rollouts_collect_on_one_thread_by_default():
+    from rimrl.learners import get
+
+    assert get("ppo").load_config([]).ppo.rollout_threads == 1

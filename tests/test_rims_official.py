@@ -103,21 +103,29 @@ def test_gated_write_parameters_are_shared_by_all_rims():
     assert cell.input_query_bias is None
 
 
-def test_variant_applies_over_defaults_and_files_under_explicit_settings():
-    """``--set core.variant=official`` on pickup replaces the grid section's key sizes with
-    the official code's; an explicit ``--set core.<setting>`` still wins; the thesis variant
-    leaves the grid section as it is."""
+def test_ppo_defaults_are_the_official_variant_and_the_thesis_one_is_a_set_away():
+    """PPO's RIMs are the official code's by default (issue #22 item 7), on Atari and on
+    pickup (where the grid section keeps its size and LSTM dynamics); ``--set
+    core.variant=thesis`` gives the thesis' settings over the defaults and files; an explicit
+    ``--set core.<setting>`` still wins over a variant; the copy task keeps the thesis
+    variant its Table 1 rows were measured with."""
     from rimrl.learners import get
+    from rimrl.tasks.copying import CopyConfig
 
     ppo = get("ppo")
     grid = ["env.id=rimrl/Pickup-v0"]
-    thesis = ppo.load_config(grid).core
-    assert (thesis.variant, thesis.input_key_size, thesis.comm_output) == ("thesis", 32, "linear")
-    core = ppo.load_config(grid + ["core.variant=official"]).core
-    assert {k: getattr(core, k) for k in OFFICIAL} == OFFICIAL
-    assert (core.hidden_size, core.dynamics) == (thesis.hidden_size, "lstm")  # not the variant's
-    core = ppo.load_config(grid + ["core.variant=official", "core.comm_key_size=8"]).core
-    assert (core.comm_key_size, core.comm_output) == (8, "gated")
+    for env in ([], grid):
+        core = ppo.load_config(env).core
+        assert core.variant == "official"
+        assert {k: getattr(core, k) for k in OFFICIAL} == OFFICIAL
+    assert (core.hidden_size, core.dynamics) == (192, "lstm")  # the grid section's
+    thesis = ppo.load_config(grid + ["core.variant=thesis"]).core
+    assert {k: getattr(thesis, k) for k in OFFICIAL} == VARIANTS["thesis"]
+    assert (thesis.hidden_size, thesis.dynamics, thesis.comm_output) == (192, "lstm", "linear")
+    core = ppo.load_config(grid + ["core.variant=thesis", "core.comm_key_size=8"]).core
+    assert (core.comm_key_size, core.comm_output) == (8, "linear")
+    assert CopyConfig().core.variant == "thesis"
+    assert CopyConfig().core.comm_output == "linear"
 
 
 def test_variant_reaches_policies_built_in_python_and_unknown_variants_are_refused():

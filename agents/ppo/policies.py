@@ -26,13 +26,14 @@ from stable_baselines3.common.torch_layers import CombinedExtractor, FlattenExtr
 
 from rimrl.nn.cores import CoreConfig, build_core
 from rimrl.nn.encoders import NatureEncoder
-from rimrl.nn.rims_settings import ATARI_RIMS, VARIANTS
+from rimrl.nn.rims_settings import ATARI_RIMS
 
 #: the RIMs policy classes' core: the paper's Atari RIMs with the official code's bounded
-#: communication. With the thesis variant's unbounded write, sb3-contrib's default critic
-#: core (``enable_critic_lstm=True``) grew ~1.8x per step within 2.3k CartPole steps
-#: (|h| 1e11 at a rollout's start) and training stopped on NaN; gated, |h| stays bounded.
-PYTHON_RIMS = {**ATARI_RIMS, **VARIANTS["official"], "variant": "official"}
+#: communication (``ATARI_RIMS``, also ``rimrl train ppo``'s). With the thesis variant's
+#: unbounded write, sb3-contrib's default critic core (``enable_critic_lstm=True``) grew ~1.8x
+#: per step within 2.3k CartPole steps (|h| 1e11 at a rollout's start) and training stopped on
+#: NaN; gated, |h| stays bounded.
+PYTHON_RIMS = ATARI_RIMS
 
 
 class RecurrentCorePolicy(RecurrentActorCriticPolicy):

@@ -152,11 +152,18 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 #: The RIMs paper's Atari PPO core (appendix; REFERENCE.md): 6 RIMs, 4 active, GRU dynamics,
-#: 6 x 85 = 510 units (512 does not divide by 6).
-ATARI_RIMS = dict(name="rims", hidden_size=510, num_units=6, k_active=4, dynamics="gru")
+#: 6 x 85 = 510 units (512 does not divide by 6), in the official code's variant: PPO's
+#: default (``rimrl train ppo`` and the SB3 policy classes). Why official (issue #22, measured
+#: on pickup at 1M steps, 3 seeds each; benchmarks/RESULTS.md "RIMs variants on pickup"): equal
+#: success (train 0.848 vs the thesis variant's 0.835, novel 0.552 vs 0.567) with a bounded
+#: state (|h| <= 1.99 vs 20) and PPO updates 4.7x calmer (largest approx KL 0.148 vs 0.699);
+#: on GRU dynamics the thesis variant diverged in 1 of 5 seeds, the official one did not.
+ATARI_RIMS = dict(name="rims", hidden_size=510, num_units=6, k_active=4, dynamics="gru",
+                  variant="official", **_OFFICIAL)
 #: the copying task (RIMs paper, Table 1): 6 RIMs of 100 units, k_A = 4 (the thesis'
-#: section 8.4.1 sizes; ``rimrl train copy``'s defaults)
-COPY_RIMS = dict(name="rims", hidden_size=600, num_units=6, k_active=4)
+#: section 8.4.1 sizes; ``rimrl train copy``'s defaults). Thesis variant: Table 1's rows were
+#: measured with it; the official variant's rows are issue #22 item 6.
+COPY_RIMS = dict(name="rims", hidden_size=600, num_units=6, k_active=4, variant="thesis")
 
 
 def variant_values(variant: Optional[str]) -> dict[str, Any]:

@@ -58,6 +58,27 @@ def test_curves_and_final_scores_from_evaluations(runs, capsys):
     assert "| rimrl/Pickup-v0 | rims | novel | 200 | 0.8 | n=1, no interval |" in md
 
 
+def test_rows_of_resumed_runs_join_the_grid_of_their_multiples(tmp_path):
+    """Two seeds evaluated every 100 steps; seed 1 was resumed from a checkpoint between
+    rollout ends, so its rows sit at other steps (104, 236 instead of 128, 256). Each row
+    counts at the multiple it was made for (100, 200); the second row of a multiple (the end
+    of training, 260) keeps its own step."""
+    import yaml
+
+    steps = {0: [128, 256], 1: [104, 236, 260]}
+    for seed, at in steps.items():
+        run = write_run(tmp_path, ENV, "lstm", seed, [(100, 0.1), (200, 0.2)])
+        config = yaml.safe_load((run / "config.yaml").read_text()) | {"eval": {"every": 100}}
+        (run / "config.yaml").write_text(yaml.safe_dump(config))
+        write_evaluations(run, rows([(s, "train", 0.1 * (i + 1) + 0.05 * seed, 0.0)
+                                     for i, s in enumerate(at)]))
+    assert main(["compare", str(tmp_path), "--reps", "20", "--no-progress"]) == 0
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    curve = report["generalization"][ENV]["lstm"]["train"]
+    assert curve["frames"] == [100, 200]
+    assert curve["success_mean"] == pytest.approx([0.125, 0.225])
+
+
 def test_runs_without_evaluations_keep_the_training_score(tmp_path):
     write_run(tmp_path, ENV, "lstm", 0, [(100, 0.1), (200, 0.25)])
     assert main(["compare", str(tmp_path), "--reps", "10", "--no-progress"]) == 0

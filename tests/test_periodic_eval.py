@@ -72,6 +72,21 @@ def test_resume_keeps_history_up_to_the_checkpoint(tmp_path):
     assert rows[:2] == kept
 
 
+def test_an_evaluation_lost_to_an_interruption_is_made_on_resume(tmp_path):
+    """Killed after the checkpoint at 128 and before its evaluation was written: the resume
+    evaluates at 128 (the checkpoint's weights) before training on, so no multiple of
+    ``every`` goes without its row."""
+    run = train(tmp_path, timesteps=128)
+    kept = read_evaluations(run)
+    assert [r["step"] for r in kept] == [64, 128]
+    write_evaluations(run, kept[:1])
+    assert main(["train", "ppo", "--resume", str(run), "--timesteps", "256",
+                 "--no-progress"]) == 0
+    rows = read_evaluations(run)
+    assert [r["step"] for r in rows] == [64, 128, 192, 256]
+    assert rows[1]["return_mean"] == kept[1]["return_mean"]  # same weights, same episodes
+
+
 def test_splits_of_the_pickup_suite(tmp_path):
     """On pickup the first row is the split it trains on, then the requested ones."""
     assert main(["train", "ppo", "--env", "rimrl/Pickup-v0", "--core", "lstm", "--timesteps",

@@ -13,7 +13,8 @@ with evaluation trains exactly as one without it (tested).
 Results: ``evaluations.csv`` (one row per evaluation and split, :data:`rimrl.runs.EVAL_COLUMNS`),
 TensorBoard ``eval/<split>/success_rate`` and ``eval/<split>/return_mean``, and
 ``best_model.zip``, the model with the best mean return on the first row so far. A resumed
-run keeps the rows up to its checkpoint's step and redoes the later ones.
+run keeps the rows up to its checkpoint's step and redoes the later ones; one due by then
+but never written is made as training resumes.
 """
 
 from __future__ import annotations
@@ -87,6 +88,8 @@ class PeriodicEvaluation:
         class Callback(BaseCallback):
             def _on_training_start(self) -> None:
                 owner.start(self.model)
+                if self.model.num_timesteps >= owner.next_at:  # due before the interruption
+                    owner.evaluate(self.model, self.logger)
 
             def _on_step(self) -> bool:
                 return True
@@ -110,16 +113,19 @@ class PeriodicEvaluation:
         self.best = float("-inf")
 
     def start(self, model) -> None:
-        """Keep the history up to the model's step; schedule the next evaluation."""
+        """Keep the history up to the model's step; schedule the next evaluation: the first
+        multiple of ``every`` after the last one kept. A run killed after its checkpoint and
+        before that checkpoint's evaluation was written (or stopped mid-rollout past a
+        multiple) is then already due, and is evaluated as training starts: the weights are
+        the ones the lost evaluation would have seen (they change only in updates)."""
         from rimrl.runs import read_evaluations, truncate_evaluations
 
-        done = model.num_timesteps
-        truncate_evaluations(self.run_dir, done)
+        truncate_evaluations(self.run_dir, model.num_timesteps)
         history = [r for r in read_evaluations(self.run_dir) if r["split"] == self.rows[0]]
         self.best = max((r["return_mean"] for r in history), default=float("-inf"))
         self.last_step = max((r["step"] for r in history), default=None)
         every = self.cfg.eval.every
-        self.next_at = (done // every + 1) * every
+        self.next_at = ((self.last_step or 0) // every + 1) * every
 
     def evaluate(self, model, logger=None) -> bool:
         """Play every row, record it, keep the best model; ``False`` if abandoned."""

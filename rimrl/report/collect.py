@@ -38,6 +38,7 @@ class Run:
         provenance: ``run.json``'s record of the code that made it (None for runs made
             before rimrl kept one).
         evaluations: the rows of ``evaluations.csv`` (evaluation during training), if any.
+        eval_every: the run's ``eval.every`` (0: unknown or off).
     """
 
     path: Path
@@ -52,6 +53,7 @@ class Run:
     episode_ends: Optional[np.ndarray] = None
     provenance: Optional[dict] = None
     evaluations: list = field(default_factory=list)
+    eval_every: int = 0
 
     @property
     def final_score(self) -> float:
@@ -170,7 +172,15 @@ def read_run(path: Path, grouping: dict[str, str], by: Optional[str] = None) -> 
     return Run(path=path, kind=kind, env=str(config_value(config, "env.id")), method=method,
                seed=int(config.get("seed", 0)), steps=steps, scores=scores,
                distractors=distractors, activation=activation, episode_ends=episode_ends,
-               provenance=meta.get("provenance"), evaluations=_evaluations(path))
+               provenance=meta.get("provenance"), evaluations=_evaluations(path),
+               eval_every=_eval_every(config))
+
+
+def _eval_every(config: dict) -> int:
+    try:
+        return max(0, int(config_value(config, "eval.every")))
+    except (KeyError, TypeError, ValueError):
+        return 0
 
 
 def _evaluations(path: Path) -> list:

@@ -49,15 +49,33 @@ def final_scores(runs: list[Run], reps: int) -> dict:
             "sources": sorted({r.score_source.split(" (")[0] for r in runs})}
 
 
+def evaluation_points(run: Run, split: str) -> dict[int, float]:
+    """Step -> success of ``run``'s evaluations on ``split``, each row at the multiple of
+    ``eval.every`` it was made for. A row is made at the end of the first rollout at or past
+    a multiple, so a run resumed from a checkpoint taken between rollout ends evaluates at
+    other steps than an uninterrupted one (e.g. 400,352 against 401,408); the multiple
+    (400,000) puts both on one grid. A second row for the same multiple (the evaluation at
+    the end of training) keeps its own step; without ``eval_every``, every row does."""
+    points: dict[int, float] = {}
+    for row in run.evaluations:
+        if row["split"] != split:
+            continue
+        step = row["step"]
+        if run.eval_every and step // run.eval_every * run.eval_every not in points:
+            step = step // run.eval_every * run.eval_every
+        points[step] = row["success_rate"]
+    return points
+
+
 def generalization(runs: list[Run], frames_per_step: int, reps: int) -> dict:
     """Per split: success over training from the runs' evaluations during training (the
-    thesis' Fig. 4 shape), mean over seeds at the evaluation steps every seed has, with a 95%
-    bootstrap band over seeds (``None`` for one run)."""
+    thesis' Fig. 4 shape), mean over seeds at the evaluation steps every seed has
+    (:func:`evaluation_points`), with a 95% bootstrap band over seeds (``None`` for one
+    run)."""
     splits = [s for s in dict.fromkeys(r["split"] for run in runs for r in run.evaluations)]
     out = {}
     for split in splits:
-        by_seed = [{r["step"]: r["success_rate"] for r in run.evaluations if r["split"] == split}
-                   for run in runs]
+        by_seed = [evaluation_points(run, split) for run in runs]
         if not all(by_seed):
             continue
         steps = sorted(set.intersection(*(set(d) for d in by_seed)))

@@ -268,7 +268,7 @@ def to_dict(config: Any) -> dict:
 
 def load_config(
     cls: type[T],
-    files: list[Union[str, Path]] = (),
+    files: list[Union[str, Path, dict]] = (),
     overrides: list[str] = (),
     section: Union[None, str, Callable[[dict], Optional[str]]] = None,
     presets: Optional[Callable[[dict, dict], None]] = None,
@@ -278,7 +278,7 @@ def load_config(
     Args:
         cls: the config dataclass: the one home of the defaults; the files and overrides
             change some of them.
-        files: YAML files; a file with a ``default`` mapping (the learners' defaults files
+        files: YAML files (or mappings already read from one); a file with a ``default`` mapping (the learners' defaults files
             keep it empty) holds family sections beside it (``atari:``, ``grid:``, ...),
             merged over ``default``.
         overrides: ``key.sub=value`` strings.
@@ -290,7 +290,7 @@ def load_config(
             (``explicit``: the later files and the overrides, as one mapping) are applied:
             a named preset (e.g. ``core.variant``) then sits between the two.
     """
-    raws = [read_yaml(path) for path in files]
+    raws = [copy.deepcopy(f) if isinstance(f, dict) else read_yaml(f) for f in files]
     defaults = to_dict(cls())  # the one home of every default; nested factories included
     if callable(section):
         requested = copy.deepcopy(defaults)

@@ -139,3 +139,36 @@ def test_variant_reaches_policies_built_in_python_and_unknown_variants_are_refus
         CoreConfig(variant="paper")
     with pytest.raises(UserError, match="core.variant 'paper' is unknown"):
         CoreConfig.with_variant({}, {"variant": "paper"})
+
+
+def test_runs_saved_before_variants_existed_keep_the_thesis_settings(tmp_path):
+    """A run whose config.yaml predates ``core.variant`` (round 7) lacks the settings that came
+    with it; it was trained with the thesis' values, so a resume rebuilds and records those,
+    not today's PPO defaults (the official variant), and an evaluation reads the same."""
+    import yaml
+
+    from rimrl.cli import main
+    from rimrl.learners import get
+    from rimrl.learners.base import saved_config
+    from rimrl.learners.ppo import load_model
+    from tests.test_cli_ppo import TINY, only_run
+
+    assert main(["train", "ppo", "--env", "rimrl/CueVector-v0", "--core", "rims",
+                 "--timesteps", "128", "--runs-dir", str(tmp_path), "--set",
+                 "core.variant=thesis"] + TINY) == 0
+    run = only_run(tmp_path)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    for key in ("variant", "comm_output", "comm_reads", "comm_dropout", "input_dropout",
+                "input_value_scale"):
+        del config["core"][key]  # as an older rimrl wrote it
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    core = saved_config(get("ppo").config_class(), run).core
+    assert (core.variant, core.comm_output, core.comm_reads, core.input_value_scale) == (
+        "thesis", "linear", "stored", 1)
+    assert core.input_key_size == 8  # the saved values still win
+    assert main(["train", "ppo", "--resume", str(run), "--timesteps", "256",
+                 "--no-progress"]) == 0
+    resumed = yaml.safe_load((run / "config.yaml").read_text())["core"]
+    assert (resumed["variant"], resumed["comm_output"], resumed["comm_dropout"]) == (
+        "thesis", "linear", 0.0)
+    assert load_model(run / "model.zip").policy.core_config.comm_output == "linear"

@@ -144,6 +144,25 @@ class Learner(ABC):
 RUNTIME_KEYS = ("threads", "ppo.rollout_threads")
 
 
+def saved_config(config, run_dir: Path, overrides=()):
+    """The config saved in ``run_dir`` (``config.yaml``), over ``config``'s defaults (an
+    instance of the learner's config class), then ``overrides``.
+
+    A run saved before ``core.variant`` existed (round 7) lacks the RIMs settings that came
+    with it (gated communication, fresh reads, dropouts, value scale); it was trained with
+    the thesis' values, so those keys take them, not today's defaults (PPO's are the official
+    variant's): a resume or an evaluation describes the model the run holds."""
+    from rimrl.config import load_config, read_yaml
+    from rimrl.nn.rims_settings import VARIANTS
+    from rimrl.runs import CONFIG_FILE
+
+    saved = read_yaml(Path(run_dir) / CONFIG_FILE)
+    core = saved.get("core")
+    if isinstance(core, dict) and "variant" not in core:
+        saved["core"] = {**VARIANTS["thesis"], "variant": "thesis", **core}
+    return load_config(config, [saved], list(overrides))
+
+
 def use_threads(threads: int) -> None:
     """torch's CPU threads for this process (0: leave torch's default)."""
     if threads:
@@ -159,7 +178,7 @@ def prepare_run(request: TrainRequest, learner: Learner):
     Everything is validated before a directory is created or a file written, so bad input
     leaves nothing behind; a run another process is writing is refused.
     """
-    from rimrl.config import load_config, save_config
+    from rimrl.config import save_config
     from rimrl.provenance import provenance
     from rimrl.runs import (CONFIG_FILE, PRE_RUN_FILES, RunLock, latest_checkpoint,
                             new_run_dir, read_meta, remove_torn_files, require_run_dir,
@@ -177,7 +196,7 @@ def prepare_run(request: TrainRequest, learner: Learner):
                 raise UserError(
                     f"--resume continues a run with its saved config; '{text}' cannot change "
                     f"it (only these can: {', '.join(allowed)})")
-        config = load_config(learner.config_class(), [run_dir / CONFIG_FILE], overrides)
+        config = saved_config(learner.config_class(), run_dir, overrides)
         _refuse_finished(learner, run_dir, config)
         use_threads(config.threads)
         lock = RunLock(run_dir).acquire()

@@ -76,13 +76,13 @@ class CopyLearner(Learner):
     def evaluate(self, request: EvalRequest) -> int:
         import torch
 
-        from rimrl.config import load_config
+        from rimrl.learners.base import saved_config
         from rimrl.runs import (CONFIG_FILE, EVALUATION_FILE, MODEL_PT, latest_checkpoint,
                                 load_checkpoint, write_result)
         from rimrl.tasks.copying import CopyModel, evaluate_copy
 
         run_dir = request.run_dir
-        config = load_config(self.config_class(), [run_dir / CONFIG_FILE])
+        config = saved_config(self.config_class(), run_dir)
         model = CopyModel(config.task, config.core)
         final = run_dir / MODEL_PT
         if final.is_file():

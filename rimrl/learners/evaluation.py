@@ -14,7 +14,7 @@ from rimrl.learners.environments import make_env
 from rimrl.learners.video import FrameRecorder, write_gif
 from rimrl.progress import bar, format_score, say, shows_bar
 from rimrl.learners.requests import EvalRequest
-from rimrl.runs import (CONFIG_FILE, DISTRACTORS_FILE, EVALUATION_FILE, MODEL_ZIP, VIDEO_DIR,
+from rimrl.runs import (DISTRACTORS_FILE, EVALUATION_FILE, MODEL_ZIP, VIDEO_DIR,
                         latest_checkpoint, verify_checksum, write_result)
 
 
@@ -29,10 +29,10 @@ def evaluate_run(request: EvalRequest, config_cls, load: Callable, describe: Cal
         load: ``load(path, device=...)`` -> an SB3 model; a one-line error when corrupt.
         describe: config -> the fields naming the model in results, e.g. ``{"core": "rims"}``.
     """
-    from rimrl.config import load_config
+    from rimrl.learners.base import saved_config
 
     run_dir, opts = request.run_dir, request.options
-    cfg = load_config(config_cls, [run_dir / CONFIG_FILE])
+    cfg = saved_config(config_cls, run_dir)
     splits = requested_splits(cfg.env.id, opts.distractors)
     path = run_dir / MODEL_ZIP
     if not path.is_file():

@@ -81,6 +81,31 @@ def test_termination_signals_save_a_checkpoint_and_print_the_resume_command(tmp_
     assert f"continue with: rimrl train ppo --resume {run}" in out
 
 
+def test_a_signal_as_the_logs_are_created_still_stops_cleanly(tmp_path):
+    """The window a signal poller sees first: the moment ``tb/progress.csv`` exists. A
+    SIGTERM sent right then (here by the logger's own creation, so the timing is exact) is
+    handled: a checkpoint, the resume command, exit 143; not a killed process."""
+    run = tmp_path / "run"
+    code = (
+        "import os, signal, sys\n"
+        "import rimrl.agents.logs as logs\n"
+        "made = logs.run_logger\n"
+        "def run_logger(*args, **kwargs):\n"
+        "    logger = made(*args, **kwargs)\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    return logger\n"
+        "logs.run_logger = run_logger\n"
+        "from rimrl.cli import main\n"
+        "sys.exit(main())\n")
+    done = subprocess.run(
+        [sys.executable, "-c", code, "train", "ppo", "--env", "rimrl/CueVector-v0", "--core",
+         "lstm", "--timesteps", "100000", "--run-dir", str(run), "--no-progress"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 143, done.stderr[-2000:]
+    assert f"continue with: rimrl train ppo --resume {run}" in done.stdout
+    assert list_checkpoints(run)
+
+
 def test_exit_code_is_the_shells_for_the_signal():
     stop = StopOnInterrupt()
     assert stop.exit_code == 130  # Ctrl-C's, before any signal

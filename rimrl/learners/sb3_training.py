@@ -74,21 +74,23 @@ def _learn_and_save(model, env, cfg, run_dir: Path, request, learner: str, tags:
 
     t = cfg.train
     done = model.num_timesteps
-    # a resumed run continues the curve: rows after its checkpoint are dropped, not doubled
-    logger = run_logger(run_dir / LOG_DIR, resume_step=done or None)
-    if not request.quiet:
-        logger.output_formats.append(
-            ProgressLines(t.timesteps, lambda: len(model.ep_info_buffer or ()),
-                          every=t.print_interval))
-    model.set_logger(logger)
     remaining = t.timesteps - done
-    print(f"run directory: {run_dir}" + (f" (resuming at {done} steps)" if done else ""),
-          flush=True)
     checkpoints = CheckpointCallback(run_dir, t.checkpoint_every, t.keep_checkpoints,
                                      save_replay=save_replay, minutes=t.checkpoint_minutes)
     guard = DivergenceGuard()
     start = time.perf_counter()
+    # the handlers come first: a signal from the moment the logs exist stops cleanly, with a
+    # checkpoint and the resume command, instead of killing the process
     with StopOnInterrupt() as interrupt:
+        # a resumed run continues the curve: rows after its checkpoint are dropped, not doubled
+        logger = run_logger(run_dir / LOG_DIR, resume_step=done or None)
+        if not request.quiet:
+            logger.output_formats.append(
+                ProgressLines(t.timesteps, lambda: len(model.ep_info_buffer or ()),
+                              every=t.print_interval))
+        model.set_logger(logger)
+        print(f"run directory: {run_dir}" + (f" (resuming at {done} steps)" if done else ""),
+              flush=True)
         progress = TrainingProgress(t.timesteps, show_bar=shows_bar(request),
                                     stop_requested=lambda: interrupt.requested)
         evaluation = periodic_evaluation(cfg, run_dir, request, lambda: interrupt.requested)

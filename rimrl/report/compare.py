@@ -60,10 +60,10 @@ def evaluation_points(run: Run, split: str) -> dict[int, float]:
     for row in run.evaluations:
         if row["split"] != split:
             continue
-        step = row["step"]
-        if run.eval_every and step // run.eval_every * run.eval_every not in points:
-            step = step // run.eval_every * run.eval_every
-        points[step] = row["success_rate"]
+        step = due = row["step"]
+        if run.eval_every:
+            due = step // run.eval_every * run.eval_every
+        points[step if due in points else due] = row["success_rate"]
     return points
 
 

@@ -20,7 +20,7 @@ def run_dirs(root):
     return sorted(p for p in root.iterdir() if p.is_dir())
 
 
-@pytest.mark.parametrize("core", ["rims", "lstm", "gru"])
+@pytest.mark.parametrize("core", ["rims", "lstm", "gru", "none"])
 def test_train_copy_writes_a_run(tmp_path, core, capsys):
     assert main(["train", "copy", "--core", core, "--updates", "3", "--runs-dir",
                  str(tmp_path)] + TINY) == 0

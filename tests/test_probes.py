@@ -97,6 +97,11 @@ def test_ablation_needs_rims_and_probes_need_a_state(tmp_path, capsys):
                  "--video"]) == 2
     assert "run it without --probe" in capsys.readouterr().err
     assert not list(run.glob("probe_*"))
+    assert main(["train", "ppo", "--env", "rimrl/CueVector-v0", "--core", "none",
+                 "--timesteps", "64", "--runs-dir", str(tmp_path / "none")] + TINY) == 0
+    assert main(["evaluate", str(only_run(tmp_path / "none")), "--probe", "memoryless",
+                 "--episodes", "2"]) == 2
+    assert "this run's policy has no state" in capsys.readouterr().err
     assert main(["train", "iqn", "--env", "CartPole-v1", "--encoder", "mlp", "--timesteps",
                  "60", "--runs-dir", str(tmp_path / "iqn")] + TINY_IQN) == 0
     assert main(["evaluate", str(only_run(tmp_path / "iqn")), "--probe", "memoryless",

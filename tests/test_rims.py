@@ -405,7 +405,8 @@ def test_build_core_passes_every_rims_setting_on():
                     input_key_size=5, input_value_size=7, input_value_scale=3,
                     input_dropout=0.2, comm_heads=3, comm_key_size=6, comm_value_size=9,
                     comm_topk=2, comm_output="gated", comm_dropout=0.3, comm_reads="fresh",
-                    spatial_competition=False, query_bias=False, compile=True)
+                    spatial_competition=False, attention_init_std=0.05, forget_bias=2.0,
+                    query_bias=False, compile=True)
     defaults = CoreConfig()
     assert {f.name for f in fields(CoreConfig)} == set(settings) | {"name", "variant"}
     assert all(getattr(defaults, key) != value for key, value in settings.items())
@@ -492,6 +493,10 @@ def test_spatial_selection_ranks_rims_by_attention_off_the_null_element():
     (dict(comm_dropout=-0.1), r"comm_dropout must be in \[0, 1\), got -0.1"),
     (dict(comm_output="tanh"), "comm_output 'tanh' is unknown; choose linear or gated"),
     (dict(comm_reads="new"), "comm_reads 'new' is unknown; choose stored or fresh"),
+    (dict(attention_init_std=10.0, forget_bias=-100.0), None),
+    (dict(attention_init_std=0.0), r"attention_init_std must be in \(0, 10\]"),
+    (dict(attention_init_std=float("nan")), r"attention_init_std must be in \(0, 10\]"),
+    (dict(forget_bias=101.0), r"forget_bias must be in \[-100, 100\]"),
 ])
 def test_rims_settings_boundaries_and_messages(settings, message):
     """The one check of RIMs settings (CoreConfig's and RIMCell's): each limit's last valid
@@ -523,7 +528,7 @@ def test_rims_defaults_are_the_thesis_settings():
                         input_dropout=0.0, comm_heads=4, comm_key_size=32,
                         comm_value_size=32, comm_topk=None, comm_output="linear",
                         comm_dropout=0.0, comm_reads="stored", spatial_competition=True,
-                        query_bias=True)
+                        attention_init_std=None, forget_bias=1.0, query_bias=True)
     assert RIMCell(8, 12).settings == RIMsSettings()
     config = CoreConfig()
     assert {k: getattr(config, k) for k in cell} == cell and config.compile is False

@@ -109,16 +109,24 @@ def test_ppo_defaults_are_the_official_variant_and_the_thesis_one_is_a_set_away(
     core.variant=thesis`` gives the thesis' settings over the defaults and files; an explicit
     ``--set core.<setting>`` still wins over a variant; the copy task keeps the thesis
     variant its Table 1 rows were measured with."""
+    from rimrl.errors import UserError
     from rimrl.learners import get
     from rimrl.tasks.copying import CopyConfig
 
     ppo = get("ppo")
     grid = ["env.id=rimrl/Pickup-v0"]
+    no_dropout = OFFICIAL | {"input_dropout": 0.0, "comm_dropout": 0.0}
     for env in ([], grid):
         core = ppo.load_config(env).core
         assert core.variant == "official"
-        assert {k: getattr(core, k) for k in OFFICIAL} == OFFICIAL
+        assert {k: getattr(core, k) for k in OFFICIAL} == no_dropout
     assert (core.hidden_size, core.dynamics) == (192, "lstm")  # the grid section's
+    with pytest.raises(UserError, match="core.input_dropout=0.1: PPO acts with the policy in "
+                                        "eval mode and learns in train mode"):
+        ppo.load_config(grid + ["core.variant=official"])
+    explicit = ppo.load_config(grid + ["core.variant=official", "core.input_dropout=0",
+                                       "core.comm_dropout=0"]).core
+    assert {k: getattr(explicit, k) for k in OFFICIAL} == no_dropout
     thesis = ppo.load_config(grid + ["core.variant=thesis"]).core
     assert {k: getattr(thesis, k) for k in OFFICIAL} == VARIANTS["thesis"]
     assert (thesis.hidden_size, thesis.dynamics, thesis.comm_output) == (192, "lstm", "linear")
@@ -172,3 +180,45 @@ def test_runs_saved_before_variants_existed_keep_the_thesis_settings(tmp_path):
     assert (resumed["variant"], resumed["comm_output"], resumed["comm_dropout"]) == (
         "thesis", "linear", 0.0)
     assert load_model(run / "model.zip").policy.core_config.comm_output == "linear"
+
+
+def test_attention_init_std_draws_the_attention_maps_alone_from_a_small_normal():
+    """``attention_init_std`` (official: 0.01, the authors' ``0.01 * randn``): the input key,
+    value and query maps and the communication q/k/v start at that scale, and every other
+    parameter draws exactly what it draws without the setting."""
+    torch.manual_seed(0)
+    plain = RIMs(40, 60, num_units=6, k_active=4)
+    torch.manual_seed(0)
+    small = RIMs(40, 60, num_units=6, k_active=4, attention_init_std=0.01)
+    attention = {"cell.input_key.weight", "cell.input_value.weight", "cell.input_query",
+                 "cell.comm_qkv"}
+    for name, value in small.state_dict().items():
+        if name in attention:
+            assert abs(value.std().item() - 0.01) < 0.002, name
+            assert plain.state_dict()[name].std().item() > 0.05, name
+        else:
+            assert torch.equal(value, plain.state_dict()[name]), name
+    assert OFFICIAL["attention_init_std"] == 0.01 and VARIANTS["thesis"][
+        "attention_init_std"] is None
+
+
+def test_forget_bias_is_one_setting_for_rims_and_the_lstm_baseline():
+    """``forget_bias`` fills the forget-gate slice of RIMs' LSTM dynamics and of the ``lstm``
+    core (input bias = the value, hidden bias 0); ``None`` leaves each layer's own init
+    (official), so a baseline LSTM starts like the RIMs it is compared with."""
+    from rimrl.nn.cores import CoreConfig, build_core
+
+    H = 12
+    for value in (1.0, 2.5):
+        torch.manual_seed(0)
+        rims = RIMs(5, H, num_units=3, k_active=2, forget_bias=value)
+        assert torch.all(rims.cell.bias_ih[:, :, 4:8] == value)  # per-RIM size 4
+        lstm = build_core(5, CoreConfig(name="lstm", hidden_size=H, forget_bias=value))
+        assert torch.all(lstm.bias_ih_l0[H:2 * H] == value)
+        assert torch.all(lstm.bias_hh_l0[H:2 * H] == 0)
+    torch.manual_seed(0)
+    rims = RIMs(5, H, num_units=3, k_active=2, forget_bias=None)
+    lstm = build_core(5, CoreConfig(name="lstm", hidden_size=H, forget_bias=None))
+    for forget in (rims.cell.bias_ih[:, :, 4:8], lstm.bias_ih_l0[H:2 * H]):
+        assert forget.abs().max() < 0.6 and forget.std() > 0.05  # the layer's uniform init
+    assert OFFICIAL["forget_bias"] is None and VARIANTS["thesis"]["forget_bias"] == 1.0

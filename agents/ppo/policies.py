@@ -23,6 +23,7 @@ from typing import Any, Optional
 import torch
 from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from stable_baselines3.common.torch_layers import CombinedExtractor, FlattenExtractor
+from torch import nn
 
 from rimrl.nn.cores import CoreConfig, build_core
 from rimrl.nn.encoders import NatureEncoder
@@ -56,7 +57,10 @@ class RecurrentCorePolicy(RecurrentActorCriticPolicy):
 
     def __init__(self, *args, core: Optional[Any] = None, **kwargs):
         cfg = _core_config(self.default_core, core)
-        kwargs["lstm_hidden_size"] = cfg.hidden_size
+        check_one_policy(cfg)
+        self._core_name = cfg.name
+        # ``none`` carries a one-unit state it never reads: nothing to remember
+        kwargs["lstm_hidden_size"] = 1 if cfg.name == "none" else cfg.hidden_size
         kwargs.setdefault("n_lstm_layers", 1)
         if kwargs["n_lstm_layers"] != 1:
             raise ValueError("RecurrentCorePolicy supports one recurrent layer (n_lstm_layers=1)")
@@ -67,6 +71,8 @@ class RecurrentCorePolicy(RecurrentActorCriticPolicy):
         self.core_actor = build_core(self.features_dim, cfg, elements)
         if self.core_critic is not None:
             self.core_critic = build_core(self.features_dim, cfg, elements)
+        if cfg.name == "none" and self.critic is not None:
+            self.critic = nn.Identity()  # the value head reads the features too
         # parameters changed: rebuild the optimizer over the new ones
         self.optimizer = self.optimizer_class(self.parameters(), lr=self._initial_lr,
                                               **self.optimizer_kwargs)
@@ -85,6 +91,8 @@ class RecurrentCorePolicy(RecurrentActorCriticPolicy):
 
     def _build(self, lr_schedule) -> None:
         self._initial_lr = lr_schedule(1)
+        if self._core_name == "none":  # the heads read the encoder's features directly
+            self.lstm_output_dim = self.features_dim
         super()._build(lr_schedule)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
@@ -107,6 +115,24 @@ class RecurrentCorePolicy(RecurrentActorCriticPolicy):
         else:
             output, states = lstm(sequence, lstm_states, episode_starts=starts)
         return torch.flatten(output.transpose(0, 1), start_dim=0, end_dim=1), states
+
+
+def check_one_policy(cfg: CoreConfig) -> None:
+    """A ``ValueError`` if ``cfg`` builds a core whose output depends on the module's mode.
+
+    sb3-contrib's RecurrentPPO collects a rollout with the policy in eval mode and updates it
+    in train mode. Dropout (RIMs' ``input_dropout``, ``comm_dropout``) makes those two
+    different policies: the first epoch's log-probabilities already differ from the ones
+    stored at collection, and PPO's ratio and approx KL measure the dropout, not the update.
+    """
+    if cfg.name != "rims":
+        return
+    for name in ("input_dropout", "comm_dropout"):
+        if getattr(cfg, name) > 0:
+            raise ValueError(
+                f"{name}={getattr(cfg, name)}: PPO acts with the policy in eval mode and "
+                f"learns in train mode, so dropout would make it act with one policy and "
+                f"learn with another; set {name}=0 (PPO's default)")
 
 
 #: sb3-contrib's attribute names -> what they hold in a RecurrentCorePolicy

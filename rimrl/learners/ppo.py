@@ -43,7 +43,7 @@ class PPOLearner(Learner):
     eval_options = PPOEvalOptions
     flags = (
         Flag("env", "env.id", "Atari game (DemonAttack, MsPacman, ...) or gymnasium id"),
-        Flag("core", "core.name", "recurrent core: lstm, gru or rims"),
+        Flag("core", "core.name", "recurrent core: lstm, gru, rims or none (no memory: the floor)"),
         Flag("encoder", "policy.encoder", "observation encoder: auto, nature, resnet, "
              "nfm-resnet, mlp, flatten, combined, grid, grid-set, ..."),
         Flag("n_envs", "env.n_envs", "parallel environments", int),

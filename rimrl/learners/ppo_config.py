@@ -163,6 +163,11 @@ class PPORunConfig(RunSettings):
                 f"ppo.n_steps ({self.ppo.n_steps}) must be a multiple of ppo.chunk_length "
                 f"({self.ppo.chunk_length})"
             )
+        from rimrl.agents.ppo.policies import check_one_policy
+        try:
+            check_one_policy(self.core)
+        except ValueError as exc:
+            raise UserError(f"core.{exc}") from None
         from rimrl.nn.encoders import check_encoder_kwargs, encoder_class
         if self.policy.encoder != "auto":
             check_encoder_kwargs(encoder_class(self.policy.encoder), self.policy.encoder_kwargs,

@@ -31,9 +31,9 @@ def state_hooks(probe: str, cfg, model) -> dict[str, Optional[Callable]]:
     variant's hook (``state -> state``, applied before every step). A one-line error when
     the run cannot take the probe."""
     policy = model.policy
-    if getattr(policy, "lstm_actor", None) is None:
-        raise UserError(f"--probe {probe} needs a recurrent policy (a PPO run); this run's "
-                        "policy has no state")
+    if getattr(policy, "lstm_actor", None) is None or cfg.core.name == "none":
+        raise UserError(f"--probe {probe} needs a recurrent policy (a PPO run with a core); "
+                        "this run's policy has no state")
     hooks: dict[str, Optional[Callable]] = {"normal": None}
     if probe == "memoryless":
         hooks["memoryless"] = lambda state: None  # predict() starts a None state from zeros

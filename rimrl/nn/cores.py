@@ -1,4 +1,5 @@
-"""Recurrent cores by name: ``lstm``, ``gru``, ``rims``. The one place a core is chosen.
+"""Recurrent cores by name: ``lstm``, ``gru``, ``rims``, and ``none`` (no state: the memoryless
+floor they are measured against). The one place a core is chosen.
 
 Every core has the call convention of ``torch.nn.LSTM`` (time-major input (T, B, F), a
 two-tensor state each (1, B, H), output (T, B, H)) plus an optional ``episode_starts``
@@ -26,8 +27,9 @@ class CoreConfig(RIMsSettings):
     (:class:`~rimrl.nn.rims_settings.RIMsSettings`, read by ``rims`` only) plus:
 
     Args:
-        name: ``lstm``, ``gru`` or ``rims``.
-        hidden_size: total hidden size H (for RIMs: num_units x per-RIM size).
+        name: ``lstm``, ``gru``, ``rims`` or ``none`` (no state; its output is its input).
+        hidden_size: total hidden size H (for RIMs: num_units x per-RIM size; ``none``
+            ignores it).
         variant: RIMs only: the named set of settings this config was built from
             (``thesis`` or ``official``, :data:`~rimrl.nn.rims_settings.VARIANTS`). Naming
             one (``--set core.variant=official``) applies its settings over the config files
@@ -152,6 +154,27 @@ class GRUCore(nn.Module):
         return torch.stack(outputs), (h, torch.zeros_like(h))
 
 
+class NoCore(nn.Module):
+    """No recurrent core: the features pass straight through (output size = input size) and
+    the state is handed back untouched, so a policy built on it has no memory at all. It
+    keeps the cores' call convention so that the same algorithm trains it; it is the floor a
+    recurrent core's memory is measured against (a trained memoryless policy, where zeroing
+    a recurrent policy's state only gives a lower bound)."""
+
+    num_layers = 1
+
+    def __init__(self, input_size: int):
+        super().__init__()
+        self.input_size = input_size
+        self.hidden_size = input_size
+
+    def forward(self, x, state=None, episode_starts=None):
+        if state is None:
+            zeros = x.new_zeros(1, x.shape[1], 1)
+            state = (zeros, zeros)
+        return x, state
+
+
 #: at most this many time steps with an episode start: fused kernel over the pieces
 FUSED_CUTS = 2
 
@@ -192,10 +215,21 @@ def _rims(input_size: int, cfg: CoreConfig, elements: int = 1) -> nn.Module:
                 settings=cfg.rims_settings())
 
 
+def _lstm(input_size: int, cfg: CoreConfig, elements: int = 1) -> nn.Module:
+    core = LSTMCore(input_size, cfg.hidden_size)
+    if cfg.forget_bias is not None:  # the same start as RIMs on LSTM dynamics
+        with torch.no_grad():
+            H = cfg.hidden_size
+            core.bias_ih_l0[H:2 * H].fill_(cfg.forget_bias)
+            core.bias_hh_l0[H:2 * H].zero_()
+    return core
+
+
 CORES: dict[str, Callable[..., nn.Module]] = {
-    "lstm": lambda input_size, cfg, elements=1: LSTMCore(input_size, cfg.hidden_size),
+    "lstm": _lstm,
     "gru": lambda input_size, cfg, elements=1: GRUCore(input_size, cfg.hidden_size),
     "rims": _rims,
+    "none": lambda input_size, cfg, elements=1: NoCore(input_size),
 }
 
 

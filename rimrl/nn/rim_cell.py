@@ -89,13 +89,22 @@ class RIMCell(nn.Module):
         self.comm_qkv = grouped_parameter(K, hs, sum(self._comm_split))
         gated = s.comm_output == "gated"
         self.comm_out = None if gated else grouped_parameter(K, comm_values, hs)
-        if s.dynamics == "lstm":
-            with torch.no_grad():  # forget-gate bias 1: the usual LSTM remedy for long gaps
-                self.bias_ih[:, :, hs:2 * hs].fill_(1.0)
+        if s.dynamics == "lstm" and s.forget_bias is not None:
+            with torch.no_grad():
+                self.bias_ih[:, :, hs:2 * hs].fill_(s.forget_bias)
         # created last, so the other parameters draw the same initial values as without them
         self.input_query_bias = grouped_bias(K, hs, heads * dk) if s.query_bias else None
         self.comm_fc = nn.Linear(comm_values, hs) if gated else None
         self.comm_gate = nn.Linear(comm_values, hs) if gated else None
+        if s.attention_init_std is not None:
+            with torch.no_grad():
+                for weight in self.attention_weights():
+                    weight.normal_(0.0, s.attention_init_std)
+
+    def attention_weights(self) -> list[nn.Parameter]:
+        """The query, key and value maps of both attentions (``attention_init_std``)."""
+        return [self.input_key.weight, self.input_value.weight, self.input_query,
+                self.comm_qkv]
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # weights saved before the query bias existed: a zero bias is their exact behaviour

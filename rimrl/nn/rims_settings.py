@@ -56,6 +56,15 @@ class RIMsSettings:
             state either way.
         spatial_competition: in the spatial mode, each position is read only by the
             ``k_active`` RIMs that attend to it most (eq. 8.3).
+        attention_init_std: initialisation of the attention maps (input key, value and query;
+            communication query, key and value): ``None``, ``nn.Linear``'s uniform
+            (1/sqrt(fan_in) bound); a number, a normal with that standard deviation (official
+            code: 0.01, ``GroupLinearLayer``'s ``0.01 * randn``, so attention starts near
+            uniform). Drawn after every other parameter, so the others start alike either way.
+        forget_bias: LSTM dynamics: the forget-gate bias at initialisation (1.0, the usual
+            remedy for long gaps; ``None``: the layer's own initialisation, as the official
+            code leaves it). The ``lstm`` core reads the same setting, so a baseline LSTM
+            starts like the RIMs it is compared with.
         query_bias: a learned per-RIM bias on the input-attention query. Without it a zero
             state (every episode start) gives every RIM the query 0: all logits are 0, every
             RIM reads the same uniform mix, and the top-k_A choice is a tie that the same
@@ -80,6 +89,8 @@ class RIMsSettings:
     comm_dropout: float = 0.0
     comm_reads: str = "stored"
     spatial_competition: bool = True
+    attention_init_std: Optional[float] = None
+    forget_bias: Optional[float] = 1.0
     query_bias: bool = True
 
     def rims_settings(self) -> "RIMsSettings":
@@ -123,14 +134,24 @@ def check_rims_settings(hidden_size: int, s: RIMsSettings) -> None:
     for name in ("input_dropout", "comm_dropout"):
         if not 0.0 <= getattr(s, name) < 1.0:
             raise ValueError(f"{name} must be in [0, 1), got {getattr(s, name)}")
+    if s.attention_init_std is not None and not 0.0 < s.attention_init_std <= 10.0:
+        raise ValueError(f"attention_init_std must be in (0, 10] (or null: nn.Linear's "
+                         f"init), got {s.attention_init_std}")
+    if s.forget_bias is not None and not -100.0 <= s.forget_bias <= 100.0:
+        raise ValueError(f"forget_bias must be in [-100, 100] (or null: the layer's init), "
+                         f"got {s.forget_bias}")
 
 
 # ------------------------------------------------------------------------------ presets
 #: RIMs variants, selected with ``core.variant``: a variant the user names sets the settings
 #: it lists (over the config files, under explicit ``--set core.<setting>``). ``official`` is
-#: every choice of the authors' code (anirudh9119/RIMs, event_based/blocks_core.py and
-#: attention.py, read in shared/notes/REFERENCE.md); ``thesis`` sets the same settings to
-#: RIMsSettings' own defaults (the thesis' text with rimrl's query bias).
+#: every choice of the authors' sequence-task code (anirudh9119/RIMs, ``event_based/``
+#: blocks_core.py and attention.py, input attention "version 1": a zero null row, softmax over
+#: the inputs), read in shared/notes/REFERENCE.md. Their Atari PPO code (``blocks_atari``)
+#: runs a "version 2" that is a different read, not a few settings (no null row, softmax
+#: across RIMs, sparse top-k read), so it is not a variant here: docs/rims.md lists it.
+#: ``thesis`` sets the same settings to RIMsSettings' own defaults (the thesis' text with
+#: rimrl's query bias).
 _OFFICIAL: dict[str, Any] = {
     "input_heads": 1,            # inp_att: n_head=1
     "input_key_size": 64,        # inp_att: d_k=64
@@ -144,6 +165,8 @@ _OFFICIAL: dict[str, Any] = {
     "comm_output": "gated",      # sigmoid(gate_fc(ctx)) * tanh(fc(ctx))
     "comm_dropout": 0.1,         # dropout(fc(ctx)) before the tanh
     "comm_reads": "fresh",       # blocked_grad(hx_new, mask) read by all, then revert
+    "attention_init_std": 0.01,  # GroupLinearLayer: 0.01 * torch.randn for q, k and v
+    "forget_bias": None,         # nn.LSTMCell's own init, no forget-gate offset
     "query_bias": False,         # GroupLinearLayer queries have no bias
 }
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -152,14 +175,17 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 #: The RIMs paper's Atari PPO core (appendix; REFERENCE.md): 6 RIMs, 4 active, GRU dynamics,
-#: 6 x 85 = 510 units (512 does not divide by 6), in the official code's variant: PPO's
-#: default (``rimrl train ppo`` and the SB3 policy classes). Why official (issue #22, measured
-#: on pickup at 1M steps, 3 seeds each; benchmarks/RESULTS.md "RIMs variants on pickup"): equal
-#: success (train 0.848 vs the thesis variant's 0.835, novel 0.552 vs 0.567) with a bounded
-#: state (|h| <= 1.99 vs 20) and PPO updates 4.7x calmer (largest approx KL 0.148 vs 0.699);
-#: on GRU dynamics the thesis variant diverged in 1 of 5 seeds, the official one did not.
+#: 6 x 85 = 510 units (512 does not divide by 6), in the official code's variant without its
+#: dropout: PPO's default (``rimrl train ppo`` and the SB3 policy classes). Official, for the
+#: bounded state and calmer updates it gave at equal success (benchmarks/RESULTS.md, "RIMs
+#: variants on pickup"). No dropout, because PPO needs one policy for acting and learning:
+#: sb3-contrib collects in eval mode and updates in train mode, so with dropout the first
+#: epoch's log-probabilities already differ from the rollout's
+#: (:func:`rimrl.agents.ppo.policies.check_one_policy`; RESULTS, "One policy for acting and
+#: learning").
 ATARI_RIMS = dict(name="rims", hidden_size=510, num_units=6, k_active=4, dynamics="gru",
-                  variant="official", **_OFFICIAL)
+                  variant="official", **(_OFFICIAL | {"input_dropout": 0.0,
+                                                      "comm_dropout": 0.0}))
 #: the copying task (RIMs paper, Table 1): 6 RIMs of 100 units, k_A = 4 (the thesis'
 #: section 8.4.1 sizes; ``rimrl train copy``'s defaults). Thesis variant: at 3,000 updates
 #: (3 seeds) it copies better than the official one, CE 0.42 vs 0.94 at gap 200 and 0.51 vs 1.30

@@ -127,7 +127,7 @@ class CopyModel(nn.Module):
         super().__init__()
         self.vocab = task.alphabet + 2
         self.core = build_core(self.vocab, core)
-        self.readout = nn.Linear(core.hidden_size, task.alphabet + 1)
+        self.readout = nn.Linear(self.core.hidden_size, task.alphabet + 1)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         x = F.one_hot(tokens, self.vocab).float()

@@ -1,6 +1,6 @@
 """Pickup with distractors (thesis 8.4.2, Fig. 4): LSTM vs RIMs success per distractor split.
 
-Trains ``rimrl train ppo --env rimrl/Pickup-v0`` with ``--core lstm`` and ``--core rims``
+Trains ``rimrl train ppo --env rimrl/Pickup-v1`` (``--env``) with ``--core lstm`` and ``--core rims``
 (both with the default ``grid`` encoder; ``--set policy.encoder=grid-set`` gives RIMs the
 set path) for a fixed budget and several seeds, with the defaults and the ``grid`` section
 of ``configs/ppo.yaml``, then runs ``rimrl evaluate RUN --distractors all``. Prints success per split
@@ -35,7 +35,8 @@ TORCH_AC_FPS = 850.0
 
 
 def train_and_evaluate(core: str, seed: int, timesteps: int, episodes: int, runs: Path,
-                       extra: list[str], deterministic: bool = False) -> dict:
+                       extra: list[str], deterministic: bool = False,
+                       env: str = "rimrl/Pickup-v1") -> dict:
     """Train (or finish training) and evaluate one run under ``runs/<core>-s<seed>``.
 
     What a run directory already holds is kept: an interrupted or shorter run is resumed to
@@ -48,7 +49,7 @@ def train_and_evaluate(core: str, seed: int, timesteps: int, episodes: int, runs
         raise SystemExit(f"{root} holds {len(found)} runs; keep one")
     fresh = not found  # steps/s only for a run trained start to end by this call
     if not found:
-        args = ["train", "ppo", "--env", "rimrl/Pickup-v0", "--core", core, "--seed",
+        args = ["train", "ppo", "--env", env, "--core", core, "--seed",
                 str(seed), "--timesteps", str(timesteps), "--runs-dir", str(root),
                 "--no-progress"] + extra
         if rimrl(args) != 0:
@@ -102,7 +103,11 @@ def main() -> None:
     parser.add_argument("--timesteps", type=int, default=150_000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--episodes", type=int, default=200)
-    parser.add_argument("--cores", nargs="+", default=["lstm", "rims"])
+    parser.add_argument("--cores", nargs="+", default=["lstm", "rims"],
+                        help="lstm, gru, rims, none (the memoryless floor)")
+    parser.add_argument("--env", default="rimrl/Pickup-v1",
+                        help="rimrl/Pickup-v1 (leak-free splits) or rimrl/Pickup-v0 (the old "
+                             "results)")
     parser.add_argument("--runs-dir", type=Path, default=None)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--deterministic", action="store_true",
@@ -115,7 +120,7 @@ def main() -> None:
     for seed in args.seeds:
         for core in args.cores:
             r = train_and_evaluate(core, seed, args.timesteps, args.episodes, runs, extra,
-                                   args.deterministic)
+                                   args.deterministic, args.env)
             results[core].append(r)
             speed = (f"{r['steps_per_second']:.0f} steps/s" if r["steps_per_second"]
                      else "resumed or read back (no steps/s)")

@@ -62,7 +62,7 @@ def check_split(env_id: str, split: str) -> str:
         return split
     if not valid:
         raise UserError(f"env '{env_id}' has no distractor splits; they apply to Atari games "
-                        "and the pickup suite (rimrl/Pickup-v0)")
+                        "and the pickup suite (rimrl/Pickup-v1)")
     if split in set(OVERLAY) | set(PICKUP):
         raise UserError(f"split '{split}' does not apply to {env_id}; choose from: "
                         f"{', '.join(valid)}")
@@ -77,8 +77,8 @@ def training_setting(env_id: str, distractors: str | None) -> str:
     if distractors:
         return distractors
     if env_id.startswith("rimrl/Pickup"):
-        from rimrl.envs.pickup import SPLITS, split_id
-        return next((s for s in SPLITS if split_id(s) == env_id), "clean")
+        from rimrl.envs.pickup import SPLITS, VERSIONS, split_id
+        return next((s for s in SPLITS for v in VERSIONS if split_id(s, v) == env_id), "clean")
     return "clean"
 
 

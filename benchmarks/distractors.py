@@ -5,8 +5,8 @@ Trains ``rimrl train ppo --env rimrl/Pickup-v1`` (``--env``) with ``--core lstm`
 set path) for a fixed budget and several seeds, with the defaults and the ``grid`` section
 of ``configs/ppo.yaml``, then runs ``rimrl evaluate RUN --distractors all``. Prints success per split
 (mean ± sd over seeds, and each run's Wilson interval over its episodes), the
-RIMs-minus-LSTM difference per split with a 95% bootstrap interval over seeds (seeds paired
-when both cores ran them), and training steps per second. The last line compares the speed
+differences RIMs - LSTM, RIMs - none and LSTM - none per split, paired by seed, with a 95%
+Student-t interval and a sign-flip p-value, and training steps per second. The last line compares the speed
 with torch-ac's MiniGrid PPO (~850 frames/s; targets: lstm >= 1500, rims >= 1000).
 Runs already in ``--runs-dir`` are kept: an interrupted or shorter one is resumed, an
 evaluation with the same episode count is read back; so a long benchmark can be spread
@@ -79,23 +79,15 @@ def train_and_evaluate(core: str, seed: int, timesteps: int, episodes: int, runs
             "wilson": {s: result["splits"][s]["success_ci95"] for s in SPLITS}}
 
 
-def difference_ci(rims: list[dict], lstm: list[dict], split: str, reps: int = 5000):
-    """Mean RIMs-minus-LSTM success over seeds with a 95% percentile bootstrap interval
-    (resampling seeds; pairs by seed when both cores ran the same seeds)."""
-    import numpy as np
+def difference(a: list[dict], b: list[dict], split: str) -> dict:
+    """Mean ``a - b`` success over the seeds both cores ran, paired by seed, with a 95%
+    Student-t interval (bootstrap from 10 seeds) and a sign-flip p-value
+    (:func:`rimrl.report.stats.paired_difference`)."""
+    from rimrl.report.stats import paired_difference
 
-    rng = np.random.default_rng(0)
-    a = np.array([r["success"][split] for r in rims])
-    b = np.array([r["success"][split] for r in lstm])
-    if [r["seed"] for r in rims] == [r["seed"] for r in lstm]:
-        d = a - b
-        boot = [d[rng.integers(0, len(d), len(d))].mean() for _ in range(reps)]
-        point = d.mean()
-    else:
-        boot = [a[rng.integers(0, len(a), len(a))].mean() - b[rng.integers(0, len(b), len(b))]
-                .mean() for _ in range(reps)]
-        point = a.mean() - b.mean()
-    return float(point), float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))
+    by_seed = {r["seed"]: r["success"][split] for r in b}
+    pairs = [(r["success"][split], by_seed[r["seed"]]) for r in a if r["seed"] in by_seed]
+    return paired_difference([x for x, _ in pairs], [y for _, y in pairs])
 
 
 def main() -> None:
@@ -137,11 +129,15 @@ def main() -> None:
             spread = statistics.stdev(values) if len(values) > 1 else 0.0
             cells.append(f"{statistics.mean(values):.3f} +- {spread:.3f}")
         print(f"{core:<6} " + " ".join(f"{c:>17}" for c in cells))
-    if {"rims", "lstm"} <= set(results) and len(args.seeds) > 1:
-        print("rims - lstm success, mean over seeds [95% bootstrap over seeds]: " + "; ".join(
-            "{} {:+.3f} [{:+.3f}, {:+.3f}]".format(
-                split, *difference_ci(results["rims"], results["lstm"], split))
-            for split in SPLITS))
+    pairs = [(x, y) for x, y in (("rims", "lstm"), ("rims", "none"), ("lstm", "none"))
+             if {x, y} <= set(results)]
+    for x, y in pairs if len(args.seeds) > 1 else ():
+        diffs = {split: difference(results[x], results[y], split) for split in SPLITS}
+        excluding = sum(d["ci95"][0] > 0 or d["ci95"][1] < 0 for d in diffs.values())
+        print(f"{x} - {y} success, paired over seeds [95% t-interval] (sign-flip p); "
+              f"{excluding} of {len(SPLITS)} intervals exclude 0: " + "; ".join(
+                  f"{split} {d['mean']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}] "
+                  f"(p {d['p']:.2f})" for split, d in diffs.items()))
     speed = {core: statistics.mean(r["steps_per_second"] for r in rs if r["steps_per_second"])
              for core, rs in results.items() if any(r["steps_per_second"] for r in rs)}
     print("training steps/s: " + ("; ".join(

@@ -90,7 +90,10 @@ def test_report_numbers_equal_hand_computations(runs_dir, capsys):
     assert finals["DemonAttack"]["rims"]["mean"] == 1000.0
     assert finals["rimrl/CueVector-v0"]["rims"]["mean"] == pytest.approx(0.4)
     lo, hi = finals["DemonAttack"]["lstm"]["ci95"]
-    assert 500.0 <= lo <= 600.0 <= hi <= 700.0
+    # two seeds: a Student-t interval with 1 degree of freedom, t = 12.706
+    scores = finals["DemonAttack"]["lstm"]["scores"]
+    half = 12.7062047 * np.std(scores, ddof=1) / np.sqrt(2)
+    assert (lo, hi) == pytest.approx((600.0 - half, 600.0 + half))
 
     # curves: Atari frames are 4 per agent step; the mean over seeds at each grid point
     c = report["curves"]["DemonAttack"]["lstm"]
@@ -117,6 +120,12 @@ def test_report_numbers_equal_hand_computations(runs_dir, capsys):
     assert novel["lstm"]["success_rate"]["mean"] == pytest.approx(0.4)
     assert novel["lstm"]["return_mean"]["mean"] == pytest.approx(0.2)
     assert "DemonAttack" not in report["distractors"]
+    # rims - lstm on novel, paired by seed: 0.8 - 0.5 and 0.6 - 0.3; of the 4 sign patterns
+    # the two with one sign reach |mean| 0.3
+    paired = report["paired"]["per_env"]["rimrl/CueVector-v0"]["novel"]
+    assert paired["mean"] == pytest.approx(0.3) and paired["p"] == 0.5
+    assert paired["ci95"] == pytest.approx([0.3, 0.3]) and paired["seeds"] == [0, 1]
+    assert "DemonAttack" not in report["paired"]["per_env"]
 
     for rel_path in report["figures"].values():
         assert (out / rel_path).stat().st_size > 0
@@ -125,7 +134,11 @@ def test_report_numbers_equal_hand_computations(runs_dir, capsys):
     assert "![DemonAttack](figures/curve_DemonAttack.png)" in md
     assert "relative_improvement.png" in md and "| DemonAttack | 66.7% | [" in md
     assert "| rimrl/CueVector-v0 | novel | rims | 2 |" in md
-    assert "rims: IQM" in capsys.readouterr().out
+    assert "| rimrl/CueVector-v0 | novel | 2 | +0.300 | [+0.300, +0.300] | 0.500 | yes |" in md
+    printed = capsys.readouterr().out
+    assert "rims: IQM" in printed
+    assert "rims - lstm success, paired over seeds [95% t-interval] (sign-flip p): novel " \
+           "+0.300 [+0.300, +0.300] (p 0.50)" in printed
     # np.eye(3, 8): steps 0-2 activate RIM 0, 1, 2 alone, steps 3-7 none -> sets 1, 2, 4, 0 x5
     selection = report["selection"]["DemonAttack"]["rims"]
     expected = -(3 * (1 / 8) * np.log2(1 / 8) + (5 / 8) * np.log2(5 / 8))
@@ -207,3 +220,31 @@ def test_runs_with_unusable_scores_are_left_out_with_a_warning(tmp_path, capsys,
     assert "rimrl-CueVector-v0-lstm-s2" in err
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert report["final_scores"][env]["lstm"]["seeds"] == [0, 1]
+
+
+def test_seed_level_intervals_hold_their_level_at_5_seeds():
+    """2,000 draws of 5 seeds from a known normal: the seed-level interval covers the true
+    mean 93-97% of the time (the percentile bootstrap it replaced covers ~83%)."""
+    from rimrl.report.stats import bootstrap_mean_ci, seed_mean_ci
+
+    rng = np.random.default_rng(1)
+    draws = rng.normal(0.4, 0.1, size=(2000, 5))
+    covered = [lo <= 0.4 <= hi for lo, hi in (seed_mean_ci(d)[1:] for d in draws)]
+    assert 0.93 <= np.mean(covered) <= 0.97
+    boot = [lo <= 0.4 <= hi for lo, hi in (bootstrap_mean_ci(d, reps=400)[1:]
+                                            for d in draws[:500])]
+    assert np.mean(boot) < 0.88
+
+
+def test_paired_difference_by_hand():
+    """The memory regime's per-seed train differences (issue #31): t-interval with 4 degrees
+    of freedom and the exact sign-flip p (6 of 32 patterns as extreme); sign flips of
+    (1, 2, 3) reach |mean| 2 only with one sign (2 of 8); 10 seeds switch to the bootstrap."""
+    from rimrl.report.stats import T_BELOW, paired_difference, sign_flip_p
+
+    d = paired_difference([-0.130, -0.115, -0.010, -0.160, 0.025], [0.0] * 5)
+    assert d["mean"] == pytest.approx(-0.078)
+    assert d["ci95"] == pytest.approx([-0.178164, 0.022164], abs=1e-6)
+    assert d["p"] == pytest.approx(6 / 32) and d["interval"] == "t"
+    assert sign_flip_p([1.0, 2.0, 3.0]) == pytest.approx(0.25)
+    assert paired_difference(np.arange(T_BELOW), np.zeros(T_BELOW))["interval"] == "bootstrap"

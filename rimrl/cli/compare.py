@@ -55,6 +55,12 @@ def run(args) -> int:
         point, low, high = a["iqm"]
         interval = "(n=1, no interval)" if low is None else f"[{low:.3g}, {high:.3g}]"
         print(f"  {m}: IQM {point:.3g} {interval}")
+    paired = report["paired"]
+    for env, splits in paired["per_env"].items():
+        print(f"  {env}: {paired['method']} - {paired['baseline']} success, paired over "
+              f"seeds [95% t-interval] (sign-flip p): " + "; ".join(
+                  f"{split} {d['mean']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}] "
+                  f"(p {d['p']:.2f})" for split, d in splits.items()))
     for warning in report["warnings"]:
         print(f"rimrl: warning: {warning}", file=sys.stderr)
     print(f"report: {md}\nnumbers: {out / REPORT_JSON}")

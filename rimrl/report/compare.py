@@ -1,6 +1,7 @@
-"""The numbers of ``rimrl compare``: learning curves with bootstrap bands over seeds, final
+"""The numbers of ``rimrl compare``: learning curves with 95% bands over seeds, final
 scores, the thesis' Fig. 5 relative improvement, aggregate IQM and optimality gap with
-stratified-bootstrap intervals, and distractor splits side by side. Every number shown in
+stratified-bootstrap intervals, and distractor splits side by side with paired differences.
+Seed-level intervals are Student-t below ``T_BELOW`` seeds (:func:`seed_mean_ci`). Every number shown in
 the report comes from :func:`build_report`'s dictionary, which is also written as JSON."""
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from typing import Optional
 import numpy as np
 
 from rimrl.report.collect import Run
-from rimrl.report.stats import (bootstrap_mean_ci, human_normalized, iqm, optimality_gap,
-                                relative_improvement, stratified_bootstrap_ci)
+from rimrl.report.stats import (human_normalized, iqm, optimality_gap, paired_difference,
+                                relative_improvement, seed_mean_ci, stratified_bootstrap_ci)
 
 
 def group(runs: list[Run]) -> dict[str, dict[str, list[Run]]]:
@@ -25,12 +26,12 @@ def group(runs: list[Run]) -> dict[str, dict[str, list[Run]]]:
 
 def curve(runs: list[Run], frames_per_step: int, points: int, reps: int) -> dict:
     """Mean learning curve over seeds on a common grid of env frames (the range every seed
-    covers), with a 95% bootstrap band over seeds (none for one run: ``None``)."""
+    covers), with a 95% band over seeds (:func:`seed_mean_ci`; none for one run: ``None``)."""
     start = max(r.steps[0] for r in runs)
     stop = min(r.steps[-1] for r in runs)
     grid = np.linspace(start, stop, points) if stop > start else np.array([stop])
     values = np.stack([np.interp(grid, r.steps, r.scores) for r in runs])
-    mean, low, high = bootstrap_mean_ci(values, reps=reps)
+    mean, low, high = seed_mean_ci(values, reps=reps)
     single = len(runs) == 1
     return {"frames": (grid * frames_per_step).tolist(), "mean": np.atleast_1d(mean).tolist(),
             "ci95_low": None if single else np.atleast_1d(low).tolist(),
@@ -39,10 +40,10 @@ def curve(runs: list[Run], frames_per_step: int, points: int, reps: int) -> dict
 
 
 def final_scores(runs: list[Run], reps: int) -> dict:
-    """Mean final score over seeds with its 95% bootstrap interval over seeds; one run has
+    """Mean final score over seeds with its 95% interval over seeds; one run has
     no interval (``ci95`` is ``None``): a single seed says nothing about the spread."""
     scores = np.array([r.final_score for r in runs])
-    mean, low, high = bootstrap_mean_ci(scores, reps=reps)
+    mean, low, high = seed_mean_ci(scores, reps=reps)
     return {"mean": float(mean), "n": len(runs),
             "ci95": None if len(runs) == 1 else [float(low), float(high)],
             "scores": scores.tolist(), "seeds": [r.seed for r in runs],
@@ -70,7 +71,7 @@ def evaluation_points(run: Run, split: str) -> dict[int, float]:
 def generalization(runs: list[Run], frames_per_step: int, reps: int) -> dict:
     """Per split: success over training from the runs' evaluations during training (the
     thesis' Fig. 4 shape), mean over seeds at the evaluation steps every seed has
-    (:func:`evaluation_points`), with a 95% bootstrap band over seeds (``None`` for one
+    (:func:`evaluation_points`), with a 95% band over seeds (``None`` for one
     run)."""
     splits = [s for s in dict.fromkeys(r["split"] for run in runs for r in run.evaluations)]
     out = {}
@@ -82,7 +83,7 @@ def generalization(runs: list[Run], frames_per_step: int, reps: int) -> dict:
         if not steps:
             continue
         values = np.array([[d[s] for s in steps] for d in by_seed])
-        mean, low, high = bootstrap_mean_ci(values, reps=reps)
+        mean, low, high = seed_mean_ci(values, reps=reps)
         single = len(runs) == 1
         out[split] = {"frames": [s * frames_per_step for s in steps],
                       "success_mean": np.atleast_1d(mean).tolist(),
@@ -120,6 +121,7 @@ def build_report(runs: list[Run], frames_per_step: dict[str, int],
     report["relative_improvement"] = _relative(report["final_scores"], method, baseline, reps)
     report["aggregate"] = _aggregate(grouped, reference, methods, reps)
     report["distractors"] = _distractors(grouped)
+    report["paired"] = _paired(grouped, method, baseline, reps)
     report["generalization"] = _generalization(grouped, frames_per_step, reps)
     report["selection"] = _selection(grouped)
     report["warnings"] = _warnings(grouped)
@@ -242,6 +244,27 @@ def _distractors(grouped: dict) -> dict:
         if table:
             out[env] = dict(table)
     return out
+
+
+def _paired(grouped: dict, method: str, baseline: str, reps: int) -> dict:
+    """Per env and split: ``method - baseline`` success on the distractor evaluations, paired
+    by seed over the seeds both have (:func:`paired_difference`: t-interval below 10 seeds,
+    sign-flip p-value). Envs where fewer than two seeds pair are left out."""
+    out: dict = {}
+    for env, by_method in grouped.items():
+        if method not in by_method or baseline not in by_method:
+            continue
+        a = {r.seed: r.distractors["splits"] for r in by_method[method] if r.distractors}
+        b = {r.seed: r.distractors["splits"] for r in by_method[baseline] if r.distractors}
+        seeds = sorted(set(a) & set(b))
+        if len(seeds) < 2:
+            continue
+        splits = [s for s in a[seeds[0]] if all(s in a[k] and s in b[k] for k in seeds)]
+        out[env] = {split: {**paired_difference(
+            [a[k][split]["success_rate"] for k in seeds],
+            [b[k][split]["success_rate"] for k in seeds], reps=reps), "seeds": seeds}
+            for split in splits}
+    return {"method": method, "baseline": baseline, "per_env": out}
 
 
 def _selection(grouped: dict) -> dict:

@@ -13,7 +13,8 @@ def write_markdown(report: dict, figures: dict[str, Path], out_dir: Path) -> Pat
     lines = ["# rimrl comparison report", ""]
     lines += [f"{len(report['runs'])} runs; methods: {', '.join(report['methods'])}. "
               "Scores are raw episode returns (game scores on Atari), SB3's mean over the last "
-              "100 training episodes; intervals are 95% bootstrap intervals over seeds.", ""]
+              "100 training episodes; intervals over seeds are 95% Student-t intervals below 10 "
+              "seeds (a percentile bootstrap from 10 up).", ""]
     lines += [f"**Warning:** {w}" for w in report.get("warnings", [])]
     if report.get("warnings"):
         lines.append("")
@@ -24,7 +25,7 @@ def write_markdown(report: dict, figures: dict[str, Path], out_dir: Path) -> Pat
     if report.get("generalization"):
         lines += ["", "## Generalization over training (evaluations during training)", "",
                   "Success rate on each evaluated split over training (`--eval-every`), mean "
-                  "over seeds with a 95% bootstrap band over seeds; the shape of the thesis' "
+                  "over seeds with a 95% band over seeds; the shape of the thesis' "
                   "Fig. 4.", "", "| env | method | split | last step | success | 95% CI |",
                   "| --- | --- | --- | --- | --- | --- |"]
         for env, by in report["generalization"].items():
@@ -94,6 +95,20 @@ def write_markdown(report: dict, figures: dict[str, Path], out_dir: Path) -> Pat
                              ("success_rate", "return_mean", "score_drop_fraction")]
                     lines.append(f"| {env} | {split} | {m} | {e['runs']} | " + " | ".join(cells)
                                  + " |")
+    paired = report.get("paired", {})
+    if paired.get("per_env"):
+        lines += ["", f"## Paired differences: {paired['method']} - {paired['baseline']}", "",
+                  "Success on each distractor split, paired by seed over the seeds both "
+                  "methods have: mean difference, 95% interval (Student-t below 10 seeds), "
+                  "two-sided sign-flip permutation p-value.", "",
+                  "| env | split | seeds | difference | 95% CI | p | excludes 0 |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        for env, splits in paired["per_env"].items():
+            for split, d in splits.items():
+                low, high = d["ci95"]
+                lines.append(f"| {env} | {split} | {d['n']} | {d['mean']:+.3f} | "
+                             f"[{low:+.3f}, {high:+.3f}] | {d['p']:.3f} | "
+                             f"{'yes' if low > 0 or high < 0 else 'no'} |")
     if report.get("selection"):
         lines += ["", "## RIM selection: does the input choose the active RIMs?", "",
                   "Over env 0's last logged rollout: entropy of the active set (0 bits: always "

@@ -12,7 +12,12 @@
 num_units, k_active, dynamics, variant, ...) that *updates* the policy class's
 ``default_core``: above, the paper's Atari RIMs (510 units, GRU dynamics, the official code's
 bounded communication) with k_A = 5; ``core=dict(variant="thesis")`` gives the thesis' text.
-``lstm_hidden_size`` is ignored in favour of ``core["hidden_size"]``.
+
+sb3-contrib's LSTM arguments: ``lstm_hidden_size`` is the core's ``hidden_size``;
+``enable_critic_lstm`` (a second core for the critic) and ``shared_lstm`` (the critic reads
+the actor's core) work as in sb3-contrib; ``n_lstm_layers`` other than 1 and ``lstm_kwargs``
+(arguments of ``torch.nn.LSTM``) are refused in one line naming the rimrl equivalent
+(:func:`check_lstm_arguments`). No ``nn.LSTM`` is built and discarded.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any, Optional
 
 import torch
 from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
+from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.torch_layers import CombinedExtractor, FlattenExtractor
 from torch import nn
 
@@ -55,24 +61,34 @@ class RecurrentCorePolicy(RecurrentActorCriticPolicy):
     #: the core this class builds when ``core`` does not say otherwise: an LSTM of 256
     default_core: dict = {"name": "lstm", "hidden_size": 256}
 
-    def __init__(self, *args, core: Optional[Any] = None, **kwargs):
-        cfg = _core_config(self.default_core, core)
+    def __init__(self, observation_space, action_space, lr_schedule, *args,
+                 core: Optional[Any] = None, lstm_hidden_size: Optional[int] = None,
+                 n_lstm_layers: int = 1, shared_lstm: bool = False,
+                 enable_critic_lstm: bool = True, lstm_kwargs: Optional[dict] = None,
+                 **kwargs):
+        cfg = _core_config(self.default_core, core, lstm_hidden_size)
         check_one_policy(cfg)
-        self._core_name = cfg.name
-        # ``none`` carries a one-unit state it never reads: nothing to remember
-        kwargs["lstm_hidden_size"] = 1 if cfg.name == "none" else cfg.hidden_size
-        kwargs.setdefault("n_lstm_layers", 1)
-        if kwargs["n_lstm_layers"] != 1:
-            raise ValueError("RecurrentCorePolicy supports one recurrent layer (n_lstm_layers=1)")
-        super().__init__(*args, **kwargs)
+        check_lstm_arguments(n_lstm_layers, lstm_kwargs, shared_lstm, enable_critic_lstm,
+                             kwargs.get("share_features_extractor", True))
         self.core_config = cfg
+        # sb3-contrib's own __init__ would build an nn.LSTM only to throw it away: its
+        # attributes are set here instead, around ActorCriticPolicy's __init__
+        ActorCriticPolicy.__init__(self, observation_space, action_space, lr_schedule, *args,
+                                   **kwargs)
+        self.lstm_kwargs = {}
+        self.shared_lstm = shared_lstm
+        self.enable_critic_lstm = enable_critic_lstm
         # a set encoder (e.g. grid-set) says how many elements its flat features hold
         elements = getattr(self.pi_features_extractor, "num_elements", 1)
         self.core_actor = build_core(self.features_dim, cfg, elements)
-        if self.core_critic is not None:
-            self.core_critic = build_core(self.features_dim, cfg, elements)
-        if cfg.name == "none" and self.critic is not None:
-            self.critic = nn.Identity()  # the value head reads the features too
+        self.core_critic = (build_core(self.features_dim, cfg, elements) if enable_critic_lstm
+                            else None)
+        # predict()'s first state: (layers, envs, state size), as sb3-contrib's
+        self.lstm_hidden_state_shape = (1, 1, self.core_actor.hidden_size)
+        self.critic = None
+        if not (shared_lstm or enable_critic_lstm):  # the critic reads the features
+            self.critic = (nn.Identity() if cfg.name == "none"
+                           else nn.Linear(self.features_dim, self.lstm_output_dim))
         # parameters changed: rebuild the optimizer over the new ones
         self.optimizer = self.optimizer_class(self.parameters(), lr=self._initial_lr,
                                               **self.optimizer_kwargs)
@@ -91,8 +107,9 @@ class RecurrentCorePolicy(RecurrentActorCriticPolicy):
 
     def _build(self, lr_schedule) -> None:
         self._initial_lr = lr_schedule(1)
-        if self._core_name == "none":  # the heads read the encoder's features directly
-            self.lstm_output_dim = self.features_dim
+        # the heads read the core's output; ``none`` passes the encoder's features through
+        self.lstm_output_dim = (self.features_dim if self.core_config.name == "none"
+                                else self.core_config.hidden_size)
         super()._build(lr_schedule)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
@@ -144,12 +161,41 @@ def _renamed(key: str) -> str:
     return f"{_CORE_NAMES[head]}.{rest}" if head in _CORE_NAMES and rest else key
 
 
-def _core_config(defaults: dict, core: Any) -> CoreConfig:
+def _core_config(defaults: dict, core: Any, lstm_hidden_size: Optional[int] = None
+                 ) -> CoreConfig:
     """``core`` (a CoreConfig, a dict of some of its fields, or None) over ``defaults``, with
-    the RIMs ``variant`` it names (if any) between the two."""
+    the RIMs ``variant`` it names (if any) between the two. sb3-contrib's ``lstm_hidden_size``
+    is the core's ``hidden_size`` (a ``ValueError`` if ``core`` names another)."""
     if isinstance(core, CoreConfig):
-        return core
-    return CoreConfig(**CoreConfig.with_variant(defaults, dict(core or {})))
+        cfg = core
+    else:
+        given = dict(core or {})
+        if lstm_hidden_size is not None:
+            given.setdefault("hidden_size", lstm_hidden_size)
+        cfg = CoreConfig(**CoreConfig.with_variant(defaults, given))
+    if lstm_hidden_size is not None and cfg.hidden_size != lstm_hidden_size:
+        raise ValueError(f"lstm_hidden_size={lstm_hidden_size} and core hidden_size="
+                         f"{cfg.hidden_size} disagree; give one (core=dict(hidden_size=...))")
+    return cfg
+
+
+def check_lstm_arguments(n_lstm_layers: int, lstm_kwargs: Optional[dict], shared_lstm: bool,
+                         enable_critic_lstm: bool, share_features_extractor: bool) -> None:
+    """sb3-contrib's LSTM arguments that a rimrl core cannot honour, refused in one line each
+    with the rimrl equivalent (``lstm_hidden_size`` maps to ``core["hidden_size"]``;
+    ``shared_lstm`` and ``enable_critic_lstm`` work as in sb3-contrib)."""
+    if n_lstm_layers != 1:
+        raise ValueError(f"n_lstm_layers={n_lstm_layers}: rimrl cores have one layer; for more "
+                         f"capacity raise core=dict(hidden_size=...) (RIMs: num_units)")
+    if lstm_kwargs:
+        raise ValueError(f"lstm_kwargs={lstm_kwargs} configure torch.nn.LSTM, which rimrl "
+                         f"does not build; give CoreConfig fields as core=dict(...), e.g. "
+                         f"core=dict(name='lstm', hidden_size=64)")
+    if shared_lstm and enable_critic_lstm:
+        raise ValueError("shared_lstm=True needs enable_critic_lstm=False (one core shared by "
+                         "actor and critic, or a second one, not both)")
+    if shared_lstm and not share_features_extractor:
+        raise ValueError("shared_lstm=True needs share_features_extractor=True")
 
 
 class MlpCorePolicy(RecurrentCorePolicy):

@@ -128,8 +128,10 @@ class TrainingProgress(BaseCallback):
         self._bar = None
 
     def _on_training_start(self) -> None:
+        # steps arrive in bursts (a rollout's collection, then its update's pause): an ETA
+        # from the latest speed swings by minutes, the average since the start does not
         self._bar = bar(self.total, "training", unit="step", enabled=self.show_bar,
-                        initial=self.num_timesteps)
+                        initial=self.num_timesteps, smoothing=0.0)
 
     def _on_step(self) -> bool:
         self._bar.update(self.num_timesteps - self._bar.n)

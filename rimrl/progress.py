@@ -14,10 +14,11 @@ from typing import Optional
 
 
 def bar(total: Optional[int], desc: str, unit: str = "it", enabled: bool = True,
-        initial: int = 0):
+        initial: int = 0, smoothing: float = 0.3):
     """A tqdm bar on stderr (stdout stays clean for results), drawn when ``enabled`` and
     stderr is a terminal; otherwise a bar that draws nothing, so callers need no
-    branches."""
+    branches. ``smoothing``: tqdm's weight of the latest speed in its ETA (0: the average
+    since the start, for work that comes in bursts)."""
     from tqdm import tqdm
 
     draw = enabled and sys.stderr.isatty()
@@ -26,7 +27,7 @@ def bar(total: Optional[int], desc: str, unit: str = "it", enabled: bool = True,
     sized = draw and _columns() > 0
     return tqdm(total=total, desc=desc, unit=unit, initial=initial, disable=not draw,
                 file=sys.stderr, dynamic_ncols=sized, ncols=None if sized else 80,
-                nrows=None if sized else 24,
+                nrows=None if sized else 24, smoothing=smoothing,
                 leave=False, unit_scale=unit == "step")
 
 

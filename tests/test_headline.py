@@ -195,3 +195,33 @@ def test_progress_bar_draws_on_a_terminal_and_not_in_a_log(monkeypatch, capsys):
     log = io.StringIO()  # not a terminal
     monkeypatch.setattr(sys, "stderr", log)
     assert bar(10, "training").disable and log.getvalue() == ""
+
+
+def test_final_line_says_what_the_score_means():
+    """Atari: the raw score beside its human-normalized value, the random and human
+    references and the share of the paper's budget; pickup: success with its Wilson
+    interval; anything else: the raw score alone."""
+    from rimrl.learners.environments import PAPER_ATARI_STEPS, final_score_text
+
+    atari = final_score_text("DemonAttack", [166.5, 166.5], 50_176)
+    assert atari.startswith("raw score 166.5 over the last 2 games = 0.8% human-normalized "
+                            "(random play 152.1, human 1,971.0)")
+    assert atari.endswith("; 50,176 steps is 0.5% of the paper's 10,000,000")
+    assert "paper" not in final_score_text("DemonAttack", [200.0], PAPER_ATARI_STEPS)
+    pickup = final_score_text("rimrl/Pickup-v1", [0.8, 0.0, 0.6, 0.0], 1000)
+    assert pickup == ("raw score 0.35 over the last 4 games; success 0.500 [0.150, 0.850] "
+                      "(95% Wilson)")
+    assert final_score_text("CartPole-v1", [20.0], 100) == "raw score 20.0 over the last 1 games"
+    assert "no game finished" in final_score_text("DemonAttack", [], 100)
+
+
+def test_training_eta_is_the_average_since_the_start(monkeypatch):
+    """Rollouts come in bursts; the training bar's ETA uses the mean speed (smoothing 0)."""
+    import rimrl.agents.callbacks as callbacks
+
+    seen = {}
+    monkeypatch.setattr(callbacks, "bar", lambda *a, **kw: seen.update(kw) or object())
+    progress = callbacks.TrainingProgress(100)
+    progress.num_timesteps = 0
+    progress._on_training_start()
+    assert seen["smoothing"] == 0.0

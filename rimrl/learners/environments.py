@@ -160,3 +160,37 @@ def env_references(envs: list[str]) -> tuple[dict[str, int], dict[str, tuple[flo
         else:
             frames[env] = 1
     return frames, reference
+
+
+#: agent steps of the RIMs paper's Atari PPO runs (and of CleanRL's PPO reference scores):
+#: a shorter Atari run's summary says it is shorter
+PAPER_ATARI_STEPS = 10_000_000
+
+
+def final_score_text(env_id: str, scores: list[float], timesteps: int) -> str:
+    """What the last ``scores`` (one per finished game) of a run mean, in one phrase: on
+    Atari the raw score with its human-normalized value and the random and human references,
+    and a word when the run is shorter than the paper's budget; on the pickup suite the
+    success rate with its Wilson interval (its reward is positive exactly when the target is
+    picked up); elsewhere the raw score."""
+    import numpy as np
+
+    from rimrl.progress import format_score
+    from rimrl.report.stats import human_normalized, wilson_ci
+
+    if not scores:
+        return "raw score n/a (no game finished; raise --timesteps)"
+    mean = float(np.mean(scores))
+    text = f"raw score {format_score(mean)} over the last {len(scores)} games"
+    _, reference = env_references([env_id])
+    if env_id in reference:
+        random, human = reference[env_id]
+        text += (f" = {100 * human_normalized(mean, random, human):.1f}% human-normalized "
+                 f"(random play {random:,.1f}, human {human:,.1f})")
+        if timesteps < PAPER_ATARI_STEPS:
+            text += (f"; {timesteps:,} steps is {100 * timesteps / PAPER_ATARI_STEPS:.1f}% of "
+                     f"the paper's {PAPER_ATARI_STEPS:,}")
+    elif env_id.startswith("rimrl/Pickup"):
+        rate, low, high = wilson_ci(sum(score > 0 for score in scores), len(scores))
+        text += f"; success {rate:.3f} [{low:.3f}, {high:.3f}] (95% Wilson)"
+    return text

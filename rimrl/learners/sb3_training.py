@@ -63,11 +63,11 @@ def learn_and_save(model, env, cfg, run_dir: Path, request, learner: str, tags: 
 
 def _learn_and_save(model, env, cfg, run_dir: Path, request, learner: str, tags: dict,
                     extra_callbacks, save_replay: bool) -> int:
-    import numpy as np
     from stable_baselines3.common.callbacks import CallbackList
 
     from rimrl.agents.logs import run_logger
-    from rimrl.progress import format_score, shows_bar
+    from rimrl.learners.environments import final_score_text
+    from rimrl.progress import shows_bar
     from rimrl.runs import LOG_DIR, MODEL_ZIP, RunSummary, record_checksum
     from rimrl.agents.callbacks import (CheckpointCallback, DivergenceGuard, ProgressLines,
                                         TrainingProgress, save_model_atomically)
@@ -130,11 +130,10 @@ def _learn_and_save(model, env, cfg, run_dir: Path, request, learner: str, tags:
                          seconds=round(time.perf_counter() - start, 1),
                          recent_episode_scores=scores)
     summary.write(run_dir)
-    mean = (f"{format_score(float(np.mean(scores)))} over the last {len(scores)} games" if scores
-            else "n/a (no game finished; raise --timesteps)")
     label = ", ".join(f"{k} {v}" for k, v in tags.items())
+    meaning = final_score_text(cfg.env.id, scores, int(model.num_timesteps))
     print(f"trained on {cfg.env.id} ({label}) to {model.num_timesteps} steps in "
-          f"{summary.seconds:.0f} s; raw score {mean}; model: {run_dir / MODEL_ZIP}")
+          f"{summary.seconds:.0f} s; {meaning}; model: {run_dir / MODEL_ZIP}")
     return 0
 
 

@@ -55,6 +55,8 @@ OBJECTS = {"ball": Ball, "box": Box, "key": Key}
 ALL_COLORS = ["red", "green", "blue", "purple", "yellow", "grey"]
 SPLITS = ("train", "novel-color", "novel-type", "more", "novel")
 VERSIONS = (0, 1)
+#: the largest room side (walls included): every step encodes the whole room
+MAX_ROOM = 25
 #: named room and view sizes (env kwarg ``view``): the room's side with its walls, the view's
 #: side. ``default``: a 5x5 floor inside a 7x7 view (nearly fully observed); ``partial``: a
 #: 7x7 floor seen 5x5 ahead, where the agent sees only part of the room.
@@ -181,6 +183,9 @@ class PickupDistractorsEnv(MiniGridEnv):
         self.mission_steps = mission_steps
         self.version = version
         self.view = view
+        if not 5 <= room_size <= MAX_ROOM:
+            raise ValueError(f"room_size must be between 5 and {MAX_ROOM} (every step encodes "
+                             f"the whole room), got {room_size}")
         if agent_view_size < 3 or agent_view_size % 2 == 0:
             raise ValueError(f"agent_view_size must be odd and at least 3, got {agent_view_size}")
         self.pools = pools if isinstance(pools, PickupPools) else PickupPools(**(pools or {}))

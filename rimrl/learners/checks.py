@@ -82,19 +82,32 @@ def check_action_space(cfg, actions: tuple[str, ...], learner: str) -> None:
 def observation_space(cfg):
     """The observation space of the run's env (one copy built and closed again; an unknown
     env or distractor split fails here)."""
-    from rimrl.learners.environments import make_env
+    from rimrl.learners.environments import distractor_splits, make_env
 
+    fixed = sorted(set(cfg.env.kwargs or {}) & set(_SET_BY_ID))
+    if fixed and distractor_splits(cfg.env.id):
+        raise UserError(f"env.kwargs.{fixed[0]} is set by the env id: {_SET_BY_ID[fixed[0]]}")
     try:
         env = make_env(cfg, n_envs=1)
-    except TypeError as exc:  # a keyword the env's constructor does not take
+    except (TypeError, ValueError, AssertionError) as exc:
+        # the env's own check of a keyword or value of env.kwargs, as one line
         if not cfg.env.kwargs:
             raise
-        raise UserError(f"{cfg.env.id} does not take env.kwargs {cfg.env.kwargs}: "
+        raise UserError(f"{cfg.env.id} refuses env.kwargs {cfg.env.kwargs}: "
                         f"{' '.join(str(exc).split())[:160]}") from None
     try:
         return as_sb3_sees_it(env.observation_space)
     finally:
         env.close()
+
+
+#: env constructor keywords of the distractor suites that the env id and config already set
+_SET_BY_ID = {
+    "split": "a run trains on env.distractors (default: the id's split) and evaluates other "
+             "splits with --distractors or eval.distractors; remove env.kwargs.split",
+    "version": "choose rimrl/Pickup-v0 or rimrl/Pickup-v1 with --env; remove "
+               "env.kwargs.version",
+}
 
 
 def as_sb3_sees_it(space):

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+from rimrl.config import MAX_EPISODES
 from rimrl.errors import UserError
 
 #: evaluation envs are seeded with the run's seed plus this (``rimrl evaluate`` uses + 10,000)
@@ -52,8 +53,9 @@ class EvalConfig:
         if self.every < 0:
             raise UserError(f"eval.every must be 0 (off) or a positive step count, "
                             f"got {self.every}")
-        if self.episodes < 1:
-            raise UserError(f"eval.episodes must be positive, got {self.episodes}")
+        if not 1 <= self.episodes <= MAX_EPISODES:
+            raise UserError(f"eval.episodes must be between 1 and {MAX_EPISODES:,} (more runs "
+                            f"for hours for an interval no one needs), got {self.episodes}")
 
 
 def evaluation_rows(cfg) -> list[str]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional
 
+from rimrl.config import MAX_EPISODES
 from rimrl.errors import UserError
 
 
@@ -111,5 +112,6 @@ class PolicyEvalOptions:
         metavar="SPLIT")
 
     def __post_init__(self):
-        if self.episodes < 1:
-            raise UserError(f"--episodes must be positive, got {self.episodes}")
+        if not 1 <= self.episodes <= MAX_EPISODES:
+            raise UserError(f"--episodes must be between 1 and {MAX_EPISODES:,} (more runs for "
+                            f"hours for an interval no one needs), got {self.episodes}")

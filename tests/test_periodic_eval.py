@@ -127,3 +127,33 @@ def test_corrupt_history_is_refused_in_one_line(tmp_path):
     (tmp_path / "evaluations.csv").write_text("step,split\n12,train\n")
     with pytest.raises(UserError, match="evaluations.csv is corrupt"):
         read_evaluations(tmp_path)
+
+
+def test_a_stop_during_an_evaluation_takes_effect_within_a_step(tmp_path):
+    """A stop asked while an evaluation plays (Ctrl-C, SIGTERM) ends it at the next step,
+    not after its last episode, and the abandoned evaluation writes no row."""
+    from rimrl.learners.environments import make_env
+    from rimrl.learners.evaluation import play
+    from rimrl.learners.periodic_evaluation import PeriodicEvaluation
+    from rimrl.learners.ppo import load_model
+    from rimrl.learners.base import saved_config
+    from rimrl.learners import get
+
+    run = train(tmp_path, timesteps=128)
+    cfg = saved_config(get("ppo").config_class(), run)
+    model = load_model(run / "model.zip")
+    calls = []
+
+    def stop_after_20_steps():
+        calls.append(1)
+        return len(calls) > 20
+
+    episodes, _ = play(model, make_env(cfg, n_envs=1, training=False), 100_000,
+                       stop_requested=stop_after_20_steps)
+    assert len(calls) == 21 and len(episodes) <= 4  # CueVector episodes last 5 steps
+    before = read_evaluations(run)
+    cfg.eval.episodes = 100_000
+    evaluation = PeriodicEvaluation(cfg, run, stop_after_20_steps)
+    calls.clear()
+    assert evaluation.evaluate(model) is False and len(calls) <= 23
+    assert read_evaluations(run) == before

@@ -208,14 +208,17 @@ def _label(tags: dict) -> str:
 
 def play(model, env, episodes: int, deterministic: bool = False, record: bool = False,
          max_frames: int = 4000, label: str = "episodes", show: bool = False,
-         state_hook: Optional[Callable] = None):
+         state_hook: Optional[Callable] = None,
+         stop_requested: Callable[[], bool] = lambda: False):
     """Run ``episodes`` whole episodes spread evenly over the env's copies (so short episodes
     are not over-counted). Returns [(return, success)] and the frames of the first episode
     when ``record``. The return is Monitor's (the raw game score over all lives for Atari);
     success is the env's ``info["success"]`` where it reports one, else return > 0.
     ``show``: a progress bar named ``label`` with the running mean return. ``state_hook``:
     ``state -> state``, applied to the policy's recurrent state before every step (the
-    probes of :mod:`rimrl.learners.probes`)."""
+    probes of :mod:`rimrl.learners.probes`). ``stop_requested``: checked before every step;
+    once true, play stops and returns the episodes finished so far (a stop during a long
+    evaluation takes effect within a step, not after the last episode)."""
     import numpy as np
 
     progress = bar(episodes, label, unit="ep", enabled=show)
@@ -230,7 +233,7 @@ def play(model, env, episodes: int, deterministic: bool = False, record: bool = 
     obs = env.reset()
     state, starts = None, np.ones((n,), dtype=bool)
     results = []
-    while any(c < t for c, t in zip(counts, targets)):
+    while any(c < t for c, t in zip(counts, targets)) and not stop_requested():
         if state_hook is not None:
             state = state_hook(state)
         action, state = model.predict(obs, state=state, episode_start=starts,

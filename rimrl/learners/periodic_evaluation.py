@@ -147,7 +147,10 @@ class PeriodicEvaluation:
                     return False
                 env = self._env(split)
                 env.seed(self.cfg.seed + EVAL_SEED_OFFSET)
-                episodes, _ = play(model, env, e.episodes, deterministic=e.deterministic)
+                episodes, _ = play(model, env, e.episodes, deterministic=e.deterministic,
+                                   stop_requested=self.stop_requested)
+                if self.stop_requested():  # abandoned mid-row: nothing of it is written
+                    return False
                 returns = np.array([r for r, _ in episodes], dtype=float)
                 mean, lo, hi = (float(v) for v in bootstrap_mean_ci(returns))
                 rate, rlo, rhi = wilson_ci(sum(bool(s) for _, s in episodes), len(episodes))

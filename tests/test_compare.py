@@ -248,3 +248,32 @@ def test_paired_difference_by_hand():
     assert d["p"] == pytest.approx(6 / 32) and d["interval"] == "t"
     assert sign_flip_p([1.0, 2.0, 3.0]) == pytest.approx(0.25)
     assert paired_difference(np.arange(T_BELOW), np.zeros(T_BELOW))["interval"] == "bootstrap"
+
+
+def test_honest_groups_copies_links_mixed_sources_and_row_order(tmp_path, capsys):
+    """A copied run counts its seed once (named as left out); a symlinked run is read, and a
+    link back into the tree does not loop or count twice; a group mixing evaluation- and
+    training-scored runs is warned about; evaluation rows out of order still give the last
+    step's score as final."""
+    import shutil
+
+    root = tmp_path / "runs"
+    a = write_run(root, "rimrl/CueVector-v0", "lstm", 0, [(50, 0.1), (100, 0.2)])
+    shutil.copytree(a, root / "copy-of-s0")
+    elsewhere = write_run(tmp_path / "other", "rimrl/CueVector-v0", "lstm", 1,
+                          [(50, 0.3), (100, 0.4)])
+    (root / "linked-s1").symlink_to(elsewhere, target_is_directory=True)
+    (root / "loop").symlink_to(root, target_is_directory=True)
+    (elsewhere / "evaluations.csv").write_text(
+        "step,split,episodes,deterministic,success_rate,success_lo,success_hi,return_mean,"
+        "return_lo,return_hi,seconds\n"
+        "100,clean,4,False,1,0.5,1,0.9,0.8,1,1\n"
+        "50,clean,4,False,0,0,0.5,0.1,0,0.2,1\n")
+    assert main(["compare", str(root), "--reps", "50", "--points", "3"]) == 0
+    err = capsys.readouterr().err
+    assert "left out 1 duplicate run(s), so each seed counts once: " in err
+    assert "same env, method and seed as" in err
+    report = json.loads((root / "report" / "report.json").read_text())
+    lstm = report["final_scores"]["rimrl/CueVector-v0"]["lstm"]
+    assert lstm["seeds"] == [0, 1] and lstm["scores"] == pytest.approx([0.2, 0.9])
+    assert "final scores are of different kinds" in err

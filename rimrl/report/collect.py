@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,7 +105,7 @@ def find_runs(root: Path, grouping: dict[str, str], by: Optional[str] = None,
     if not root.is_dir():
         raise UserError(f"{root} is not a directory; give a run directory or a folder of runs "
                         "(e.g. a sweep directory)")
-    metas = sorted(root.rglob(META_FILE))
+    metas = _meta_files(root)
     runs = []
     progress = bar(len(metas), "reading runs", unit="run", enabled=show)
     for meta in metas:
@@ -124,7 +125,42 @@ def find_runs(root: Path, grouping: dict[str, str], by: Optional[str] = None,
     if not runs:
         raise UserError(f"no PPO or IQN runs with logged scores under {root}; train some with "
                         "'rimrl train ppo' or 'rimrl sweep'")
-    return runs
+    return _one_per_seed(runs)
+
+
+def _meta_files(root: Path) -> list[Path]:
+    """Every run's metadata file under ``root``, following symlinked folders (a linked run
+    is read like any other) and visiting each real folder once (a link loop, or a run
+    reached both directly and through a link, counts once)."""
+    seen, found = set(), []
+    for folder, subfolders, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            subfolders[:] = []
+            continue
+        seen.add(real)
+        subfolders.sort()
+        if META_FILE in files:
+            found.append(Path(folder) / META_FILE)
+    return sorted(found)
+
+
+def _one_per_seed(runs: list[Run]) -> list[Run]:
+    """The runs with one per (env, method, seed): a copied run would count its seed twice
+    and narrow every interval. The first by path is kept; the others are named."""
+    kept, seen, dropped = [], {}, []
+    for run in sorted(runs, key=lambda r: str(r.path)):
+        key = (run.env, run.method, run.seed)
+        if key in seen:
+            dropped.append(f"{run.path.name} (same env, method and seed as "
+                           f"{seen[key].path.name})")
+        else:
+            seen[key] = run
+            kept.append(run)
+    if dropped:
+        warn(f"left out {len(dropped)} duplicate run(s), so each seed counts once: "
+             + "; ".join(dropped))
+    return kept
 
 
 def warn(text: str) -> None:
@@ -184,9 +220,11 @@ def _eval_every(config: dict) -> int:
 
 
 def _evaluations(path: Path) -> list:
-    """``evaluations.csv`` of a run; a corrupt one is left out with a warning."""
+    """``evaluations.csv`` of a run in step order (a file edited or merged out of order
+    would otherwise make an early row its final score); a corrupt one is left out with a
+    warning."""
     try:
-        return read_evaluations(path)
+        return sorted(read_evaluations(path), key=lambda row: row["step"])
     except UserError as exc:
         warn(f"{exc}; comparing {path.name} without it")
         return []

@@ -151,6 +151,11 @@ def _warnings(grouped: dict) -> list[str]:
                         "drawing conclusions")
     for env, by in grouped.items():
         for m, rs in by.items():
+            sources = sorted({r.score_source.split(" (")[0] for r in rs})
+            if len(sources) > 1:
+                warnings.append(f"{env} / {m}: its final scores are of different kinds "
+                                f"({'; '.join(sources)}) and are averaged together; evaluate "
+                                f"every run the same way (e.g. --eval-every for all)")
             differ = differences([r.provenance or {} for r in rs])
             if differ:
                 warnings.append(f"{env} / {m}: its runs come from different code or libraries ("

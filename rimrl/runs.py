@@ -262,7 +262,7 @@ def verify_checksum(run_dir: Union[str, Path], file: Union[str, Path],
     run_dir, file = Path(run_dir), Path(file)
     path = checksums_path(run_dir)
     try:
-        known = json.loads(path.read_text()) if path.is_file() else {}
+        known = json.loads(read_run_text(path)) if path.exists() else {}
         if not isinstance(known, dict):
             raise ValueError
     except (OSError, ValueError):
@@ -327,12 +327,40 @@ def latest_checkpoint(run_dir: Union[str, Path]) -> Optional[Path]:
     return found[-1] if found else None
 
 
+#: the largest run file (JSON, YAML, CSV) rimrl reads; a larger one is not one it wrote
+MAX_RUN_FILE_BYTES = 256 << 20
+
+
+def read_run_text(path: Union[str, Path]) -> str:
+    """The text of a run file, read only when it is a regular file of at most
+    :data:`MAX_RUN_FILE_BYTES` (a FIFO or a device put in its place would block the reader
+    or never end); ``OSError`` otherwise, which each reader turns into its one-line error."""
+    import stat
+
+    info = os.stat(path)  # through a symlink, as open() would
+    if not stat.S_ISREG(info.st_mode):
+        raise OSError(f"{path} is not a regular file")
+    if info.st_size > MAX_RUN_FILE_BYTES:
+        raise OSError(f"{path} is {info.st_size:,} bytes, more than rimrl ever writes")
+    return Path(path).read_text()
+
+
+#: the fields of ``run.json`` that rimrl reads back, and their types
+_META_TYPES = {"kind": str, "argv": list, "provenance": dict, "resumed_with": list}
+
+
 def read_meta(run_dir: Union[str, Path], missing_ok: bool = False) -> dict:
     """``run.json``: which learner made the run (``kind``) and its command line. A run
-    directory without a readable one is refused, or ``{}`` with ``missing_ok``."""
+    directory without a readable one (or one that is not a JSON object) is refused, or
+    ``{}`` with ``missing_ok``."""
     try:
-        return json.loads((Path(run_dir) / META_FILE).read_text())
-    except (OSError, ValueError):
+        meta = json.loads(read_run_text(Path(run_dir) / META_FILE))
+        if not isinstance(meta, dict) or any(
+                key in meta and not isinstance(meta[key], kind)
+                for key, kind in _META_TYPES.items()):
+            raise ValueError("not the object rimrl writes")
+        return meta
+    except (OSError, ValueError, UnicodeDecodeError):
         if missing_ok:
             return {}
         raise UserError(f"{run_dir} has no readable {META_FILE}; was it made by rimrl "
@@ -456,7 +484,7 @@ class RunSummary:
         if not path.is_file():
             return None
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(read_run_text(path))
             known = {f.name for f in dataclasses.fields(cls)} - {"tags"}
             return cls(tags={k: v for k, v in data.items() if k not in known},
                        **{k: v for k, v in data.items() if k in known})

@@ -99,3 +99,33 @@ def test_caption_by_hand():
     assert strip[2 + CELL // 2].tolist() == [0, 0, 0]                 # RIM 0 active: filled
     assert strip[2 + CELL + 2 + CELL // 2].tolist() == [255, 255, 255]  # RIM 1: empty
     assert caption(frame, None, None).shape == frame.shape
+
+
+@pytest.mark.parametrize("content", ["null", "[1, 2]", '{"kind": "ppo", "provenance": [1]}',
+                                     '{"kind": "ppo", "resumed_with": {"a": 1}}', "FIFO"])
+def test_run_json_of_the_wrong_shape_or_not_a_file_is_one_line(tmp_path, capsys, content):
+    """run.json that is null, a list, with provenance or resumed_with of the wrong type, or a
+    FIFO in its place (which would block a reader): evaluate, --resume and compare answer in
+    one line (compare leaves the run out) and never hang."""
+    import os
+
+    from rimrl.cli import main
+    from tests.test_cli_ppo import TINY, only_run
+
+    assert main(["train", "ppo", "--env", "rimrl/CueVector-v0", "--timesteps", "64",
+                 "--runs-dir", str(tmp_path / "runs")] + TINY) == 0
+    run = only_run(tmp_path / "runs")
+    meta = run / "run.json"
+    meta.unlink()
+    if content == "FIFO":
+        os.mkfifo(meta)
+    else:
+        meta.write_text(content)
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--episodes", "1"]) == 2
+    assert main(["train", "ppo", "--resume", str(run), "--timesteps", "128"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("rimrl: error:") == 2 and "Traceback" not in err
+    assert "has no readable run.json" in err
+    assert main(["compare", str(tmp_path / "runs")]) == 2  # no run left to compare
+    assert "is unreadable" in capsys.readouterr().err

@@ -18,7 +18,8 @@ import yaml
 from rimrl.errors import UserError
 from rimrl.progress import bar, say
 from rimrl.runs import (ACTIVATION_FILE, CONFIG_FILE, DISTRACTORS_FILE, LOG_DIR, META_FILE,
-                        PROGRESS_CSV, SCORE_COLUMN, STEP_COLUMN, RunSummary, read_evaluations)
+                        PROGRESS_CSV, SCORE_COLUMN, STEP_COLUMN, RunSummary, read_evaluations,
+                        read_meta, read_run_text)
 
 
 @dataclass
@@ -178,10 +179,11 @@ def usable(run: Run) -> bool:
 def read_run(path: Path, grouping: dict[str, str], by: Optional[str] = None) -> Optional[Run]:
     """A :class:`Run`, or None for other kinds of runs and runs without a logged score."""
     try:
-        meta = json.loads((path / META_FILE).read_text())
+        meta = read_meta(path)
         kind = meta.get("kind")
-        config = yaml.safe_load((path / CONFIG_FILE).read_text())
-    except (OSError, ValueError, AttributeError, yaml.YAMLError):
+        config = yaml.safe_load(read_run_text(path / CONFIG_FILE))
+    except (OSError, ValueError, AttributeError, UnicodeDecodeError, UserError,
+            yaml.YAMLError):
         warn(f"left out {path}: its {META_FILE} or {CONFIG_FILE} is unreadable")
         return None
     if kind not in grouping or not isinstance(config, dict) or diverged(path):
@@ -199,8 +201,16 @@ def read_run(path: Path, grouping: dict[str, str], by: Optional[str] = None) -> 
     if len(steps) == 0:
         return None
     distractors = None
-    if (path / DISTRACTORS_FILE).is_file():
-        distractors = json.loads((path / DISTRACTORS_FILE).read_text())
+    if (path / DISTRACTORS_FILE).exists():
+        try:
+            distractors = json.loads(read_run_text(path / DISTRACTORS_FILE))
+            if not isinstance(distractors, dict) or not isinstance(
+                    distractors.get("splits"), dict):
+                raise ValueError("no splits")
+        except (OSError, ValueError, UnicodeDecodeError):
+            warn(f"{path / DISTRACTORS_FILE} is unreadable; comparing {path.name} without it "
+                 f"(rerun rimrl evaluate {path} --distractors ...)")
+            distractors = None
     activation = episode_ends = None
     if (path / ACTIVATION_FILE).is_file():
         with np.load(path / ACTIVATION_FILE) as record:

@@ -40,6 +40,9 @@ MAX_THREADS = 4096
 #: on one core, far past what a 95% interval needs (at 100,000 episodes a success rate's
 #: Wilson interval is +-0.003)
 MAX_EPISODES = 100_000
+#: the most parallel envs a run builds: each is a Python object with its own buffers, and
+#: far fewer fill every core of a large machine
+MAX_ENVS = 4096
 #: a config file larger than this is not a config (a log, a data file, a YAML bomb)
 MAX_CONFIG_BYTES = 1 << 20
 #: YAML aliases allowed in one config file (each can multiply what the file expands to)

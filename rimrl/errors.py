@@ -38,6 +38,16 @@ class NothingToDo(Exception):
     prints the message (one line) and exits 0; nothing has been written."""
 
 
+def one_line(text: str) -> str:
+    """``text`` as one printable line: line breaks and other control characters (a value
+    the user typed may hold them) are shown escaped, so an error message can never print a
+    second line that reads like something else."""
+    import unicodedata
+
+    return "".join(ch.encode("unicode_escape").decode() if unicodedata.category(ch)[0] in "CZ"
+                   and ch != " " else ch for ch in text)
+
+
 def describe_os_error(exc: OSError, limit: int = 160) -> str:
     """One line for an OS error: what failed, on which file (shortened to ``limit``
     characters), and what to do."""

@@ -272,8 +272,17 @@ def test_honest_groups_copies_links_mixed_sources_and_row_order(tmp_path, capsys
     assert main(["compare", str(root), "--reps", "50", "--points", "3"]) == 0
     err = capsys.readouterr().err
     assert "left out 1 duplicate run(s), so each seed counts once: " in err
-    assert "same env, method and seed as" in err
+    assert "(a copy of copy-of-s0)" in err
+    # the same seed with another config is kept, and named
+    b = write_run(tmp_path / "lr", "rimrl/CueVector-v0", "lstm", 0, [(50, 0.1), (100, 0.3)])
+    config = yaml.safe_load((b / "config.yaml").read_text())
+    (b / "config.yaml").write_text(yaml.safe_dump(dict(config, ppo={"learning_rate": 0.1})))
     report = json.loads((root / "report" / "report.json").read_text())
     lstm = report["final_scores"]["rimrl/CueVector-v0"]["lstm"]
     assert lstm["seeds"] == [0, 1] and lstm["scores"] == pytest.approx([0.2, 0.9])
     assert "final scores are of different kinds" in err
+    shutil.rmtree(root / "report")
+    b.rename(root / "zz-other-lr")
+    assert main(["compare", str(root), "--reps", "50", "--points", "3"]) == 0
+    err = capsys.readouterr().err
+    assert "seed 0 appears in runs that differ in ppo.learning_rate; group by one" in err

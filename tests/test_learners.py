@@ -198,7 +198,7 @@ def test_requests_check_themselves():
     assert TrainRequest(resume=Path("r")).resume == Path("r")
     with pytest.raises(UserError, match="--config and --run-dir would be ignored"):
         TrainRequest(resume=Path("r"), config_file=Path("c.yaml"), run_dir=Path("d"))
-    with pytest.raises(UserError, match="--episodes must be positive, got 0"):
+    with pytest.raises(UserError, match="--episodes must be between 1 and 100,000 .* got 0"):
         PolicyEvalOptions(episodes=0)
     with pytest.raises(UserError, match="run it without --probe"):
         PPOEvalOptions(probe="memoryless", video=True)

@@ -110,7 +110,7 @@ def test_iqn_evaluates_during_training(tmp_path):
 
 @pytest.mark.parametrize("flags, message", [
     (["--eval-every", "-5"], "eval.every must be 0 (off) or a positive step count, got -5"),
-    (["--eval-every", "64", "--set", "eval.episodes=0"], "eval.episodes must be positive"),
+    (["--eval-every", "64", "--set", "eval.episodes=0"], "eval.episodes must be between 1 and"),
     (["--eval-every", "64", "--set", "eval.distractors=[novel]"],
      "env 'rimrl/CueVector-v0' has no distractor splits"),
 ])

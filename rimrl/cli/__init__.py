@@ -15,7 +15,7 @@ from typing import Optional
 from rimrl import learners
 from rimrl.cli import compare, evaluate, sweep
 from rimrl.cli.common import add_train_command
-from rimrl.errors import EXIT_OS_ERROR, NothingToDo, UserError, describe_os_error
+from rimrl.errors import EXIT_OS_ERROR, NothingToDo, UserError, describe_os_error, one_line
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,7 +55,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         return args.handler(args)
     except UserError as exc:
-        print(f"rimrl: error: {exc}", file=sys.stderr)
+        print(f"rimrl: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except NothingToDo as exc:
         print(f"rimrl: {exc}")
@@ -64,7 +64,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         sys.stderr.close()
         return 0
     except OSError as exc:  # disk full, read-only, permission, path too long: not a bug
-        print(f"rimrl: error: {describe_os_error(exc)}", file=sys.stderr)
+        print(f"rimrl: error: {one_line(describe_os_error(exc))}", file=sys.stderr)
         return EXIT_OS_ERROR
     except KeyboardInterrupt:
         print("rimrl: interrupted", file=sys.stderr)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from rimrl.config import MAX_THREADS, RunSettings, require_positive
+from rimrl.config import MAX_ENVS, MAX_THREADS, RunSettings, require_positive
 from rimrl.errors import UserError
 from rimrl.learners.periodic_evaluation import EvalConfig
 from rimrl.nn.cores import CoreConfig
@@ -44,6 +44,11 @@ class EnvConfig:
     backend: str = "sb3"
     distractors: Optional[str] = None
     kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if isinstance(self.n_envs, int) and self.n_envs > MAX_ENVS:
+            raise UserError(f"env.n_envs must be at most {MAX_ENVS:,} (each env is built and "
+                            f"stepped in this process), got {self.n_envs}")
 
 
 @dataclass

@@ -195,6 +195,6 @@ COPY_RIMS = dict(name="rims", hidden_size=600, num_units=6, k_active=4, variant=
 
 def variant_values(variant: Optional[str]) -> dict[str, Any]:
     """The settings ``variant`` sets; a ``ValueError`` naming the choices if unknown."""
-    if variant not in VARIANTS:
+    if not isinstance(variant, str) or variant not in VARIANTS:
         raise ValueError(f"variant {variant!r} is unknown; choose {' or '.join(VARIANTS)}")
     return dict(VARIANTS[variant])

@@ -41,6 +41,7 @@ class Run:
             before rimrl kept one).
         evaluations: the rows of ``evaluations.csv`` (evaluation during training), if any.
         eval_every: the run's ``eval.every`` (0: unknown or off).
+        config: its ``config.yaml``.
     """
 
     path: Path
@@ -56,6 +57,7 @@ class Run:
     provenance: Optional[dict] = None
     evaluations: list = field(default_factory=list)
     eval_every: int = 0
+    config: dict = field(default_factory=dict)
 
     @property
     def final_score(self) -> float:
@@ -147,21 +149,51 @@ def _meta_files(root: Path) -> list[Path]:
 
 
 def _one_per_seed(runs: list[Run]) -> list[Run]:
-    """The runs with one per (env, method, seed): a copied run would count its seed twice
-    and narrow every interval. The first by path is kept; the others are named."""
-    kept, seen, dropped = [], {}, []
+    """The runs with each (env, method, seed) counted once: a copy of a run (the same config,
+    the folder aside) would count its seed twice and narrow every interval, so the first by
+    path is kept and the copies are named; runs of one seed with different configs (e.g. a
+    sweep's learning rates grouped by core) are kept, with a warning naming what differs."""
+    kept, first, copies, mixed = [], {}, [], {}
     for run in sorted(runs, key=lambda r: str(r.path)):
         key = (run.env, run.method, run.seed)
-        if key in seen:
-            dropped.append(f"{run.path.name} (same env, method and seed as "
-                           f"{seen[key].path.name})")
-        else:
-            seen[key] = run
+        same = first.get(key)
+        if same is None:
+            first[key] = run
             kept.append(run)
-    if dropped:
-        warn(f"left out {len(dropped)} duplicate run(s), so each seed counts once: "
-             + "; ".join(dropped))
+        elif _settings(same.config) == _settings(run.config):
+            copies.append(f"{run.path.name} (a copy of {same.path.name})")
+        else:
+            kept.append(run)
+            mixed.setdefault(key, set()).update(
+                k for k in set(_flat(same.config)) | set(_flat(run.config))
+                if _flat(same.config).get(k) != _flat(run.config).get(k)
+                and k not in _FOLDER_KEYS)
+    if copies:
+        warn(f"left out {len(copies)} duplicate run(s), so each seed counts once: "
+             + "; ".join(copies))
+    for (env, method, seed), keys in mixed.items():
+        warn(f"{env} / {method}: seed {seed} appears in runs that differ in "
+             f"{', '.join(sorted(keys)) or 'their folders'}; group by one of them "
+             f"(--by KEY) so each group's seeds are comparable")
     return kept
+
+
+#: config keys that name where a run lives, not what it is
+_FOLDER_KEYS = {"runs_dir", "run_dir"}
+
+
+def _flat(config: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in (config or {}).items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _settings(config: dict) -> dict:
+    return {k: v for k, v in _flat(config).items() if k not in _FOLDER_KEYS}
 
 
 def warn(text: str) -> None:
@@ -219,7 +251,7 @@ def read_run(path: Path, grouping: dict[str, str], by: Optional[str] = None) -> 
                seed=int(config.get("seed", 0)), steps=steps, scores=scores,
                distractors=distractors, activation=activation, episode_ends=episode_ends,
                provenance=meta.get("provenance"), evaluations=_evaluations(path),
-               eval_every=_eval_every(config))
+               eval_every=_eval_every(config), config=config)
 
 
 def _eval_every(config: dict) -> int:

@@ -39,6 +39,22 @@ class DataConfig:
     noise: float = 0.1
     labels_per_class: Optional[int] = None
 
+    def __post_init__(self):
+        for key in ("n_train", "n_test"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) \
+                    or not 1 <= value <= MAX_EXAMPLES:
+                raise UserError(f"data.{key} must be between 1 and {MAX_EXAMPLES:,} (the set "
+                                f"is generated in memory), got {value!r}")
+        if not 0.0 <= self.noise <= 10.0:
+            raise UserError(f"data.noise must be in [0, 10], got {self.noise}")
+
+
+#: the most examples a generated data set holds (data.n_train, data.n_test)
+MAX_EXAMPLES = 1_000_000
+#: the widest hidden layer and the most hidden layers of an MLP (model.hidden)
+MAX_WIDTH, MAX_LAYERS = 4096, 16
+
 
 @dataclass
 class ModelConfig:
@@ -48,6 +64,15 @@ class ModelConfig:
     kind: str = "mlp"
     hidden: list[int] = field(default_factory=lambda: [20, 20, 20])
     dropout: float = 0.0
+
+    def __post_init__(self):
+        if not isinstance(self.hidden, list) or not 1 <= len(self.hidden) <= MAX_LAYERS \
+                or any(isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_WIDTH
+                       for n in self.hidden):
+            raise UserError(f"model.hidden must list 1 to {MAX_LAYERS} layer widths between 1 "
+                            f"and {MAX_WIDTH}, e.g. [20, 20, 20]; got {self.hidden!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise UserError(f"model.dropout must be in [0, 1), got {self.dropout}")
 
 
 @dataclass

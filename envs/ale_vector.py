@@ -1,5 +1,5 @@
 """Atari in C++ threads: ale-py's ``AtariVectorEnv`` as an SB3 ``VecEnv`` (``env.backend:
-ale-vector``, issue #24).
+ale-vector``).
 
 The emulators step in a C++ thread pool and do their own preprocessing (no-op reset up to
 30, frame skip 4 with max-pool over the last two frames, 84x84 grey, frame stack 4, FIRE at

@@ -148,7 +148,7 @@ def saved_config(config, run_dir: Path, overrides=()):
     """The config saved in ``run_dir`` (``config.yaml``), over ``config``'s defaults (an
     instance of the learner's config class), then ``overrides``.
 
-    A run saved before ``core.variant`` existed (round 7) lacks the RIMs settings that came
+    A run saved before ``core.variant`` existed lacks the RIMs settings that came
     with it (gated communication, fresh reads, dropouts, value scale); it was trained with
     the thesis' values, so those keys take them, not today's defaults (PPO's are the official
     variant's): a resume or an evaluation describes the model the run holds."""

@@ -46,7 +46,7 @@ class IQNPolicyConfig:
 class IQNHyperparameters:
     """IQN hyperparameters (SB3's names where SB3 has them; Dopamine's default values).
     Rainbow components:
-    ``n_step_return`` (the n of n-step returns, 1 = off; ``n_steps`` until round 8, still
+    ``n_step_return`` (the n of n-step returns, 1 = off; the older key ``n_steps`` is still
     read: PPO's ``n_steps`` is its rollout length), ``prioritized``, ``double_q``;
     ``alpha``/``beta`` belong to prioritized replay (beta annealed to 1 over the run)."""
 

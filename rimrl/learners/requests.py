@@ -1,4 +1,4 @@
-"""What a command asks of a learner, as typed requests (issue #26).
+"""What a command asks of a learner, as typed requests.
 
 The CLI builds a :class:`TrainRequest` or :class:`EvalRequest` from its flags and hands it to
 the registered learner; learners read fields, never parsed flags. A learner declares its own

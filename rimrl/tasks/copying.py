@@ -58,7 +58,7 @@ class CopyTrainConfig:
         updates: gradient updates (``--updates``).
         timesteps: if set, the budget in sequence steps (``--timesteps``); overrides updates.
         batch_size: sequences per update.
-        learning_rate: Adam learning rate (paper: 1e-3); ``lr`` until round 8 (still read).
+        learning_rate: Adam learning rate (paper: 1e-3); the older key ``lr`` is still read.
         grad_clip: global gradient-norm clip.
         eval_every: updates between evaluations.
         eval_batch: sequences per evaluation and gap.

@@ -101,7 +101,7 @@ class MethodConfig:
 
 @dataclass
 class OptimConfig:
-    """Adam with ``learning_rate`` (``lr`` until round 8, still read) and ``weight_decay`` for ``updates`` steps of ``batch_size`` labelled
+    """Adam with ``learning_rate`` (the older key ``lr`` is still read) and ``weight_decay`` for ``updates`` steps of ``batch_size`` labelled
     (and ``unlabeled_batch_size`` unlabelled, ICT) examples."""
 
     updates: int = 2000

@@ -31,7 +31,7 @@ CASES = [
     (IQN + ["--set", "iqn.learning_rate=.nan"], "must be a finite number"),
     (PPO + ["--core", "lstm", "--set", "core.hidden_size=10000000"],
      "core.hidden_size 10000000 needs"),
-    (PPO + ["--n-envs", "100000000"], "env.n_envs 100000000 needs"),
+    (PPO + ["--n-envs", "100000000"], "env.n_envs must be at most 4,096 (each env is built"),
     (["train", "ppo", "--env", "rimrl/Pickup-v0", "--set", "env.distractors=bogus"], "bogus"),
     (["train", "supervised", "--method", "manifold-mixup", "--set", "method.layers=[nope]"],
      "method.layers ['nope'] not eligible"),

@@ -208,6 +208,7 @@ def test_final_line_says_what_the_score_means():
                             "(random play 152.1, human 1,971.0)")
     assert atari.endswith("; 50,176 steps is 0.5% of the paper's 10,000,000")
     assert "paper" not in final_score_text("DemonAttack", [200.0], PAPER_ATARI_STEPS)
+    assert "4,096 steps is 0.041% of" in final_score_text("DemonAttack", [200.0], 4096)
     pickup = final_score_text("rimrl/Pickup-v1", [0.8, 0.0, 0.6, 0.0], 1000)
     assert pickup == ("raw score 0.35 over the last 4 games; success 0.500 [0.150, 0.850] "
                       "(95% Wilson)")

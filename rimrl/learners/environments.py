@@ -188,7 +188,7 @@ def final_score_text(env_id: str, scores: list[float], timesteps: int) -> str:
         text += (f" = {100 * human_normalized(mean, random, human):.1f}% human-normalized "
                  f"(random play {random:,.1f}, human {human:,.1f})")
         if timesteps < PAPER_ATARI_STEPS:
-            text += (f"; {timesteps:,} steps is {100 * timesteps / PAPER_ATARI_STEPS:.1f}% of "
+            text += (f"; {timesteps:,} steps is {100 * timesteps / PAPER_ATARI_STEPS:.2g}% of "
                      f"the paper's {PAPER_ATARI_STEPS:,}")
     elif env_id.startswith("rimrl/Pickup"):
         rate, low, high = wilson_ci(sum(score > 0 for score in scores), len(scores))

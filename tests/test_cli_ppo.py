@@ -43,7 +43,7 @@ def test_train_and_evaluate_image_env(tmp_path, core, capsys):
     import csv
     magnitudes = [float(r["core/state_abs_max"]) for r in csv.DictReader(io.StringIO(progress))
                   if r.get("core/state_abs_max")]
-    if core == "none":  # no state: the one-unit placeholder is never written
+    if core == "none":  # no state: the zeros it carries are never written
         assert magnitudes and max(magnitudes) == 0.0
     else:
         assert magnitudes and all(0 < m < float("inf") for m in magnitudes)

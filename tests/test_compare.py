@@ -237,7 +237,7 @@ def test_seed_level_intervals_hold_their_level_at_5_seeds():
 
 
 def test_paired_difference_by_hand():
-    """The memory regime's per-seed train differences (issue #31): t-interval with 4 degrees
+    """The old memory regime's per-seed train differences (RESULTS): t-interval with 4 degrees
     of freedom and the exact sign-flip p (6 of 32 patterns as extreme); sign flips of
     (1, 2, 3) reach |mean| 2 only with one sign (2 of 8); 10 seeds switch to the bootstrap."""
     from rimrl.report.stats import T_BELOW, paired_difference, sign_flip_p

@@ -139,8 +139,6 @@ class SupervisedConfig(RunSettings):
             raise UserError(f"method.noise_std must be >= 0, got {self.method.noise_std}")
         require_positive({f"train.{key}": getattr(self.train, key) for key in (
             "updates", "batch_size", "unlabeled_batch_size", "eval_every", "learning_rate")})
-        if not 0 <= self.model.dropout < 1:
-            raise UserError(f"model.dropout must be in [0, 1), got {self.model.dropout}")
 
 
     def validate(self) -> None:

@@ -1,9 +1,8 @@
-"""SB3 callbacks shared by rimrl's learners: atomic checkpoints, progress (bar, one line per
-few logged rollouts, a graceful stop) and RIM activity logging."""
+"""SB3 callbacks shared by rimrl's learners: atomic model files, progress (bar, one line per
+few logged rollouts, a graceful stop), divergence and RIM activity logging."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -13,8 +12,7 @@ from stable_baselines3.common.logger import Image, KVWriter
 
 from rimrl.nn.selection import activity_record
 from rimrl.progress import bar, format_score, say
-from rimrl.runs import (STEP_COLUMN, activation_path, atomic_write, checkpoint_path,
-                        prune_checkpoints, record_checksum, replay_path)
+from rimrl.runs import STEP_COLUMN, activation_path, atomic_write
 
 
 def non_finite_parameter(module) -> str | None:
@@ -52,57 +50,6 @@ def save_replay_atomically(model, path: Path) -> None:
             model.save_replay_buffer(handle)
 
     atomic_write(path, write)
-
-
-class CheckpointCallback(BaseCallback):
-    """Save ``ckpt_<timesteps>.zip`` atomically every ``every`` environment steps or every
-    ``minutes`` of wall time, whichever comes first.
-
-    Args:
-        run_dir: the run directory (checkpoints go to ``run_dir/checkpoints``).
-        every: environment steps between checkpoints (counted over all envs).
-        keep: newest checkpoints kept.
-        save_replay: off-policy learners: also write the replay memory to
-            ``checkpoints/replay.npz`` (one file, replaced atomically after each checkpoint).
-        minutes: wall-clock minutes between checkpoints (a slow run still gets them early).
-    """
-
-    def __init__(self, run_dir: Path, every: int, keep: int = 3, save_replay: bool = False,
-                 minutes: float = float("inf")):
-        super().__init__()
-        self.run_dir = Path(run_dir)
-        self.every = every
-        self.keep = keep
-        self.save_replay = save_replay
-        self.seconds = minutes * 60
-        self._last = 0
-        self._last_time = time.monotonic()
-
-    def _on_training_start(self) -> None:
-        self._last = self.num_timesteps
-        self._last_time = time.monotonic()
-
-    def _on_step(self) -> bool:
-        if (self.num_timesteps - self._last >= self.every
-                or time.monotonic() - self._last_time >= self.seconds):
-            self.save()
-        return True
-
-    def save(self) -> Path | None:
-        """Write a checkpoint now; None (nothing written, nothing pruned) when the model is
-        not finite: the newest checkpoint then stays the last finite one."""
-        path = checkpoint_path(self.run_dir, self.num_timesteps, suffix="zip")
-        try:
-            save_model_atomically(self.model, path)
-        except NonFiniteModel:
-            return None
-        record_checksum(self.run_dir, path)
-        if self.save_replay:
-            save_replay_atomically(self.model, replay_path(self.run_dir))
-        prune_checkpoints(self.run_dir, self.keep)
-        self._last = self.num_timesteps
-        self._last_time = time.monotonic()
-        return path
 
 
 class TrainingProgress(BaseCallback):

@@ -12,11 +12,13 @@ import csv
 from pathlib import Path
 from typing import Optional
 
-from stable_baselines3.common.logger import CSVOutputFormat, Logger, TensorBoardOutputFormat
+from stable_baselines3.common.logger import (KVWriter, Logger, TensorBoardOutputFormat,
+                                             filter_excluded_keys)
 from torch.utils.tensorboard import SummaryWriter
 
 from rimrl.errors import UserError
-from rimrl.runs import PROGRESS_CSV, STEP_COLUMN, atomic_write
+from rimrl.faults import die, write_point
+from rimrl.runs import PROGRESS_CSV, STEP_COLUMN, atomic_write, read_run_text
 
 
 def run_logger(folder: Path, resume_step: Optional[int] = None) -> Logger:
@@ -34,46 +36,96 @@ def run_logger(folder: Path, resume_step: Optional[int] = None) -> Logger:
                                 ResumableTensorBoard(folder, resume_step)])
 
 
-def kept_rows(path: Path, resume_step: int) -> list[list[str]]:
-    """The header and the rows of ``path`` logged at or before ``resume_step``."""
+def kept_lines(path: Path, resume_step: int) -> list[str]:
+    """The header and the lines of ``path`` logged at or before ``resume_step``, as written."""
     try:
-        with open(path, newline="") as handle:
-            rows = list(csv.reader(handle))
-        if not rows or STEP_COLUMN not in rows[0]:
-            return rows[:1]
-        column = rows[0].index(STEP_COLUMN)
-        return rows[:1] + [row for row in rows[1:]
-                           if len(row) > column and row[column]
-                           and float(row[column]) <= resume_step]
-    except (UnicodeDecodeError, ValueError, csv.Error):
+        lines = whole_lines(path)
+        if not lines:
+            return []
+        header = next(csv.reader(lines[:1]))
+        if STEP_COLUMN not in header:
+            return lines[:1]
+        column = header.index(STEP_COLUMN)
+        kept = lines[:1]
+        for line in lines[1:]:
+            row = next(csv.reader([line]), [])
+            if len(row) > column and row[column] and float(row[column]) <= resume_step:
+                kept.append(line)
+        return kept
+    except (OSError, UnicodeDecodeError, ValueError, csv.Error):
         raise UserError(f"{path} is corrupt; move it away to resume (the learning curve "
                         "before this point is then lost) or restore it") from None
 
 
-class ResumableCSV(CSVOutputFormat):
-    """SB3's CSV output, continuing an existing file on resume (see :func:`run_logger`)."""
+def whole_lines(path: Path) -> list[str]:
+    """The lines of ``path`` with their ends, as written; a torn last line is left out."""
+    return [line + "\n" for line in read_run_text(path, newline="").split("\n")[:-1]]
+
+
+def _write_lines(path: Path, lines: list[str]) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="") as handle:
+            handle.write("".join(lines))
+
+    atomic_write(path, write)  # a kill here leaves the old file, not half of it
+
+
+class ResumableCSV(KVWriter):
+    """``progress.csv``: SB3's CSV output, made crash-safe and resumable.
+
+    A row is appended (a kill may tear it: a resume cuts it, :mod:`rimrl.commits`); a row
+    with keys the file has not seen rewrites the whole file with the wider header, atomically
+    (SB3 rewrites it in place). New keys are added in sorted order, so two processes write
+    the same header. On resume the rows after ``resume_step`` are dropped and the file is
+    continued, not truncated."""
 
     def __init__(self, filename: Path, resume_step: Optional[int]):
-        filename = Path(filename)
-        rows: list[list[str]] = []
-        if resume_step is not None and filename.is_file():
-            rows = kept_rows(filename, resume_step)
+        self.path = Path(filename)
+        self.keys: list[str] = []
+        lines: list[str] = []
+        if resume_step is not None and self.path.is_file():
+            lines = kept_lines(self.path, resume_step)
+            if "".join(lines) != read_run_text(self.path, newline=""):
+                _write_lines(self.path, lines)
+            if lines:
+                self.keys = next(csv.reader(lines[:1]))
+        if not lines:
+            _write_lines(self.path, [])  # a new run, a new file
+        self.file = open(self.path, "a", newline="")
 
-            def write(tmp: str) -> None:
-                with open(tmp, "w", newline="") as handle:
-                    csv.writer(handle, lineterminator="\n").writerows(rows)
+    def write(self, key_values: dict, key_excluded: dict, step: int = 0) -> None:
+        values = filter_excluded_keys(key_values, key_excluded, "csv")
+        extra = sorted(values.keys() - set(self.keys))
+        if extra:
+            self.file.close()
+            old = whole_lines(self.path)
+            self.keys += extra
+            _write_lines(self.path, [_line(self.keys)] + [
+                line[:-1] + "," * len(extra) + "\n" for line in old[1:]])
+            self.file = open(self.path, "a", newline="")
+        row = _line([_cell(values.get(key)) for key in self.keys])
+        if write_point("append", self.path):
+            self.file.write(row[:len(row) // 2])  # a kill in the middle of the row
+            self.file.flush()
+            die()
+        self.file.write(row)
+        self.file.flush()
 
-            atomic_write(filename, write)  # a kill here leaves the old file, not half of it
-        if not rows:
-            super().__init__(str(filename))  # opens with "w+": a new run, a new file
-            return
-        # continue the kept rows with SB3's fields; "r+" rather than "a" because SB3
-        # rewrites the header in place when a new key appears
-        self.file = open(filename, "r+")
-        self.file.seek(0, 2)
-        self.keys = list(rows[0])
-        self.separator = ","
-        self.quotechar = '"'
+    def close(self) -> None:
+        self.file.close()
+
+
+def _cell(value) -> str:
+    """A value as SB3 writes it: strings quoted (quotes doubled), nothing for None."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return '"' + value.replace('"', '""') + '"'
+    return str(value)
+
+
+def _line(cells: list[str]) -> str:
+    return ",".join(cells) + "\n"
 
 
 class ResumableTensorBoard(TensorBoardOutputFormat):
@@ -83,3 +135,13 @@ class ResumableTensorBoard(TensorBoardOutputFormat):
         purge = None if resume_step is None else resume_step + 1
         self.writer = SummaryWriter(log_dir=str(folder), purge_step=purge)
         self._is_closed = False
+
+
+def log_scalars(logger: Logger, values: dict, step: int) -> None:
+    """Write ``values`` to the logger's TensorBoard output at ``step`` now, outside the rows
+    of ``progress.csv`` (which hold one row per logged iteration)."""
+    for output in logger.output_formats:
+        if isinstance(output, TensorBoardOutputFormat):
+            for key, value in values.items():
+                output.writer.add_scalar(key, value, step)
+            output.writer.flush()

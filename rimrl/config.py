@@ -23,6 +23,7 @@ from typing import Any, Callable, Optional, TypeVar, Union
 import yaml
 
 from rimrl.errors import UserError, closest
+from rimrl.runs import atomic_write
 
 T = TypeVar("T")
 _SCIENTIFIC = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
@@ -68,9 +69,7 @@ class RunSettings:
         if not 0 <= self.threads <= MAX_THREADS:
             raise UserError(f"threads must be 0 (torch's default) or a count up to "
                             f"{MAX_THREADS}, got {self.threads}")
-        if not 0 <= self.seed <= MAX_SEED:
-            raise UserError(f"seed must be between 0 and {MAX_SEED} (numpy's and gymnasium's "
-                            f"range), got {self.seed}")
+        require_seed("seed", self.seed)
 
 
 def default_of(function: Callable, name: str) -> Any:
@@ -359,8 +358,31 @@ def config_text(config: Any) -> str:
 
 
 def save_config(config: Any, path: Union[str, Path]) -> None:
-    """Write the resolved config as YAML."""
-    Path(path).write_text(config_text(config))
+    """Write the resolved config as YAML (atomically: a kill leaves the old file or the new)."""
+    text = config_text(config)
+
+    def write(tmp: str) -> None:
+        Path(tmp).write_text(text)
+
+    atomic_write(path, write)
+
+
+def require_between(name: str, value: Any, low: Any, high: Any, why: str) -> None:
+    """A one-line :class:`UserError` unless ``low <= value <= high``; ``why`` says what the
+    bounds protect."""
+    if not low <= value <= high:
+        raise UserError(f"{name} must be between {low:,} and {high:,} ({why}), got {value}")
+
+
+def require_seed(name: str, value: int) -> None:
+    """A seed numpy's and gymnasium's generators take."""
+    require_between(name, value, 0, MAX_SEED, "numpy's and gymnasium's range")
+
+
+def require_episodes(name: str, value: int) -> None:
+    """An episode count an evaluation plays in reasonable time (:data:`MAX_EPISODES`)."""
+    require_between(name, value, 1, MAX_EPISODES,
+                    "more runs for hours for an interval no one needs")
 
 
 def require_positive(values: dict[str, Any]) -> None:

@@ -8,8 +8,11 @@ Layout of one run (the constants below name each entry; nothing else spells them
       run.json               META_FILE: which learner made it and the command line
       .lock                  LOCK_FILE: the writer's lock (see RunLock); holds its PID
       checksums.json         CHECKSUMS: sha256 of every model file rimrl wrote
+      commit.json            COMMIT_FILE: the last whole iteration (rimrl.commits)
       checkpoints/           CHECKPOINT_DIR: ckpt_<step>.zip (SB3 learners) or .pt (copy
-                             task), written atomically, the newest few kept; replay.npz
+                             task), written atomically, the newest few kept; replay_<step>.npz
+                             (off-policy learners); best_<step>.zip, a new best model until
+                             its commit is tidied up (rimrl.commits)
       tb/                    LOG_DIR: TensorBoard events and progress.csv (PROGRESS_CSV)
       model.zip | model.pt   MODEL_ZIP (SB3 learners) | MODEL_PT (torch learners)
       train_summary.json     SUMMARY_FILE: RunSummary (steps, scores, time, divergence)
@@ -39,12 +42,13 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
 from rimrl.errors import UserError
+from rimrl.faults import crash_if_due
 
 CONFIG_FILE = "config.yaml"
 META_FILE = "run.json"
 LOCK_FILE = ".lock"
 CHECKPOINT_DIR = "checkpoints"
-REPLAY_FILE = "replay.npz"
+REPLAY_FILE = "replay.npz"  # runs from before commit records; now replay_<step>.npz
 LOG_DIR = "tb"
 PROGRESS_CSV = "progress.csv"
 MODEL_ZIP = "model.zip"
@@ -61,6 +65,7 @@ VIDEO_DIR = "videos"
 TRIAL_LOG = "trial.log"
 FAILED_MARKER = "trial_failed.txt"
 CHECKSUMS = "checksums.json"
+COMMIT_FILE = "commit.json"
 # progress.csv columns read back by rimrl (SB3's logger names)
 STEP_COLUMN = "time/total_timesteps"
 SCORE_COLUMN = "rollout/ep_rew_mean"
@@ -71,15 +76,26 @@ FIGURES_DIR = "figures"
 SWEEP_STATUS = "sweep.json"  # in a sweep's folder: each trial's state after a sweep
 RAY_PROCESSES = "ray_processes.json"  # in a sweep's folder while its local Ray runs
 #: what rimrl itself may put in a run directory before the run exists (a sweep's trial log
-#: and failure marker, the lock): such a folder is still rimrl's to train into
-PRE_RUN_FILES = (LOCK_FILE, TRIAL_LOG, FAILED_MARKER)
+#: and failure marker, the lock, and what a run writes before run.json, which a kill may
+#: leave): such a folder is still rimrl's to train into
+PRE_RUN_FILES = (LOCK_FILE, TRIAL_LOG, FAILED_MARKER, CONFIG_FILE, COMMIT_FILE)
 
 CHECKPOINT_RE = re.compile(r"^ckpt_(\d+)\.(pt|zip)$")
+
+
+def refuse_inside_a_run(path: Union[str, Path], flag: str) -> None:
+    """A one-line error when ``path`` lies inside an existing run directory (say its
+    ``checkpoints/``): a run there would be pruned, resumed over or compared as part of it."""
+    for parent in Path(path).resolve().parents:
+        if (parent / META_FILE).is_file():
+            raise UserError(f"{flag} {path} lies inside the run directory {parent}; choose a "
+                            "folder outside every run")
 
 
 def new_run_dir(runs_dir: Union[str, Path], name: str) -> Path:
     """Create a fresh, uniquely named run directory ``runs_dir/name-YYYYmmdd-HHMMSS[-n]``."""
     root = Path(runs_dir)
+    refuse_inside_a_run(root / name, "--runs-dir")
     try:
         root.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
@@ -140,8 +156,12 @@ class RunLock:
 
 
 def atomic_write(path: Union[str, Path], write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)``, fsync, then rename over ``path``: a reader never sees half."""
+    """Call ``write(tmp_path)``, fsync, then rename over ``path``: a reader never sees half.
+
+    Two crash points (:mod:`rimrl.faults`): before anything is written, and with the
+    temporary file complete but not yet renamed."""
     path = Path(path)
+    crash_if_due("write", path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -149,21 +169,44 @@ def atomic_write(path: Union[str, Path], write: Callable[[str], None]) -> None:
         write(tmp)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
+        crash_if_due("rename", path)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
 
 
+def is_temporary(name: str) -> bool:
+    """Whether ``name`` is one of :func:`atomic_write`'s temporary files."""
+    return name.startswith(".") and name.endswith(".tmp")
+
+
 def remove_torn_files(run_dir: Union[str, Path]) -> list[Path]:
     """Delete the temporary files that :func:`atomic_write` leaves when a process dies in the
     middle of a write (a torn replay memory can be GBs). Call it only while holding the
     run's :class:`RunLock`: then no other writer has a write in progress."""
-    torn = [p for folder in (Path(run_dir), Path(run_dir) / CHECKPOINT_DIR)
-            if folder.is_dir() for p in folder.glob(".*.tmp") if p.is_file()]
+    folders = (Path(run_dir), Path(run_dir) / CHECKPOINT_DIR, Path(run_dir) / LOG_DIR)
+    torn = [p for folder in folders
+            if folder.is_dir() for p in folder.iterdir() if is_temporary(p.name) and p.is_file()]
     for path in torn:
         path.unlink(missing_ok=True)
     return torn
+
+
+def remove_new_run(run_dir: Union[str, Path], keep_folder: bool = False) -> None:
+    """Delete what a new run wrote before it could train (a command refused late); with
+    ``keep_folder`` the folder stays (the user named it with ``--run-dir``), empty."""
+    import shutil
+
+    run_dir = Path(run_dir)
+    if not keep_folder:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    for path in run_dir.iterdir():
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def write_json(path: Union[str, Path], data: Any) -> None:
@@ -206,15 +249,6 @@ def list_checkpoints(run_dir: Union[str, Path]) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def prune_checkpoints(run_dir: Union[str, Path], keep: int) -> None:
-    """Delete all but the newest ``keep`` checkpoints (and their recorded checksums)."""
-    old = list_checkpoints(run_dir)[:-keep] if keep > 0 else []
-    for path in old:
-        path.unlink(missing_ok=True)
-    if old and checksums_path(run_dir).is_file():
-        _update_checksums(run_dir, {path: None for path in old})
-
-
 # ------------------------------------------------------------------------------- checksums
 
 
@@ -232,25 +266,63 @@ def sha256(path: Union[str, Path]) -> str:
     return digest.hexdigest()
 
 
-def _update_checksums(run_dir: Union[str, Path], changes: dict) -> None:
-    run_dir = Path(run_dir)
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def read_checksums(run_dir: Union[str, Path]) -> dict:
+    """``checksums.json``: run-relative file name -> SHA-256 (``{}`` when there is none); a
+    one-line error naming the file when it is not a regular file holding that mapping."""
     path = checksums_path(run_dir)
+    if not os.path.lexists(path):
+        return {}
     try:
-        known = json.loads(path.read_text()) if path.is_file() else {}
-    except ValueError:
+        known = json.loads(read_run_text(path))
+        if not isinstance(known, dict) or not all(
+                isinstance(v, str) and _SHA256_RE.match(v) for v in known.values()):
+            raise ValueError("not the mapping rimrl writes")
+        return known
+    except (OSError, ValueError, UnicodeDecodeError):
+        raise UserError(f"{path} is corrupt, so rimrl cannot tell whether the run's model files "
+                        "are the ones it wrote; add --trust only if you trust this run "
+                        "directory (model files embed pickles that run code when loaded)"
+                        ) from None
+
+
+def _key(run_dir: Union[str, Path], file: Union[str, Path]) -> str:
+    return Path(file).resolve().relative_to(Path(run_dir).resolve()).as_posix()
+
+
+def update_checksums(run_dir: Union[str, Path], changes: dict) -> None:
+    """Set (a hex digest) or forget (``None``) the recorded checksum of each file in
+    ``changes``. A corrupt record (refused when the run was resumed, unless ``--trust``) is
+    replaced by one holding what is recorded from now on."""
+    try:
+        known = read_checksums(run_dir)
+    except UserError:
         known = {}
     for file, value in changes.items():
-        key = Path(file).resolve().relative_to(run_dir.resolve()).as_posix()
         if value is None:
-            known.pop(key, None)
+            known.pop(_key(run_dir, file), None)
         else:
-            known[key] = value
-    write_json(path, known)
+            known[_key(run_dir, file)] = value
+    write_json(checksums_path(run_dir), known)
 
 
-def record_checksum(run_dir: Union[str, Path], file: Union[str, Path]) -> None:
-    """Remember ``file``'s SHA-256 in ``RUN_DIR/checksums.json`` (after rimrl wrote it)."""
-    _update_checksums(run_dir, {file: sha256(file)})
+def recorded(run_dir: Union[str, Path], file: Union[str, Path]) -> Optional[str]:
+    """The SHA-256 recorded for ``file`` in ``checksums.json``; ``None`` when there is none
+    (or the record is corrupt: :func:`verify_checksum` says so when it matters)."""
+    try:
+        return read_checksums(run_dir).get(_key(run_dir, file))
+    except UserError:
+        return None
+
+
+def record_checksum(run_dir: Union[str, Path], file: Union[str, Path]) -> str:
+    """Remember ``file``'s SHA-256 in ``RUN_DIR/checksums.json`` (after rimrl wrote it);
+    returns it."""
+    digest = sha256(file)
+    update_checksums(run_dir, {file: digest})
+    return digest
 
 
 def verify_checksum(run_dir: Union[str, Path], file: Union[str, Path],
@@ -260,30 +332,20 @@ def verify_checksum(run_dir: Union[str, Path], file: Union[str, Path],
     if trust:
         return
     run_dir, file = Path(run_dir), Path(file)
-    path = checksums_path(run_dir)
-    try:
-        known = json.loads(read_run_text(path)) if path.exists() else {}
-        if not isinstance(known, dict):
-            raise ValueError
-    except (OSError, ValueError):
-        raise UserError(f"{path} is corrupt, so rimrl cannot tell whether {file.name} is the "
-                        "file it wrote; add --trust only if you trust this run directory "
-                        "(model files embed pickles that run code when loaded)") from None
-    key = file.resolve().relative_to(run_dir.resolve()).as_posix()
+    known = read_checksums(run_dir)
+    key = _key(run_dir, file)
     if known.get(key) != sha256(file):
         why = "differs from the file rimrl wrote" if key in known else "has no recorded checksum"
         raise UserError(f"{file} {why}; model files embed pickles that run code when loaded, so "
                         "load it only if you trust its source: add --trust")
 
 
-def save_checkpoint(run_dir: Union[str, Path], step: int, state: dict, keep: int = 3) -> Path:
-    """Atomically save a torch checkpoint for ``step``; keep the newest ``keep``."""
-    path = checkpoint_path(run_dir, step)
+def save_torch(path: Union[str, Path], state: Any) -> Path:
+    """Atomically ``torch.save`` ``state`` (a checkpoint, a final model) to ``path``."""
     import torch
 
     atomic_write(path, lambda tmp: torch.save(state, tmp))
-    prune_checkpoints(run_dir, keep)
-    return path
+    return Path(path)
 
 
 def load_checkpoint(path: Union[str, Path], required: tuple[str, ...] = ()) -> dict:
@@ -317,7 +379,11 @@ def require_run_dir(path: Union[str, Path]) -> Path:
                         "made)")
     if not path.is_dir():
         raise UserError(f"run directory {path} does not exist")
-    if not (path / CONFIG_FILE).is_file():
+    config = path / CONFIG_FILE
+    if os.path.lexists(config) and not config.is_file():
+        raise UserError(f"{config} is not a regular file (a FIFO, device, socket or folder); "
+                        "restore the run's config.yaml")
+    if not config.is_file():
         raise UserError(f"{path} is not a rimrl run directory (no {CONFIG_FILE} in it)")
     return path
 
@@ -331,10 +397,11 @@ def latest_checkpoint(run_dir: Union[str, Path]) -> Optional[Path]:
 MAX_RUN_FILE_BYTES = 256 << 20
 
 
-def read_run_text(path: Union[str, Path]) -> str:
+def read_run_text(path: Union[str, Path], newline: Optional[str] = None) -> str:
     """The text of a run file, read only when it is a regular file of at most
     :data:`MAX_RUN_FILE_BYTES` (a FIFO or a device put in its place would block the reader
-    or never end); ``OSError`` otherwise, which each reader turns into its one-line error."""
+    or never end); ``OSError`` otherwise, which each reader turns into its one-line error.
+    ``newline=""`` keeps line ends as they are (for byte-exact rewrites)."""
     import stat
 
     info = os.stat(path)  # through a symlink, as open() would
@@ -342,7 +409,8 @@ def read_run_text(path: Union[str, Path]) -> str:
         raise OSError(f"{path} is not a regular file")
     if info.st_size > MAX_RUN_FILE_BYTES:
         raise OSError(f"{path} is {info.st_size:,} bytes, more than rimrl ever writes")
-    return Path(path).read_text()
+    with open(path, newline=newline) as handle:
+        return handle.read()
 
 
 #: the fields of ``run.json`` that rimrl reads back, and their types
@@ -380,9 +448,15 @@ def probe_path(run_dir: Union[str, Path], probe: str) -> Path:
     return Path(run_dir) / f"probe_{probe.replace('-', '_')}.json"
 
 
-def replay_path(run_dir: Union[str, Path]) -> Path:
-    """Where off-policy learners checkpoint their replay memory."""
-    return Path(run_dir) / CHECKPOINT_DIR / REPLAY_FILE
+def replay_path(run_dir: Union[str, Path], step: int) -> Path:
+    """Where off-policy learners checkpoint their replay memory with the checkpoint of
+    ``step``."""
+    return Path(run_dir) / CHECKPOINT_DIR / f"replay_{step:012d}.npz"
+
+
+def staged_best_path(run_dir: Union[str, Path], step: int) -> Path:
+    """Where a new best model of the evaluation at ``step`` waits for its commit."""
+    return Path(run_dir) / CHECKPOINT_DIR / f"best_{step:012d}.zip"
 
 
 # ------------------------------------------------------------- evaluations during training
@@ -395,19 +469,28 @@ _EVAL_TYPES = {"step": int, "episodes": int, "split": str,
 
 
 def read_evaluations(run_dir: Union[str, Path]) -> list[dict]:
-    """The rows of a run's ``evaluations.csv`` (none if it has none), typed; a one-line
-    error naming the file when it is corrupt."""
+    """The rows of a run's ``evaluations.csv`` (none if it has none), typed and checked
+    (steps and counts whole and non-negative, success rates and their interval in [0, 1] and
+    in order, no NaN); a one-line error naming the file when it is not that."""
     import csv
+    import io
+    import math
 
     path = Path(run_dir) / EVALUATIONS_CSV
-    if not path.is_file():
+    if not os.path.lexists(path):
         return []
     try:
-        with open(path, newline="") as handle:
-            rows = list(csv.DictReader(handle))
-        return [{key: _EVAL_TYPES.get(key, float)(row[key]) for key in EVAL_COLUMNS}
-                for row in rows]
-    except (KeyError, ValueError, TypeError, UnicodeDecodeError, csv.Error):
+        text = read_run_text(path, newline="")
+        rows = [{key: _EVAL_TYPES.get(key, float)(row[key]) for key in EVAL_COLUMNS}
+                for row in csv.DictReader(io.StringIO(text, newline=""))]
+        for row in rows:
+            if (row["step"] < 0 or row["episodes"] < 1 or not row["split"]
+                    or any(math.isnan(row[k]) for k in EVAL_COLUMNS if isinstance(row[k], float))
+                    or not 0 <= row["success_lo"] <= row["success_rate"] <= row["success_hi"] <= 1
+                    or row["seconds"] < 0):
+                raise ValueError("out of range")
+        return rows
+    except (OSError, KeyError, ValueError, TypeError, UnicodeDecodeError, csv.Error):
         raise UserError(f"{path} is corrupt; delete it (the run's evaluations during training "
                         "are then lost) or restore it") from None
 
@@ -481,13 +564,33 @@ class RunSummary:
         """The run's summary; ``None`` when it has none (training has not ended); a
         one-line error naming the file when it is corrupt."""
         path = Path(run_dir) / SUMMARY_FILE
-        if not path.is_file():
+        if not os.path.lexists(path):
             return None
         try:
             data = json.loads(read_run_text(path))
+            if not isinstance(data, dict):
+                raise ValueError("not an object")
+            for key, check in _SUMMARY_CHECKS.items():
+                if key in data and not check(data[key]):
+                    raise ValueError(f"bad {key}")
             known = {f.name for f in dataclasses.fields(cls)} - {"tags"}
             return cls(tags={k: v for k, v in data.items() if k not in known},
                        **{k: v for k, v in data.items() if k in known})
-        except (OSError, ValueError, TypeError, AttributeError):
+        except (OSError, ValueError, TypeError, UnicodeDecodeError):
             raise UserError(f"{path} is corrupt; delete it to resume the run from its newest "
                             "checkpoint") from None
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+#: what each field of ``train_summary.json`` must hold (``timesteps`` and ``env`` always)
+_SUMMARY_CHECKS = {
+    "timesteps": lambda v: type(v) is int and v >= 0,
+    "env": lambda v: isinstance(v, str),
+    "seconds": lambda v: v is None or (_number(v) and v >= 0),
+    "recent_episode_scores": lambda v: isinstance(v, list) and all(map(_number, v)),
+    "diverged": lambda v: v is None or isinstance(v, str),
+    "last_finite_checkpoint": lambda v: v is None or isinstance(v, str),
+}

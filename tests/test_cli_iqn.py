@@ -26,9 +26,13 @@ def test_train_resume_with_replay_and_evaluate(tmp_path, capsys):
     assert main(args + ["--timesteps", "200"]) == 0
     run = only_run(tmp_path)
     assert json.loads((run / "run.json").read_text())["kind"] == "iqn"
-    assert [p.name for p in list_checkpoints(run)] == ["ckpt_000000000100.zip",
+    # checkpoints close whole iterations (8 steps: 4 per env): the first one at or past 100
+    assert [p.name for p in list_checkpoints(run)] == ["ckpt_000000000104.zip",
                                                       "ckpt_000000000200.zip"]
-    assert (run / "checkpoints" / "replay.npz").is_file()
+    # the commit holds the replay memory of its checkpoint's step, and no other
+    assert sorted(p.name for p in (run / "checkpoints").glob("replay_*")) == [
+        "replay_000000000200.npz"]
+    assert json.loads((run / "commit.json").read_text())["replay"] == "replay_000000000200.npz"
     assert "train/loss" in (run / "tb" / "progress.csv").read_text()
     capsys.readouterr()
     assert main(["train", "iqn", "--resume", str(run), "--timesteps", "300",
@@ -43,16 +47,17 @@ def test_train_resume_with_replay_and_evaluate(tmp_path, capsys):
 
 
 def test_a_replay_memory_from_another_step_is_set_aside(tmp_path, capsys):
-    """A kill between the checkpoint's write and the replay memory's leaves a memory one
-    checkpoint behind: the resume says so and refills instead of pairing them silently; a
-    memory with NaN priorities is refused in one line and the run is not marked diverged."""
+    """A memory that does not belong to its checkpoint (a run from before commit records,
+    killed between the two writes) is set aside with a warning and refilled instead of
+    paired silently; a memory with NaN priorities is refused in one line and the run is not
+    marked diverged."""
     import numpy as np
 
     args = ["train", "iqn", "--env", "rimrl/CueImage-v0", "--runs-dir", str(tmp_path),
             "--set", "train.save_replay=true"] + TINY
     assert main(args + ["--timesteps", "200"]) == 0
     run = only_run(tmp_path)
-    replay = run / "checkpoints" / "replay.npz"
+    replay = run / "checkpoints" / "replay_000000000200.npz"
     state = dict(np.load(replay))
     assert int(state["step"]) == 200
     (run / "train_summary.json").unlink()  # as if killed before the final save
@@ -62,7 +67,7 @@ def test_a_replay_memory_from_another_step_is_set_aside(tmp_path, capsys):
     assert main(["train", "iqn", "--resume", str(run), "--timesteps", "300",
                  "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert "replay.npz is corrupt (ValueError: replay priorities" in err
+    assert "replay_000000000200.npz is corrupt (ValueError: replay priorities" in err
     assert not (run / "train_summary.json").exists()
     np.savez(replay, **dict(state, step=np.array(100)))
     assert main(["train", "iqn", "--resume", str(run), "--timesteps", "300",

@@ -83,14 +83,28 @@ def test_resume_continues_from_last_checkpoint(tmp_path):
             "--runs-dir", str(tmp_path)] + TINY
     assert main(args + ["--timesteps", "256"]) == 0
     run = only_run(tmp_path)
-    # simulate a kill after the first checkpoint: later files never got written
-    list_checkpoints(run)[-1].unlink()
-    (run / "model.zip").unlink()
+    killed_after_the_commit_at(run, 128)
     assert main(["train", "ppo", "--resume", str(run), "--timesteps", "384", "--no-progress"]) == 0
     summary = json.loads((run / "train_summary.json").read_text())
     assert summary["timesteps"] == 384
     assert list_checkpoints(run)[-1].name == "ckpt_000000000384.zip"
     assert "timesteps: 384" in (run / "config.yaml").read_text()
+
+
+def killed_after_the_commit_at(run, step):
+    """Make ``run`` look killed after its commit at ``step``: the record names that
+    iteration, later checkpoints and the final files are gone, the later rows are still in
+    ``progress.csv`` (written, never committed: the resume must drop them)."""
+    from rimrl.commits import Commit
+
+    for path in list_checkpoints(run):
+        if int(path.stem.split("_")[1]) > step:
+            path.unlink()
+    (run / "model.zip").unlink()
+    (run / "train_summary.json").unlink()
+    rows = sum(int(r["time/total_timesteps"]) <= step for r in csv_rows(run))
+    Commit(step=step, checkpoint=f"ckpt_{step:012d}.zip", progress_rows=rows,
+           evaluation_rows=0).write(run)
 
 
 def csv_rows(run):
@@ -108,9 +122,7 @@ def test_resume_keeps_the_learning_curve(tmp_path):
     run = only_run(tmp_path)
     before = csv_rows(run)
     assert [int(r["time/total_timesteps"]) for r in before] == [64, 128, 192, 256]
-    for path in list_checkpoints(run)[-2:]:  # the crash came after the 128-step checkpoint
-        path.unlink()
-    (run / "model.zip").unlink()
+    killed_after_the_commit_at(run, 128)
     assert main(["train", "ppo", "--resume", str(run), "--timesteps", "320", "--quiet"]) == 0
     after = csv_rows(run)
     assert [int(r["time/total_timesteps"]) for r in after] == [64, 128, 192, 256, 320]

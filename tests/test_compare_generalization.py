@@ -25,6 +25,7 @@ EVALS = {
 def rows(evals):
     return [dict.fromkeys(EVAL_COLUMNS, 0) | {"step": step, "split": split, "episodes": 10,
                                               "deterministic": False, "success_rate": success,
+                                              "success_lo": success, "success_hi": success,
                                               "return_mean": ret}
             for step, split, success, ret in evals]
 

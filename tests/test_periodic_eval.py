@@ -1,8 +1,6 @@
 """Evaluation during training (``--eval-every``): rows, TensorBoard tags, the best model,
 resumes, the training it must not change, and its bad inputs."""
 
-import csv
-import io
 
 import pytest
 import torch
@@ -35,11 +33,15 @@ def test_rows_tags_and_best_model(tmp_path, capsys):
         assert r["deterministic"] is False
     header = (run / "evaluations.csv").read_text().splitlines()[0]
     assert tuple(header.split(",")) == EVAL_COLUMNS
-    progress = list(csv.DictReader(io.StringIO((run / "tb" / "progress.csv").read_text())))
-    logged = [float(p["eval/clean/return_mean"]) for p in progress
-              if p.get("eval/clean/return_mean")]
-    assert logged == pytest.approx([r["return_mean"] for r in rows][:len(logged)])
-    assert len(logged) >= 3
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "tb"))
+    events.Reload()
+    logged = events.Scalars("eval/clean/return_mean")
+    assert [e.step for e in logged] == [r["step"] for r in rows]  # at the evaluation's step
+    assert [e.value for e in logged] == pytest.approx([r["return_mean"] for r in rows])
+    progress = (run / "tb" / "progress.csv").read_text().splitlines()[0]
+    assert "eval/" not in progress  # one home for the numbers: evaluations.csv
     verify_checksum(run, run / "best_model.zip")  # recorded: evaluate --trust not needed
     out = capsys.readouterr().out
     assert "eval at 64 steps" in out and "clean success" in out
@@ -155,5 +157,5 @@ def test_a_stop_during_an_evaluation_takes_effect_within_a_step(tmp_path):
     cfg.eval.episodes = 100_000
     evaluation = PeriodicEvaluation(cfg, run, stop_after_20_steps)
     calls.clear()
-    assert evaluation.evaluate(model) is False and len(calls) <= 23
+    assert evaluation.evaluate(model) is None and len(calls) <= 23  # abandoned: no best
     assert read_evaluations(run) == before

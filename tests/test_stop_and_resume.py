@@ -17,8 +17,10 @@ from tests.test_cli_ppo import TINY, only_run
 
 
 def tree_hashes(folder):
-    return {p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    """Each file's SHA-256 (a FIFO: its kind; it is never opened)."""
+    return {p.relative_to(folder): "fifo" if p.is_fifo()
+            else hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() or p.is_fifo()}
 
 
 def signal_training(argv, cwd, under_way, signum, settle=0.0):
@@ -147,15 +149,31 @@ def finished_run(tmp_path_factory):
     ("train_summary.json", "resume", "train_summary.json is corrupt; delete it"),
     ("tb/progress.csv", "compare", "warning: left out"),
     ("run.json", "compare", "warning: left out"),
+    ("commit.json", "resume", "commit.json is corrupt (it records the run's last whole"),
+    ("evaluations.csv", "resume", "evaluations.csv is corrupt; delete it"),
+    ("config.yaml", "resume", "config.yaml is not"),
+    ("train_summary.json", "compare", "warning: left out"),
 ])
-def test_corrupt_run_files_get_one_line(finished_run, tmp_path, capsys, name, command, message):
+@pytest.mark.parametrize("kind", ["garbage", "fifo"])
+def test_corrupt_run_files_get_one_line(finished_run, tmp_path, capsys, name, command, message,
+                                        kind):
+    """Each file a command reads is checked before anything is written: one line, exit 2,
+    and a refused resume leaves every file as it was (a FIFO is never opened: no hang)."""
+    import os
     import shutil
 
     run = tmp_path / "run"
     shutil.copytree(finished_run, run)
-    (run / name).write_bytes(b"\x00\xff{garbage")
     if name != "train_summary.json":
         (run / "train_summary.json").unlink()  # not finished: a resume continues it
+    (run / name).unlink(missing_ok=True)
+    if kind == "fifo":
+        os.mkfifo(run / name)
+        message = {"config.yaml": "config.yaml is not a regular file"}.get(name, message)
+    else:
+        (run / name).write_bytes(b"\x00\xff{garbage")
+        message = {"config.yaml": "config.yaml is not a text file"}.get(name, message)
+    before = {k: v for k, v in tree_hashes(run).items() if k.name != ".lock"}
     argv = {"evaluate": ["evaluate", str(run), "--episodes", "2", "--no-progress"],
             "resume": ["train", "ppo", "--resume", str(run), "--timesteps", "256",
                        "--no-progress"],
@@ -168,6 +186,7 @@ def test_corrupt_run_files_get_one_line(finished_run, tmp_path, capsys, name, co
     assert message in err and "Traceback" not in err
     if command != "compare":
         assert len(err.strip().splitlines()) == 1
+    assert {k: v for k, v in tree_hashes(run).items() if k.name != ".lock"} == before
 
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

@@ -134,11 +134,12 @@ def test_local_sweep_failure_isolation_and_resume(tmp_path, capsys):
         run = root / f"ppo.learning_rate={name}"
         assert (run / "evaluation.json").is_file() and (run / "model.zip").is_file()
 
-    # interrupt the mlp trial after its first checkpoint: the later files never got written
+    # interrupt the mlp trial after its first commit: the later files never got written
+    from tests.test_cli_ppo import killed_after_the_commit_at
+
     mlp = root / "ppo.learning_rate=0.0003"
-    for name in ("model.zip", "train_summary.json", "evaluation.json",
-                 "checkpoints/ckpt_000000000128.zip"):
-        (mlp / name).unlink()
+    killed_after_the_commit_at(mlp, 64)
+    (mlp / "evaluation.json").unlink()
     flatten_model = (root / "ppo.learning_rate=0.001" / "model.zip").stat().st_mtime_ns
     sweep = load_sweep(path)
     assert [t.status for t in plan_trials(sweep)] == ["interrupted", "failed", "done"]

@@ -171,18 +171,22 @@ def use_threads(threads: int) -> None:
 
 
 def prepare_run(request: TrainRequest, learner: Learner):
-    """Resolve the config and the run directory; find the checkpoint when resuming.
+    """Resolve the config and the run directory; when resuming, bring the run back to its
+    last commit (:func:`rimrl.commits.recover`).
 
-    Returns (config, run_dir, checkpoint path or None, lock): ``lock`` is the run's
+    Returns (config, run_dir, commit, lock): ``commit`` is the run's last
+    :class:`~rimrl.commits.Commit` (its ``checkpoint`` is ``None`` for a new run or one
+    killed before its first commit: it starts over); ``lock`` is the run's
     :class:`~rimrl.runs.RunLock`, already held; use it as ``with lock:`` around the training.
     Everything is validated before a directory is created or a file written, so bad input
     leaves nothing behind; a run another process is writing is refused.
     """
+    from rimrl.commits import Commit, recover
     from rimrl.config import save_config
     from rimrl.provenance import provenance
-    from rimrl.runs import (CONFIG_FILE, PRE_RUN_FILES, RunLock, latest_checkpoint,
-                            new_run_dir, read_meta, remove_torn_files, require_run_dir,
-                            write_meta)
+    from rimrl.runs import (CONFIG_FILE, PRE_RUN_FILES, RunLock, is_temporary, new_run_dir,
+                            read_meta, refuse_inside_a_run, remove_torn_files,
+                            require_run_dir, write_meta)
 
     overrides = list(request.overrides)
     if request.resume is not None:
@@ -203,23 +207,30 @@ def prepare_run(request: TrainRequest, learner: Learner):
         torn = remove_torn_files(run_dir)  # left by a kill during a checkpoint write
         if torn:
             print(f"removed {len(torn)} torn temporary file(s) of an interrupted write")
+        try:
+            commit = recover(run_dir)
+        except UserError:
+            lock.release()
+            raise
         meta = read_meta(run_dir)
         now = provenance(config.device, config.threads)
         if now != meta.get("provenance"):  # each resume on other code is kept, in order
             meta.setdefault("resumed_with", []).append(now)
             write_meta(run_dir, meta)
-        return config, run_dir, latest_checkpoint(run_dir), lock
+        return config, run_dir, commit, lock
 
     config = learner.load_config(overrides, request.config_file)
     use_threads(config.threads)
     learner.check(config)
     if request.run_dir is not None:
         run_dir = Path(request.run_dir)
+        refuse_inside_a_run(run_dir, "--run-dir")
         if run_dir.exists() and not run_dir.is_dir():
             raise UserError(f"--run-dir {run_dir} is a file, not a directory; choose another "
                             "--run-dir")
         if run_dir.is_dir() and not read_meta(run_dir, missing_ok=True) and any(
-                p.name not in PRE_RUN_FILES for p in run_dir.iterdir()):
+                p.name not in PRE_RUN_FILES and not is_temporary(p.name)
+                for p in run_dir.iterdir()):
             raise UserError(f"--run-dir {run_dir} is a folder that rimrl did not make (it has "
                             "files and no run.json); choose a new or empty folder")
         already = (f"{run_dir} already holds a run; continue it with --resume {run_dir} or "
@@ -231,13 +242,18 @@ def prepare_run(request: TrainRequest, learner: Learner):
         if read_meta(run_dir, missing_ok=True):  # again under the lock: no race
             lock.release()
             raise UserError(already)
+        remove_torn_files(run_dir)  # of a start that a kill cut before run.json
     else:
         run_dir = new_run_dir(config.runs_dir, learner.run_name(config))  # atomic mkdir
         lock = RunLock(run_dir).acquire()
     save_config(config, run_dir / CONFIG_FILE)
+    commit = Commit()
+    if learner.budget_keys:  # a run that resumes: nothing committed yet
+        commit.write(run_dir)
+    # last: a folder is a run once it has run.json (before it, --run-dir may start it again)
     write_meta(run_dir, {"kind": learner.name, "argv": sys.argv[1:],
                          "provenance": provenance(config.device, config.threads)})
-    return config, run_dir, None, lock
+    return config, run_dir, commit, lock
 
 
 def _refuse_finished(learner: Learner, run_dir: Path, config) -> None:

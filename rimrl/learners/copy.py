@@ -56,8 +56,9 @@ class CopyLearner(Learner):
         from rimrl.runs import CONFIG_FILE, load_checkpoint
         from rimrl.tasks.copying import CHECKPOINT_KEYS, train_copy
 
-        config, run_dir, ckpt, lock = prepare_run(request, self)
+        config, run_dir, commit, lock = prepare_run(request, self)
         with lock:  # this process is the run's only writer until it ends
+            ckpt = commit.path(run_dir, commit.checkpoint)
             state = (load_checkpoint(ckpt, required=CHECKPOINT_KEYS) if ckpt is not None
                      else None)
             if request.resume is not None:
@@ -76,9 +77,10 @@ class CopyLearner(Learner):
     def evaluate(self, request: EvalRequest) -> int:
         import torch
 
+        from rimrl.commits import committed_checkpoint
         from rimrl.learners.base import saved_config
-        from rimrl.runs import (CONFIG_FILE, EVALUATION_FILE, MODEL_PT, latest_checkpoint,
-                                load_checkpoint, write_result)
+        from rimrl.runs import (CONFIG_FILE, EVALUATION_FILE, MODEL_PT, load_checkpoint,
+                                write_result)
         from rimrl.tasks.copying import CopyModel, evaluate_copy
 
         run_dir = request.run_dir
@@ -88,7 +90,7 @@ class CopyLearner(Learner):
         if final.is_file():
             state = load_checkpoint(final)
         else:
-            ckpt = latest_checkpoint(run_dir)
+            ckpt = committed_checkpoint(run_dir)
             if ckpt is None:
                 raise UserError(f"{run_dir} has no {MODEL_PT} and no checkpoint to evaluate")
             state = load_checkpoint(ckpt, required=("model",))["model"]

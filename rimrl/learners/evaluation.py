@@ -9,13 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Optional
 
+from rimrl.commits import committed_checkpoint
 from rimrl.errors import UserError
 from rimrl.learners.environments import make_env
 from rimrl.learners.video import FrameRecorder, write_gif
 from rimrl.progress import bar, format_score, say, shows_bar
 from rimrl.learners.requests import EvalRequest
 from rimrl.runs import (DISTRACTORS_FILE, EVALUATION_FILE, MODEL_ZIP, VIDEO_DIR,
-                        latest_checkpoint, verify_checksum, write_result)
+                        verify_checksum, write_result)
 
 
 def evaluate_run(request: EvalRequest, config_cls, load: Callable, describe: Callable) -> int:
@@ -36,7 +37,7 @@ def evaluate_run(request: EvalRequest, config_cls, load: Callable, describe: Cal
     splits = requested_splits(cfg.env.id, opts.distractors)
     path = run_dir / MODEL_ZIP
     if not path.is_file():
-        path = latest_checkpoint(run_dir)
+        path = committed_checkpoint(run_dir)
         if path is None:
             raise UserError(f"{run_dir} has no model.zip and no checkpoint to evaluate")
     verify_checksum(run_dir, path, trust=request.trust)

@@ -74,23 +74,24 @@ class IQNLearner(Learner):
         from rimrl.config import save_config
         from rimrl.learners.environments import make_env
         from rimrl.learners.sb3_training import learn_and_save
-        from rimrl.runs import CONFIG_FILE, replay_path, verify_checksum
+        from rimrl.runs import CONFIG_FILE, verify_checksum
 
-        cfg, run_dir, ckpt, lock = prepare_run(request, self)
+        cfg, run_dir, commit, lock = prepare_run(request, self)
         with lock:  # this process is the run's only writer until it ends
             env = make_env(cfg)
-            if ckpt is None:  # a run interrupted before its first checkpoint starts over
+            ckpt = commit.path(run_dir, commit.checkpoint)
+            if ckpt is None:  # a run interrupted before its first commit starts over
                 model = build_model(cfg, env)
             else:
                 verify_checksum(run_dir, ckpt, trust=request.trust)
                 model = load_model(ckpt, env, cfg.device)
-                replay = replay_path(run_dir)
-                if cfg.train.save_replay and replay.is_file():
+                replay = commit.path(run_dir, commit.replay)
+                if cfg.train.save_replay and replay is not None and replay.is_file():
                     restore_replay(model, replay)
             if request.resume is not None:
                 save_config(cfg, run_dir / CONFIG_FILE)
             return learn_and_save(model, env, cfg, run_dir, request, self.name,
-                                  self.tags(cfg),
+                                  self.tags(cfg), commit,
                                   save_replay=cfg.train.save_replay)
 
     def evaluate(self, request: EvalRequest) -> int:
@@ -102,8 +103,9 @@ class IQNLearner(Learner):
 
 def restore_replay(model, replay: Path) -> None:
     """Load the run's replay memory into a model resumed from its checkpoint. A memory from
-    another step (a kill between the two writes) is set aside with a warning: the model
-    refills its memory before learning again. A corrupt one is refused in one line."""
+    another step (a run from before commit records, killed between the two writes) is set
+    aside with a warning: the model refills its memory before learning again. A corrupt one
+    is refused in one line."""
     from rimrl.agents.iqn import ReplayMismatch
 
     try:

@@ -78,7 +78,7 @@ class IQNHyperparameters:
 @dataclass
 class IQNTrainConfig(TrainConfig):
     """Budget and bookkeeping; ``save_replay`` also checkpoints the replay memory
-    (``replay.npz``, up to ~7 GB at 1M Atari transitions) so a resumed run keeps it.
+    (``replay_<step>.npz``, up to ~7 GB at 1M Atari transitions) so a resumed run keeps it.
     The budget is short; Dopamine trains for 50M frames (12.5M steps)."""
 
     keep_checkpoints: int = 2

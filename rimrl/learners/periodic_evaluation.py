@@ -2,8 +2,8 @@
 once per distractor split: the curves of the thesis' Fig. 4 (success on known and on novel
 distractors over training).
 
-Every ``eval.every`` env steps (at the end of the first rollout at or past each multiple,
-and once more at the end of training) the current policy plays ``eval.episodes`` whole
+Every ``eval.every`` env steps (after the update of the first rollout at or past each
+multiple, and once more at the end of training) the current policy plays ``eval.episodes`` whole
 episodes on separate evaluation envs, one set per row: the setting the run trains on, then
 the splits of ``eval.distractors``. Each evaluation replays the same episodes (the envs are
 re-seeded with the run's seed + :data:`EVAL_SEED_OFFSET`), so the points of a curve differ
@@ -12,9 +12,10 @@ with evaluation trains exactly as one without it (tested).
 
 Results: ``evaluations.csv`` (one row per evaluation and split, :data:`rimrl.runs.EVAL_COLUMNS`),
 TensorBoard ``eval/<split>/success_rate`` and ``eval/<split>/return_mean``, and
-``best_model.zip``, the model with the best mean return on the first row so far. A resumed
-run keeps the rows up to its checkpoint's step and redoes the later ones; one due by then
-but never written is made as training resumes.
+``best_model.zip``, the model with the best mean return on the first row so far. Each
+evaluation is committed with the checkpoint of its step (:mod:`rimrl.commits`): a resumed run
+keeps the committed rows and redoes nothing of them; one a stop left unmade is made as
+training resumes.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from rimrl.config import MAX_EPISODES
+from rimrl.config import require_episodes
 from rimrl.errors import UserError
 
 #: evaluation envs are seeded with the run's seed plus this (``rimrl evaluate`` uses + 10,000)
@@ -53,9 +54,7 @@ class EvalConfig:
         if self.every < 0:
             raise UserError(f"eval.every must be 0 (off) or a positive step count, "
                             f"got {self.every}")
-        if not 1 <= self.episodes <= MAX_EPISODES:
-            raise UserError(f"eval.episodes must be between 1 and {MAX_EPISODES:,} (more runs "
-                            f"for hours for an interval no one needs), got {self.episodes}")
+        require_episodes("eval.episodes", self.episodes)
 
 
 def evaluation_rows(cfg) -> list[str]:
@@ -71,72 +70,62 @@ def evaluation_rows(cfg) -> list[str]:
 
 
 class PeriodicEvaluation:
-    """Builds the SB3 callback of one run's evaluations (see the module docstring).
+    """One run's evaluations during training (see the module docstring). Its evaluations are
+    part of the iterations that :class:`~rimrl.learners.iterations.IterationCommit` commits.
 
     Args:
         cfg: the run config (``env``, ``seed`` and the ``eval`` section).
-        run_dir: the run directory (``evaluations.csv``, ``best_model.zip``).
+        run_dir: the run directory (``evaluations.csv``; a new best model is staged for the
+            commit, :func:`rimrl.runs.staged_best_path`).
         stop_requested: true once the user asked to stop; an evaluation in progress is then
             abandoned (nothing of it is written).
         say: prints one line per evaluation (``None``: silent).
+        record: logs scalars at a step (TensorBoard's ``eval/<split>/...``), or ``None``.
     """
 
     def __init__(self, cfg, run_dir: Path, stop_requested: Callable[[], bool],
-                 say: Optional[Callable[[str], None]] = None):
-        from stable_baselines3.common.callbacks import BaseCallback
-
-        owner = self
-
-        class Callback(BaseCallback):
-            def _on_training_start(self) -> None:
-                owner.start(self.model)
-                if self.model.num_timesteps >= owner.next_at:  # due before the interruption
-                    owner.evaluate(self.model, self.logger)
-
-            def _on_step(self) -> bool:
-                return True
-
-            def _on_rollout_end(self) -> None:
-                if self.model.num_timesteps >= owner.next_at:
-                    owner.evaluate(self.model, self.logger)
-
-            def _on_training_end(self) -> None:
-                owner.close()
-
+                 say: Optional[Callable[[str], None]] = None,
+                 record: Optional[Callable[[dict, int], None]] = None):
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.rows = evaluation_rows(cfg)
         self.stop_requested = stop_requested
         self.say = say
-        self.callback = Callback()
+        self.record = record
         self.envs: dict = {}
         self.next_at = 0
         self.last_step: Optional[int] = None
         self.best = float("-inf")
 
-    def start(self, model) -> None:
-        """Keep the history up to the model's step; schedule the next evaluation: the first
-        multiple of ``every`` after the last one kept. A run killed after its checkpoint and
-        before that checkpoint's evaluation was written (or stopped mid-rollout past a
-        multiple) is then already due, and is evaluated as training starts: the weights are
-        the ones the lost evaluation would have seen (they change only in updates)."""
+    def start(self, step: int) -> None:
+        """Keep the history up to ``step`` (the committed one); schedule the next evaluation:
+        the first multiple of ``every`` after the last one kept. One that a stop left unmade
+        at the committed step is then already due."""
         from rimrl.runs import read_evaluations, truncate_evaluations
 
-        truncate_evaluations(self.run_dir, model.num_timesteps)
+        truncate_evaluations(self.run_dir, step)
         history = [r for r in read_evaluations(self.run_dir) if r["split"] == self.rows[0]]
         self.best = max((r["return_mean"] for r in history), default=float("-inf"))
         self.last_step = max((r["step"] for r in history), default=None)
         every = self.cfg.eval.every
         self.next_at = ((self.last_step or 0) // every + 1) * every
 
-    def evaluate(self, model, logger=None) -> bool:
-        """Play every row, record it, keep the best model; ``False`` if abandoned."""
+    def due(self, step: int) -> bool:
+        """Whether the model at ``step`` is to be evaluated (a multiple of ``every`` was
+        reached since the last evaluation)."""
+        return step >= self.next_at and step != self.last_step
+
+    def evaluate(self, model) -> Optional[tuple[str, str]]:
+        """Play every row and append them to ``evaluations.csv``; when the first row's return
+        is the best so far, stage the model (:func:`rimrl.runs.staged_best_path`) and return
+        (its SHA-256, its file name) for the commit. ``None``: no new best, or abandoned."""
         import numpy as np
         import torch
 
+        from rimrl.agents.callbacks import save_model_atomically
         from rimrl.learners.evaluation import play
         from rimrl.report.stats import bootstrap_mean_ci, wilson_ci
-        from rimrl.runs import BEST_MODEL_ZIP, append_evaluations, record_checksum
+        from rimrl.runs import append_evaluations, record_checksum, staged_best_path
 
         e, step, start = self.cfg.eval, int(model.num_timesteps), time.perf_counter()
         results = []
@@ -144,13 +133,13 @@ class PeriodicEvaluation:
         with torch.random.fork_rng(devices=[]):  # training's random stream is left as it was
             for split in self.rows:
                 if self.stop_requested():
-                    return False
+                    return None
                 env = self._env(split)
                 env.seed(self.cfg.seed + EVAL_SEED_OFFSET)
                 episodes, _ = play(model, env, e.episodes, deterministic=e.deterministic,
                                    stop_requested=self.stop_requested)
                 if self.stop_requested():  # abandoned mid-row: nothing of it is written
-                    return False
+                    return None
                 returns = np.array([r for r, _ in episodes], dtype=float)
                 mean, lo, hi = (float(v) for v in bootstrap_mean_ci(returns))
                 rate, rlo, rhi = wilson_ci(sum(bool(s) for _, s in episodes), len(episodes))
@@ -163,16 +152,15 @@ class PeriodicEvaluation:
         for row in results:
             row["seconds"] = round(seconds, 2)
         append_evaluations(self.run_dir, results)
+        staged = None
         if results[0]["return_mean"] > self.best:
-            from rimrl.agents.callbacks import save_model_atomically
-
             self.best = results[0]["return_mean"]
-            save_model_atomically(model, self.run_dir / BEST_MODEL_ZIP)
-            record_checksum(self.run_dir, self.run_dir / BEST_MODEL_ZIP)
-        if logger is not None:
-            for row in results:
-                logger.record(f"eval/{row['split']}/success_rate", row["success_rate"])
-                logger.record(f"eval/{row['split']}/return_mean", row["return_mean"])
+            path = staged_best_path(self.run_dir, step)
+            save_model_atomically(model, path)
+            staged = (record_checksum(self.run_dir, path), path.name)
+        if self.record is not None:
+            self.record({f"eval/{row['split']}/{key}": row[key] for row in results
+                         for key in ("success_rate", "return_mean")}, step)
         if self.say is not None:
             self.say(f"eval at {step:,} steps ({seconds:.0f} s): " + "; ".join(
                 f"{r['split']} success {r['success_rate']:.3g} "
@@ -180,13 +168,7 @@ class PeriodicEvaluation:
                 for r in results))
         self.last_step = step
         self.next_at = (step // e.every + 1) * e.every
-        return True
-
-    def finish(self, model) -> None:
-        """The evaluation at the end of training, unless one was just made at that step."""
-        if self.last_step != model.num_timesteps:
-            self.evaluate(model)
-        self.close()
+        return staged
 
     def _env(self, split: str):
         from rimrl.learners.environments import make_env

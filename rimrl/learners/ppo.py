@@ -83,10 +83,11 @@ class PPOLearner(Learner):
         from rimrl.learners.sb3_training import learn_and_save
         from rimrl.runs import CONFIG_FILE, verify_checksum
 
-        cfg, run_dir, ckpt, lock = prepare_run(request, self)
+        cfg, run_dir, commit, lock = prepare_run(request, self)
         with lock:  # this process is the run's only writer until it ends
             env = make_env(cfg)
-            # a run interrupted before its first checkpoint starts over
+            # a run interrupted before its first commit starts over
+            ckpt = commit.path(run_dir, commit.checkpoint)
             if ckpt is not None:
                 verify_checksum(run_dir, ckpt, trust=request.trust)
             model = (load_model(ckpt, env, cfg.device) if ckpt is not None
@@ -95,7 +96,7 @@ class PPOLearner(Learner):
             if request.resume is not None:
                 save_config(cfg, run_dir / CONFIG_FILE)
             return learn_and_save(model, env, cfg, run_dir, request, self.name,
-                                  self.tags(cfg),
+                                  self.tags(cfg), commit,
                                   extra_callbacks=[CoreActivityCallback(run_dir)])
 
     def evaluate(self, request: EvalRequest) -> int:

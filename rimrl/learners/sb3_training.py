@@ -19,9 +19,10 @@ DIVERGED = 3
 
 
 def learn_and_save(model, env, cfg, run_dir: Path, request, learner: str, tags: dict,
-                   extra_callbacks=(), save_replay: bool = False) -> int:
+                   commit, extra_callbacks=(), save_replay: bool = False) -> int:
     """Train ``model`` up to ``cfg.train.timesteps`` env steps (what a resumed run has done
-    counts), checkpointing atomically; then write ``model.zip`` and ``train_summary.json``.
+    counts), committing its iterations (:mod:`rimrl.commits`); then write ``model.zip`` and
+    ``train_summary.json``.
 
     While it runs: a progress bar (unless ``--no-progress``/``--quiet``) and one line every
     ``train.print_interval`` log dumps (unless ``--quiet``). Ctrl-C stops after the current
@@ -39,6 +40,7 @@ def learn_and_save(model, env, cfg, run_dir: Path, request, learner: str, tags: 
         request: the command's :class:`~rimrl.learners.requests.TrainRequest` (``no_progress``,
             ``quiet``).
         learner: the learner's name, for the resume command it prints.
+        commit: the run's last :class:`~rimrl.commits.Commit` (the model is its checkpoint's).
         tags: fields naming the model in the summary, e.g. ``{"core": "rims"}``.
         extra_callbacks: more SB3 callbacks (e.g. RIM activity logging).
         save_replay: checkpoints also write the replay memory (off-policy learners).
@@ -49,34 +51,39 @@ def learn_and_save(model, env, cfg, run_dir: Path, request, learner: str, tags: 
     tracker = None
     if getattr(t, "track", False):  # before the TensorBoard writer: W&B syncs its scalars
         from rimrl.config import to_dict
+        from rimrl.runs import remove_new_run
         from rimrl.tracking import Tracker
 
         tracker = Tracker(run_dir, to_dict(cfg), t.wandb_project, group=tags.get("core"))
-        tracker.start()
+        try:
+            tracker.start()
+        except UserError:
+            if request.resume is None:  # a run made by this command: nothing of it is kept
+                remove_new_run(run_dir, keep_folder=request.run_dir is not None)
+            raise
     try:
         return _learn_and_save(model, env, cfg, run_dir, request, learner, tags,
-                               extra_callbacks, save_replay)
+                               extra_callbacks, save_replay, commit)
     finally:
         if tracker is not None:
             tracker.finish()
 
 
 def _learn_and_save(model, env, cfg, run_dir: Path, request, learner: str, tags: dict,
-                    extra_callbacks, save_replay: bool) -> int:
+                    extra_callbacks, save_replay: bool, commit) -> int:
     from stable_baselines3.common.callbacks import CallbackList
 
-    from rimrl.agents.logs import run_logger
+    from rimrl.agents.logs import log_scalars, run_logger
     from rimrl.learners.environments import final_score_text
+    from rimrl.learners.iterations import IterationCommit
     from rimrl.progress import shows_bar
     from rimrl.runs import LOG_DIR, MODEL_ZIP, RunSummary, record_checksum
-    from rimrl.agents.callbacks import (CheckpointCallback, DivergenceGuard, ProgressLines,
-                                        TrainingProgress, save_model_atomically)
+    from rimrl.agents.callbacks import (DivergenceGuard, ProgressLines, TrainingProgress,
+                                        save_model_atomically)
 
     t = cfg.train
     done = model.num_timesteps
     remaining = t.timesteps - done
-    checkpoints = CheckpointCallback(run_dir, t.checkpoint_every, t.keep_checkpoints,
-                                     save_replay=save_replay, minutes=t.checkpoint_minutes)
     guard = DivergenceGuard()
     start = time.perf_counter()
     # the handlers come first: a signal from the moment the logs exist stops cleanly, with a
@@ -93,10 +100,12 @@ def _learn_and_save(model, env, cfg, run_dir: Path, request, learner: str, tags:
               flush=True)
         progress = TrainingProgress(t.timesteps, show_bar=shows_bar(request),
                                     stop_requested=lambda: interrupt.requested)
-        evaluation = periodic_evaluation(cfg, run_dir, request, lambda: interrupt.requested)
-        callbacks = [guard, checkpoints, progress, *extra_callbacks]
+        evaluation = periodic_evaluation(cfg, run_dir, request, lambda: interrupt.requested,
+                                         lambda values, step: log_scalars(logger, values, step))
         if evaluation is not None:
-            callbacks.append(evaluation.callback)
+            evaluation.start(done)
+        iterations = IterationCommit(run_dir, t, commit, evaluation, save_replay=save_replay)
+        callbacks = [guard, iterations.callback(guard.check), progress, *extra_callbacks]
         if remaining > 0:
             try:
                 model.learn(remaining, callback=CallbackList(callbacks),
@@ -109,12 +118,13 @@ def _learn_and_save(model, env, cfg, run_dir: Path, request, learner: str, tags:
                 guard.diverged = guard.diverged or (
                     f"non-finite policy outputs at step {model.num_timesteps}")
             if guard.check() is not None:
-                return _diverged(model, env, logger, run_dir, guard.diverged, tags, cfg)
-            if evaluation is not None and not interrupt.requested:
-                evaluation.finish(model)  # the curve's last point: the final model
-        # a run resumed at its budget (killed while writing its final model) has its
-        # checkpoint at this step already: only the final files are left to write
-        path = checkpoints.save() if remaining > 0 else None
+                return _diverged(model, env, logger, run_dir, guard.diverged, tags, cfg,
+                                 evaluation)
+        # the last iteration (the final one with its evaluation, or the one a stop ended);
+        # a run resumed at its budget (killed after its last commit) only tidies up here
+        path = iterations.run(model, final=not interrupt.requested)
+        if evaluation is not None:
+            evaluation.close()
         if interrupt.requested:
             logger.close()
             env.close()
@@ -137,24 +147,28 @@ def _learn_and_save(model, env, cfg, run_dir: Path, request, learner: str, tags:
     return 0
 
 
-def periodic_evaluation(cfg, run_dir: Path, request, stop_requested):
+def periodic_evaluation(cfg, run_dir: Path, request, stop_requested, record=None):
     """The run's evaluations during training, or ``None`` when ``eval.every`` is 0."""
     e = getattr(cfg, "eval", None)
     if e is None or not e.every:
         return None
     from rimrl.learners.periodic_evaluation import PeriodicEvaluation
 
-    return PeriodicEvaluation(cfg, run_dir, stop_requested,
+    return PeriodicEvaluation(cfg, run_dir, stop_requested, record=record,
                               say=None if request.quiet else lambda line: print(line, flush=True))
 
 
-def _diverged(model, env, logger, run_dir: Path, what: str, tags: dict, cfg) -> int:
+def _diverged(model, env, logger, run_dir: Path, what: str, tags: dict, cfg,
+              evaluation) -> int:
     """Training produced NaN/inf: record it, keep the last finite checkpoint, exit 3."""
-    from rimrl.runs import RunSummary, latest_checkpoint
+    from rimrl.commits import committed_checkpoint
+    from rimrl.runs import RunSummary
 
+    if evaluation is not None:
+        evaluation.close()
     logger.close()
     env.close()
-    last = latest_checkpoint(run_dir)
+    last = committed_checkpoint(run_dir)
     RunSummary(timesteps=int(model.num_timesteps), env=cfg.env.id, tags=tags, diverged=what,
                last_finite_checkpoint=last.name if last else None).write(run_dir)
     keep = (f"the newest checkpoint, {last.name}, is the last finite one" if last

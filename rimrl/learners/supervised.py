@@ -43,9 +43,7 @@ class SupervisedLearner(Learner):
     def train(self, request: TrainRequest) -> int:
         import json
 
-        import torch
-
-        from rimrl.runs import DECISION_BOUNDARY, MODEL_PT, RESULTS_FILE, write_json
+        from rimrl.runs import DECISION_BOUNDARY, MODEL_PT, RESULTS_FILE, save_torch, write_json
         from rimrl.tasks.supervised import plot_decision_boundary, train_supervised
 
         if request.resume is not None:
@@ -62,7 +60,7 @@ class SupervisedLearner(Learner):
                                        f"{cfg.method.name} on {cfg.data.name} "
                                        f"({result['labeled']} labels)")
                 result["decision_boundary"] = str(path)
-            torch.save(out["model"].state_dict(), run_dir / MODEL_PT)
+            save_torch(run_dir / MODEL_PT, out["model"].state_dict())
             write_json(run_dir / RESULTS_FILE, result)
             test = result["test"]
             print(f"{cfg.method.name} on {cfg.data.name}, {result['labeled']} labelled "

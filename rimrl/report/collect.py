@@ -5,6 +5,7 @@ imported from the learners or the environments."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import sys
@@ -227,7 +228,7 @@ def read_run(path: Path, grouping: dict[str, str], by: Optional[str] = None) -> 
         raise UserError(f"run {path} has no config key '{key}' to group by") from None
     try:
         steps, scores = read_curve(path / LOG_DIR / PROGRESS_CSV)
-    except (UnicodeDecodeError, ValueError, csv.Error):
+    except (OSError, UnicodeDecodeError, ValueError, csv.Error):
         warn(f"left out {path}: its {LOG_DIR}/{PROGRESS_CSV} is corrupt")
         return None
     if len(steps) == 0:
@@ -283,15 +284,18 @@ def diverged(path: Path) -> bool:
 
 
 def read_curve(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(steps, scores) rows of a progress.csv that have both values, sorted by step."""
-    if not path.is_file():
+    """(steps, scores) rows of a progress.csv that have both values, sorted by step;
+    ``ValueError`` (or ``OSError``) for a file that is not one rimrl wrote (a step that is
+    negative or not finite, a FIFO); scores that are not finite are the caller's to judge."""
+    if not os.path.lexists(path):
         return np.zeros(0), np.zeros(0)
     steps, scores = [], []
-    with open(path, newline="") as handle:
-        for row in csv.DictReader(handle):
-            step, score = row.get(STEP_COLUMN), row.get(SCORE_COLUMN)
-            if step and score:
-                steps.append(float(step))
-                scores.append(float(score))
+    for row in csv.DictReader(io.StringIO(read_run_text(path, newline=""), newline="")):
+        step, score = row.get(STEP_COLUMN), row.get(SCORE_COLUMN)
+        if step and score:
+            steps.append(float(step))
+            scores.append(float(score))
+            if not (np.isfinite(steps[-1]) and steps[-1] >= 0):
+                raise ValueError(f"{path}: a step out of range")
     order = np.argsort(steps, kind="stable")
     return np.asarray(steps)[order], np.asarray(scores)[order]

@@ -63,6 +63,7 @@ class CopyTrainConfig:
         eval_every: updates between evaluations.
         eval_batch: sequences per evaluation and gap.
         checkpoint_every: updates between checkpoints.
+        keep_checkpoints: newest checkpoints kept.
         log_every: updates between training-loss logs.
     """
 
@@ -75,12 +76,13 @@ class CopyTrainConfig:
     eval_every: int = 100
     eval_batch: int = 256
     checkpoint_every: int = 100
+    keep_checkpoints: int = 3
     log_every: int = 25
 
     def __post_init__(self):
         require_positive({f"train.{name}": getattr(self, name) for name in (
-            "updates", "batch_size", "eval_every", "eval_batch", "checkpoint_every", "log_every",
-            "learning_rate")})
+            "updates", "batch_size", "eval_every", "eval_batch", "checkpoint_every",
+            "keep_checkpoints", "log_every", "learning_rate")})
         if self.timesteps is not None and self.timesteps < 1:
             raise UserError(f"the budget must be positive, got timesteps={self.timesteps}")
 
@@ -181,7 +183,9 @@ def train_copy(config: CopyConfig, run_dir, resume_state: dict | None = None,
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
-    from rimrl.runs import LOG_DIR, MODEL_PT, RESULTS_FILE, save_checkpoint, write_json
+    from rimrl.commits import Commit, tidy
+    from rimrl.runs import (LOG_DIR, MODEL_PT, RESULTS_FILE, checkpoint_path, save_torch,
+                            write_json)
 
     device = torch.device(config.device)
     torch.manual_seed(config.seed)
@@ -200,11 +204,16 @@ def train_copy(config: CopyConfig, run_dir, resume_state: dict | None = None,
     began = clock()
 
     def checkpoint(update: int) -> None:
-        save_checkpoint(run_dir, update, {  # the keys of CHECKPOINT_KEYS, and "seconds"
+        """Commit the update (:mod:`rimrl.commits`): its checkpoint, then the record."""
+        path = save_torch(checkpoint_path(run_dir, update), {  # CHECKPOINT_KEYS, "seconds"
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "data_rng": data_rng.get_state(), "torch_rng": torch.get_rng_state(),
             "update": update, "seconds": earlier_seconds + clock() - began,
         })
+        commit = Commit(step=update, checkpoint=path.name, progress_rows=None,
+                        evaluation_rows=None)
+        commit.write(run_dir)
+        tidy(run_dir, commit, keep=train.keep_checkpoints)
 
     total = config.total_updates()
     task, train = config.task, config.train
@@ -257,5 +266,5 @@ def train_copy(config: CopyConfig, run_dir, resume_state: dict | None = None,
     summary = {"updates": total, "core": config.core.name, "gaps": results,
                "seconds": round(earlier_seconds + clock() - began, 1)}
     write_json(run_dir / RESULTS_FILE, summary)
-    torch.save(model.state_dict(), run_dir / MODEL_PT)
+    save_torch(run_dir / MODEL_PT, model.state_dict())
     return summary

@@ -46,3 +46,56 @@ def test_mode_follows_credentials(tmp_path, monkeypatch):
     assert tracking_mode() == "online"
     monkeypatch.setenv("WANDB_MODE", "disabled")
     assert tracking_mode() == "disabled"
+
+
+@pytest.mark.parametrize("env, project, message", [
+    ({"WANDB_MODE": "bogus"}, "rimrl", "WANDB_MODE='bogus' is not a W&B mode"),
+    ({"WANDB_MODE": "offline"}, "a/b", "is not a W&B project name"),
+    ({"WANDB_MODE": "offline"}, "x" * 129, "is not a W&B project name"),
+    ({"WANDB_MODE": "online"}, "rimrl", "WANDB_MODE=online needs a W&B login"),
+])
+def test_bad_tracking_settings_are_refused_before_a_run_exists(tmp_path, monkeypatch, capsys,
+                                                               env, project, message):
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("HOME", str(tmp_path))  # no login
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    runs = tmp_path / "runs"
+    assert main(["train", "ppo", "--env", "rimrl/CueVector-v0", "--core", "lstm",
+                 "--timesteps", "64", "--runs-dir", str(runs), "--track",
+                 "--set", f"train.wandb_project={project}"] + TINY) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not runs.exists() or not any(runs.iterdir())
+
+
+def test_disabled_tracking_trains_and_says_so(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    assert main(["train", "ppo", "--env", "rimrl/CueVector-v0", "--core", "lstm",
+                 "--timesteps", "64", "--runs-dir", str(tmp_path), "--track"] + TINY) == 0
+    assert "W&B: disabled (WANDB_MODE=disabled): nothing was recorded" in capsys.readouterr().out
+    assert (only_run(tmp_path) / "model.zip").is_file()
+
+
+@pytest.mark.parametrize("named", [False, True])
+def test_a_tracker_that_fails_to_start_leaves_no_run(tmp_path, monkeypatch, capsys, named):
+    """W&B refusing at start (network, a revoked key): one line, exit 2, and the new run's
+    folder is gone (a folder named with --run-dir stays, empty)."""
+    wandb = pytest.importorskip("wandb")
+
+    def refuse(**kwargs):
+        raise ConnectionError("api.wandb.ai unreachable\nmore")
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setattr(wandb, "init", refuse)
+    where = ["--run-dir", str(tmp_path / "mine")] if named else ["--runs-dir", str(tmp_path)]
+    assert main(["train", "ppo", "--env", "rimrl/CueVector-v0", "--core", "lstm",
+                 "--timesteps", "64", "--track"] + where + TINY) == 2
+    err = capsys.readouterr().err
+    assert "W&B could not start the run (ConnectionError: api.wandb.ai unreachable)" in err
+    assert len(err.strip().splitlines()) == 1
+    assert [p.name for p in tmp_path.iterdir()] == (["mine"] if named else [])
+    if named:
+        assert not any((tmp_path / "mine").iterdir())

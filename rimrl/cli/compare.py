@@ -8,8 +8,12 @@ import sys
 from pathlib import Path
 
 from rimrl.cli.common import add_progress_args
+from rimrl.config import require_between
 from rimrl.progress import shows_bar
-from rimrl.errors import UserError
+
+#: the largest ``--points`` and ``--reps``: bigger ones only exhaust memory
+MAX_POINTS = 10_000
+MAX_REPS = 100_000
 
 
 def register(commands) -> None:
@@ -34,8 +38,9 @@ def run(args) -> int:
     from rimrl.report.collect import find_runs
     from rimrl.runs import REPORT_JSON, write_json
 
-    if args.points < 2 or args.reps < 1:
-        raise UserError("--points must be at least 2 and --reps at least 1")
+    require_between("--points", args.points, 2, MAX_POINTS, "a curve's grid")
+    require_between("--reps", args.reps, 1, MAX_REPS,
+                    "bootstrap replicates: beyond it the interval no longer moves")
     from rimrl import learners
 
     grouping = {l.name: l.group_key for l in learners.all_learners() if l.group_key}

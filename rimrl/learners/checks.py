@@ -35,8 +35,8 @@ def check_run(cfg, encoder_of: Callable, stored_bytes: Callable, core_hidden: in
     check_device(cfg.device)
     check_backend(cfg.env)
     if cfg.train.track:
-        from rimrl.tracking import check_tracking_available
-        check_tracking_available()
+        from rimrl.tracking import check_tracking
+        check_tracking(cfg.train.wandb_project)
     space = observation_space(cfg)
     if cfg.eval.every or cfg.eval.distractors:  # a bad split is refused even when unused
         from rimrl.learners.periodic_evaluation import evaluation_rows

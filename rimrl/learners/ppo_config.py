@@ -168,6 +168,11 @@ class PPORunConfig(RunSettings):
                 f"ppo.n_steps ({self.ppo.n_steps}) must be a multiple of ppo.chunk_length "
                 f"({self.ppo.chunk_length})"
             )
+        rollout = self.ppo.n_steps * self.env.n_envs
+        if 0 < self.eval.every < rollout:
+            raise UserError(f"eval.every ({self.eval.every}) is less than one rollout "
+                            f"(ppo.n_steps x env.n_envs = {rollout} steps), and PPO evaluates "
+                            f"after an update: use {rollout} or more")
         from rimrl.agents.ppo.policies import check_one_policy
         try:
             check_one_policy(self.core)

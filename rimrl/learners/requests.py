@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional
 
-from rimrl.config import MAX_EPISODES
+from rimrl.config import require_episodes, require_seed
 from rimrl.errors import UserError
 
 
@@ -112,6 +112,6 @@ class PolicyEvalOptions:
         metavar="SPLIT")
 
     def __post_init__(self):
-        if not 1 <= self.episodes <= MAX_EPISODES:
-            raise UserError(f"--episodes must be between 1 and {MAX_EPISODES:,} (more runs for "
-                            f"hours for an interval no one needs), got {self.episodes}")
+        require_episodes("--episodes", self.episodes)
+        if self.seed is not None:
+            require_seed("--seed", self.seed)

@@ -189,6 +189,21 @@ def test_corrupt_run_files_get_one_line(finished_run, tmp_path, capsys, name, co
     assert {k: v for k, v in tree_hashes(run).items() if k.name != ".lock"} == before
 
 
+def test_a_truncated_config_is_refused_not_filled_with_defaults(finished_run, tmp_path,
+                                                                capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    (run / "train_summary.json").unlink()
+    text = (run / "config.yaml").read_text()
+    (run / "config.yaml").write_text(text[:text.index("eval:") + 8])  # cut mid-line
+    before = {k: v for k, v in tree_hashes(run).items() if k.name != ".lock"}
+    assert main(["train", "ppo", "--resume", str(run), "--no-progress"]) == 2
+    assert "config.yaml is truncated (it ends mid-line)" in capsys.readouterr().err
+    assert {k: v for k, v in tree_hashes(run).items() if k.name != ".lock"} == before
+
+
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_copy_task_stops_with_a_checkpoint_and_the_resume_command(tmp_path, signum, code):
     run = tmp_path / "run"

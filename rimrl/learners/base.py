@@ -156,7 +156,12 @@ def saved_config(config, run_dir: Path, overrides=()):
     from rimrl.nn.rims_settings import VARIANTS
     from rimrl.runs import CONFIG_FILE
 
-    saved = read_yaml(Path(run_dir) / CONFIG_FILE)
+    path = Path(run_dir) / CONFIG_FILE
+    saved = read_yaml(path)
+    if path.stat().st_size and not path.read_bytes().endswith(b"\n"):
+        # rimrl writes it whole (atomically) and YAML's dump ends every line: a cut file
+        # would silently take defaults for what it lost
+        raise UserError(f"{path} is truncated (it ends mid-line); restore it")
     core = saved.get("core")
     if isinstance(core, dict) and "variant" not in core:
         saved["core"] = {**VARIANTS["thesis"], "variant": "thesis", **core}

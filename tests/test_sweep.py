@@ -194,3 +194,18 @@ def test_orphaned_ray_processes_of_a_killed_driver_are_stopped(tmp_path):
         assert not (tmp_path / RAY_PROCESSES).exists()
     finally:
         orphan.kill()
+
+
+def test_a_retried_trial_resumes_its_run_instead_of_starting_it(tmp_path):
+    """A retry (Ray after a lost node) runs the trial's planned commands again: once the run
+    exists, its ``train --run-dir`` becomes ``train --resume``; other commands stay."""
+    from rimrl.sweeps.ray_runner import attempt_commands
+
+    run = tmp_path / "trial"
+    planned = [["train", "ppo", "--run-dir", str(run), "--no-progress", "--set", "seed=1"],
+               ["evaluate", str(run), "--episodes", "2"]]
+    assert attempt_commands(planned, run) == planned  # nothing there yet: as planned
+    run.mkdir()
+    (run / "run.json").write_text("{}")
+    assert attempt_commands(planned, run) == [
+        ["train", "ppo", "--resume", str(run), "--no-progress"], planned[1]]

@@ -17,7 +17,7 @@ from typing import Callable, Optional
 
 from rimrl.errors import UserError
 from rimrl.progress import say
-from rimrl.runs import FAILED_MARKER, RAY_PROCESSES
+from rimrl.runs import FAILED_MARKER, META_FILE, RAY_PROCESSES
 
 
 def run_on_ray(sweep, todo: list, execute: Callable[[list[str]], int], *,
@@ -114,7 +114,7 @@ def run_trial(config: dict, execute: Callable[[list[str]], int]) -> None:
     run_dir = Path(spec["run_dir"])
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / FAILED_MARKER).unlink(missing_ok=True)  # a new attempt
-    for argv in spec["commands"]:
+    for argv in attempt_commands(spec["commands"], run_dir):
         with open(run_dir / TRIAL_LOG, "a") as log, contextlib.redirect_stdout(log), \
                 contextlib.redirect_stderr(log):
             print(f"$ rimrl {' '.join(argv)}", flush=True)
@@ -131,6 +131,16 @@ def run_trial(config: dict, execute: Callable[[list[str]], int]) -> None:
             raise RuntimeError(f"'rimrl {' '.join(argv[:2])}' exited with {code}: {reason}")
     summary = RunSummary.read(run_dir)
     tune.report({"timesteps": summary.timesteps, "final_score": summary.mean_recent_score})
+
+
+def attempt_commands(commands: list[list[str]], run_dir: Path) -> list[list[str]]:
+    """The trial's commands for this attempt: a ``train --run-dir`` planned before the run
+    existed becomes ``train --resume`` once it does (Ray retrying the trial after its node
+    was lost, or a run that started before a crash), so the attempt continues the run."""
+    if not (run_dir / META_FILE).is_file():
+        return commands
+    return [["train", argv[1], "--resume", str(run_dir), "--no-progress"]
+            if argv[0] == "train" and "--run-dir" in argv else argv for argv in commands]
 
 
 def record_ray_processes(root: Path) -> None:

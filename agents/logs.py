@@ -18,7 +18,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from rimrl.errors import UserError
 from rimrl.faults import die, write_point
-from rimrl.runs import PROGRESS_CSV, STEP_COLUMN, atomic_write, read_run_text
+from rimrl.runs import PROGRESS_CSV, STEP_COLUMN, atomic_write, read_run_lines, read_run_text
 
 
 def run_logger(folder: Path, resume_step: Optional[int] = None) -> Logger:
@@ -59,7 +59,7 @@ def kept_lines(path: Path, resume_step: int) -> list[str]:
 
 def whole_lines(path: Path) -> list[str]:
     """The lines of ``path`` with their ends, as written; a torn last line is left out."""
-    return [line + "\n" for line in read_run_text(path, newline="").split("\n")[:-1]]
+    return [line for line in read_run_lines(path) if line.endswith("\n")]
 
 
 def _write_lines(path: Path, lines: list[str]) -> None:

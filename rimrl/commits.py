@@ -30,7 +30,8 @@ from rimrl.faults import crash_if_due
 from rimrl.runs import (BEST_MODEL_ZIP, CHECKPOINT_DIR, COMMIT_FILE, EVALUATIONS_CSV, LOG_DIR,
                         PROGRESS_CSV, REPLAY_FILE, atomic_write, checksums_path,
                         latest_checkpoint, list_checkpoints, read_checksums, read_evaluations,
-                        read_run_text, recorded, sha256, update_checksums, write_json)
+                        read_run_lines, read_run_text, recorded, sha256, update_checksums,
+                        write_json)
 
 #: the staged copy of a new best model, named by its step, until its commit is tidied up
 STAGED_BEST_RE = re.compile(r"^best_(\d+)\.zip$")
@@ -177,8 +178,7 @@ def tidy(run_dir: Union[str, Path], commit: Commit, keep: Optional[int] = None) 
 def _lines(path: Path) -> list[str]:
     """The lines of ``path`` with their ends as written; a torn last line has none."""
     try:
-        parts = read_run_text(path, newline="").split("\n")
-        return [part + "\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+        return read_run_lines(path)
     except (OSError, UnicodeDecodeError):
         raise UserError(f"{path} is corrupt; move it away to resume (the rows in it are "
                         "then lost) or restore it") from None

@@ -413,6 +413,13 @@ def read_run_text(path: Union[str, Path], newline: Optional[str] = None) -> str:
         return handle.read()
 
 
+def read_run_lines(path: Union[str, Path]) -> list[str]:
+    """The lines of a run file (:func:`read_run_text`) with their ends as written; a last
+    line torn by a kill is kept without one, for the caller to drop."""
+    parts = read_run_text(path, newline="").split("\n")
+    return [part + "\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+
+
 #: the fields of ``run.json`` that rimrl reads back, and their types
 _META_TYPES = {"kind": str, "argv": list, "provenance": dict, "resumed_with": list}
 

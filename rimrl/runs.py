@@ -28,6 +28,7 @@ Layout of one run (the constants below name each entry; nothing else spells them
       videos/                VIDEO_DIR: ``rimrl evaluate --video``
       trial.log              TRIAL_LOG: a sweep trial's whole output
       trial_failed.txt       FAILED_MARKER: why a sweep trial failed
+      trial_pruned.txt       PRUNED_MARKER: a search's scheduler stopped the trial, and when
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ DECISION_BOUNDARY = "decision_boundary.png"
 VIDEO_DIR = "videos"
 TRIAL_LOG = "trial.log"
 FAILED_MARKER = "trial_failed.txt"
+PRUNED_MARKER = "trial_pruned.txt"
 CHECKSUMS = "checksums.json"
 COMMIT_FILE = "commit.json"
 # progress.csv columns read back by rimrl (SB3's logger names)
@@ -75,6 +77,8 @@ REPORT_JSON = "report.json"
 FIGURES_DIR = "figures"
 SWEEP_STATUS = "sweep.json"  # in a sweep's folder: each trial's state after a sweep
 RAY_PROCESSES = "ray_processes.json"  # in a sweep's folder while its local Ray runs
+BEST_CONFIG = "best_config.yaml"  # in a search's folder: its best trial's config (--config)
+SEARCH_RECORD = "search.yaml"  # in a search's folder: the search as started (a re-run's check)
 #: what rimrl itself may put in a run directory before the run exists (a sweep's trial log
 #: and failure marker, the lock, and what a run writes before run.json, which a kill may
 #: leave): such a folder is still rimrl's to train into

@@ -2,7 +2,8 @@
 :mod:`rimrl.sweeps.ray_runner`).
 
 A sweep file names a train command, a grid of config values (every combination is one
-trial), fixed overrides, per-trial resources and an optional evaluation after training::
+trial) or a search (:mod:`rimrl.sweeps.search`), fixed overrides, per-trial resources and an
+optional evaluation after training::
 
     command: ppo
     name: atari-rims-vs-lstm
@@ -38,6 +39,7 @@ from rimrl.config import ConfigError, from_dict, override_text, read_yaml
 from rimrl.errors import UserError
 from rimrl.runs import (DISTRACTORS_FILE, EVALUATION_FILE, FAILED_MARKER, META_FILE,
                         SWEEP_STATUS, write_json)
+from rimrl.sweeps.search import SearchConfig, check_metric, edge_settings
 
 
 @dataclass
@@ -72,9 +74,14 @@ class SweepConfig:
         name: the sweep's folder under ``runs_dir``.
         runs_dir: where sweep folders live.
         grid: config key -> list of values; the trials are every combination.
+        search: instead of a grid, trials sampled from a search space and stopped early
+            (:class:`~rimrl.sweeps.search.SearchConfig`).
         overrides: config key -> value for every trial.
         resources: per-trial CPUs and GPUs.
         max_concurrent: at most this many trials at once (0: as many as resources allow).
+        retries: times a trial is started again after its Ray worker or node was lost (it
+            resumes its run from the last checkpoint); a trial whose command fails (e.g. a
+            diverged run) is reported as failed at once, never retried within a sweep.
         evaluate: evaluation after training (optional).
     """
 
@@ -85,12 +92,22 @@ class SweepConfig:
     overrides: dict[str, Any] = field(default_factory=dict)
     resources: Resources = field(default_factory=Resources)
     max_concurrent: int = 0
+    retries: int = 3
     evaluate: Optional[SweepEvaluation] = None
+    search: Optional[SearchConfig] = None
 
     def __post_init__(self):
-        if not self.grid:
+        if self.search is not None:
+            if self.grid:
+                raise UserError("a sweep file has a grid or a search, not both; move the grid's "
+                                "keys into search.space (choice) or overrides")
+            both = sorted(set(self.search.space) & set(self.overrides))
+            if both:
+                raise UserError(f"{both[0]} is both in overrides and in search.space; keep it "
+                                "in one of them")
+        elif not self.grid:
             raise UserError("the sweep's grid is empty; give at least one key with a list of "
-                            "values, e.g. grid: {seed: [0, 1, 2]}")
+                            "values, e.g. grid: {seed: [0, 1, 2]} (or a search: section)")
         for key, values in self.grid.items():
             if not isinstance(values, list):
                 raise UserError(f"grid key '{key}' must be a list of values, e.g. "
@@ -102,8 +119,8 @@ class SweepConfig:
             if twice is not None or len(set(names)) < len(names):
                 raise UserError(f"grid key '{key}' lists {twice!r} twice (or two values that "
                                 "name the same trial folder); give each value once")
-        if self.resources.cpu < 0 or self.resources.gpu < 0 or self.max_concurrent < 0:
-            raise UserError("resources and max_concurrent must not be negative")
+        if min(self.resources.cpu, self.resources.gpu, self.max_concurrent, self.retries) < 0:
+            raise UserError("resources, max_concurrent and retries must not be negative")
         if not re.fullmatch(r"[A-Za-z0-9._-]+", self.name):
             raise UserError(f"sweep name '{self.name}' may use letters, digits, '.', '_', '-'")
         runs = Path(self.runs_dir)
@@ -118,7 +135,10 @@ class SweepConfig:
         return Path(self.runs_dir).resolve() / self.name
 
     def size(self) -> int:
-        """The number of trials (the grid's product), without listing them."""
+        """The number of trials (the grid's product, or the search's trials), without
+        listing them."""
+        if self.search is not None:
+            return self.search.trials
         count = 1
         for values in self.grid.values():
             count *= len(values)
@@ -206,7 +226,11 @@ def sweep_learner(sweep: SweepConfig):
 def distinct_settings(sweep: SweepConfig) -> Iterator[dict[str, Any]]:
     """The first trial's values, then each other value of each key with the remaining keys
     at their first values: every value the grid holds, checked once (sum, not product,
-    of the value counts)."""
+    of the value counts). A search: each edge of each dimension (both ends of a range, every
+    choice), the same way."""
+    if sweep.search is not None:
+        yield from edge_settings(sweep.search)
+        return
     first = {key: values[0] for key, values in sweep.grid.items()}
     yield first
     for key, values in sweep.grid.items():
@@ -228,6 +252,8 @@ def validate_sweep(sweep: SweepConfig) -> int:
         try:
             cfg = learner.load_config(trial.overrides(sweep))
             learner.check(cfg)  # what rimrl train checks before it creates the run
+            if sweep.search is not None:
+                check_metric(sweep.search, cfg)
             if sweep.evaluate is not None:
                 requested_splits(cfg.env.id, sweep.evaluate.distractors)
         except UserError as exc:

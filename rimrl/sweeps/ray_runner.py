@@ -17,7 +17,10 @@ from typing import Callable, Optional
 
 from rimrl.errors import UserError
 from rimrl.progress import say
-from rimrl.runs import FAILED_MARKER, META_FILE, RAY_PROCESSES
+from rimrl.runs import FAILED_MARKER, META_FILE, RAY_PROCESSES, TRIAL_LOG
+
+#: the result key of a trial whose command failed: its reason (a result, not an error)
+FAILED = "failed"
 
 
 def run_on_ray(sweep, todo: list, execute: Callable[[list[str]], int], *,
@@ -36,8 +39,37 @@ def run_on_ray(sweep, todo: list, execute: Callable[[list[str]], int], *,
     """
     from rimrl.sweeps.plan import trial_commands
 
-    ray, tune = require_ray()
-    root = sweep.root
+    _, tune = require_ray()
+    specs = [{"name": t.name, "run_dir": str(t.run_dir), "commands": trial_commands(t, sweep)}
+             for t in todo]
+    resources = {"cpu": sweep.resources.cpu, "gpu": sweep.resources.gpu}
+    errors = {}
+    with ray_started(sweep.root, address, num_cpus, num_gpus):
+        tuner = tune.Tuner(
+            tune.with_resources(tune.with_parameters(run_trial, execute=execute), resources),
+            param_space={"trial": tune.grid_search(specs)},
+            tune_config=tune.TuneConfig(max_concurrent_trials=sweep.max_concurrent or None,
+                                        trial_name_creator=_trial_label,
+                                        trial_dirname_creator=_trial_label),
+            run_config=tune.RunConfig(name=sweep.name, storage_path=str(sweep.root / "ray"),
+                                      failure_config=tune.FailureConfig(
+                                          max_failures=sweep.retries, fail_fast=False),
+                                      callbacks=[progress_lines(tune, len(todo), show, _trial_label)],
+                                      verbose=0),
+        )
+        for result in tuner.fit():
+            reason = failure_reason(result)
+            if reason is not None:
+                errors[result.config["trial"]["name"]] = reason
+    return errors
+
+
+@contextlib.contextmanager
+def ray_started(root: Path, address: Optional[str], num_cpus: Optional[int],
+                num_gpus: Optional[int]):
+    """Start a local Ray (stopping the processes a killed driver of this sweep left) or join
+    the cluster at ``address``; shut down on exit."""
+    ray, _ = require_ray()
     init = dict(include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
     if address:
         init["address"] = address
@@ -51,33 +83,22 @@ def run_on_ray(sweep, todo: list, execute: Callable[[list[str]], int], *,
                         f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
     if not address:
         record_ray_processes(root)
-    specs = [{"name": t.name, "run_dir": str(t.run_dir), "commands": trial_commands(t, sweep)}
-             for t in todo]
-    resources = {"cpu": sweep.resources.cpu, "gpu": sweep.resources.gpu}
-    tuner = tune.Tuner(
-        tune.with_resources(tune.with_parameters(run_trial, execute=execute), resources),
-        param_space={"trial": tune.grid_search(specs)},
-        tune_config=tune.TuneConfig(max_concurrent_trials=sweep.max_concurrent or None,
-                                    trial_name_creator=_trial_label,
-                                    trial_dirname_creator=_trial_label),
-        run_config=tune.RunConfig(name=sweep.name, storage_path=str(root / "ray"),
-                                  failure_config=tune.FailureConfig(max_failures=0,
-                                                                    fail_fast=False),
-                                  callbacks=[_progress_lines(tune, len(todo), show)],
-                                  verbose=0),
-    )
-    errors = {}
     try:
-        for result in tuner.fit():
-            if result.error is not None:
-                spec = result.config["trial"]
-                marker = Path(spec["run_dir"]) / FAILED_MARKER
-                errors[spec["name"]] = (marker.read_text().strip() if marker.is_file() else
-                                        str(result.error).strip().splitlines()[-1][:300])
+        yield ray
     finally:
         ray.shutdown()
         (root / RAY_PROCESSES).unlink(missing_ok=True)
-    return errors
+
+
+def failure_reason(result) -> Optional[str]:
+    """Why a trial failed (``None``: it did not): the reason its failing command reported
+    (:data:`FAILED`), else the last line of Ray's error (a worker or node lost once more than
+    the retries allow)."""
+    if (result.metrics or {}).get(FAILED):
+        return result.metrics[FAILED]
+    if result.error is not None:
+        return str(result.error).strip().splitlines()[-1][:300]
+    return None
 
 
 def require_ray():
@@ -102,18 +123,19 @@ def require_ray():
 def run_trial(config: dict, execute: Callable[[list[str]], int]) -> None:
     """A Ray Tune function trainable: run a trial's ``rimrl`` commands in this worker through
     ``execute`` (the CLI's ``main``, handed down by the caller: this package sits below the
-    CLI), their whole output (tracebacks included) appended to ``RUN_DIR/trial.log``; a
-    failing command fails the trial and leaves its reason in ``RUN_DIR/trial_failed.txt``."""
+    CLI), their whole output (tracebacks included) appended to ``RUN_DIR/trial.log``. A
+    failing command ends the trial with its reason reported as a result (:data:`FAILED`)
+    and left in ``RUN_DIR/trial_failed.txt``: only a lost worker or node is an error, the
+    kind Ray retries."""
     import traceback
 
     from ray import tune
 
-    from rimrl.runs import TRIAL_LOG, RunSummary
+    from rimrl.runs import RunSummary
 
     spec = config["trial"]
     run_dir = Path(spec["run_dir"])
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / FAILED_MARKER).unlink(missing_ok=True)  # a new attempt
+    start_attempt(run_dir)
     for argv in attempt_commands(spec["commands"], run_dir):
         with open(run_dir / TRIAL_LOG, "a") as log, contextlib.redirect_stdout(log), \
                 contextlib.redirect_stderr(log):
@@ -126,11 +148,32 @@ def run_trial(config: dict, execute: Callable[[list[str]], int]) -> None:
                 traceback.print_exc()
                 code = 1
         if code != 0:
-            reason = last_line(run_dir / TRIAL_LOG)
-            (run_dir / FAILED_MARKER).write_text(reason + "\n")
-            raise RuntimeError(f"'rimrl {' '.join(argv[:2])}' exited with {code}: {reason}")
+            tune.report({FAILED: command_failed(run_dir)})
+            return
     summary = RunSummary.read(run_dir)
     tune.report({"timesteps": summary.timesteps, "final_score": summary.mean_recent_score})
+
+
+def start_attempt(run_dir: Path) -> None:
+    """A new attempt of a trial: its folder, no failure marker of an earlier one, and a
+    line in its log naming the Ray node it runs on (on a cluster, where to look)."""
+    import socket
+
+    import ray
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / FAILED_MARKER).unlink(missing_ok=True)
+    node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else "(none)"
+    with open(run_dir / TRIAL_LOG, "a") as log:
+        log.write(f"# attempt on Ray node {node} ({socket.gethostname()})\n")
+
+
+def command_failed(run_dir: Path) -> str:
+    """Record why a trial's command failed (the last line of its log) in
+    ``trial_failed.txt``; returns that line."""
+    reason = last_line(run_dir / TRIAL_LOG)
+    (run_dir / FAILED_MARKER).write_text(reason + "\n")
+    return reason
 
 
 def attempt_commands(commands: list[list[str]], run_dir: Path) -> list[list[str]]:
@@ -198,16 +241,16 @@ def last_line(path: Path) -> str:
     return next((line for line in reversed(lines) if line), "")[:300]
 
 
-def _progress_lines(tune, total: int, enabled: bool):
+def progress_lines(tune, total: int, enabled: bool, label: Callable):
     """A Tune callback printing one line whenever a trial starts, finishes or fails, with
-    the counts of trials done, running and failed."""
+    the counts of trials done, running and failed; ``label(trial)`` names a trial."""
 
     class SweepProgress(tune.Callback):
         def __init__(self):
             self.running, self.done, self.failed = set(), 0, 0
 
         def _line(self, trial, event: str) -> None:
-            say(f"  {_trial_label(trial)}: {event} ({self.done} done, {len(self.running)} "
+            say(f"  {label(trial)}: {event} ({self.done} done, {len(self.running)} "
                 f"running, {self.failed} failed, of {total})", enabled=enabled)
 
         def on_trial_start(self, iteration, trials, trial, **info):

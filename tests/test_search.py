@@ -11,7 +11,7 @@ from rimrl.cli import main
 from rimrl.errors import UserError
 from rimrl.sweeps.search import Dimension, best_overrides, committed_scores, write_best_config
 from rimrl.sweeps.tuning import rungs
-from tests.test_sweep import TINY
+from tests.test_sweep import TINY, sweep_file
 
 BASE = {**{k: v for k, v in TINY.items() if k != "core.hidden_size"},
         "train.timesteps": 256, "eval.every": 64, "eval.episodes": 4}
@@ -255,3 +255,36 @@ def test_a_search_on_ray_stops_weak_trials_and_writes_a_best_config_that_trains(
     assert main(["sweep", str(path), "--num-cpus", "2"]) == 0
     assert (root / best["name"] / "model.zip").stat().st_mtime_ns == stamp
     assert json.loads((root / "sweep.json").read_text())["best"] == best["name"]
+
+
+@pytest.mark.parametrize("kind", ["grid", "search"])
+def test_retries_is_the_number_of_times_ray_restarts_a_lost_trial(tmp_path, monkeypatch, kind):
+    """The sweep file's ``retries`` reaches Ray's failure config (a lost node's trial is
+    retried; tests/test_cluster.py shows it on two nodes); negative is refused."""
+    import contextlib
+
+    tune = pytest.importorskip("ray.tune")
+    from rimrl.sweeps import ray_runner, tuning
+    from rimrl.sweeps.plan import load_sweep, plan_trials
+
+    seen = {}
+
+    class Tuner:
+        def __init__(self, trainable, **kwargs):
+            seen.update(kwargs)
+
+        def fit(self):
+            return []
+
+    monkeypatch.setattr(tune, "Tuner", Tuner)
+    for module in (ray_runner, tuning):
+        monkeypatch.setattr(module, "ray_started", lambda *a: contextlib.nullcontext())
+    if kind == "grid":
+        sweep = load_sweep(sweep_file(tmp_path, retries=5))
+        ray_runner.run_on_ray(sweep, plan_trials(sweep), lambda argv: 0, show=False)
+    else:
+        sweep = load_sweep(search_file(tmp_path, retries=5))
+        tuning.run_search(sweep, show=False)
+    assert seen["run_config"].failure_config.max_failures == 5
+    with pytest.raises(UserError, match="retries must not be negative"):
+        load_sweep(search_file(tmp_path, retries=-1))

@@ -102,6 +102,9 @@ class Tracker:
         offline = mode in ("offline", "dryrun")
         url = self.run.get_url() if mode in ONLINE_MODES else None
         wandb.finish()
+        # sync_tensorboard patched TensorBoard's writer for the whole process; a later run in
+        # it (a sweep's worker, tests) would otherwise meet W&B's warnings
+        wandb.tensorboard.unpatch()
         self.run = None
         if mode == "disabled":
             print("W&B: disabled (WANDB_MODE=disabled): nothing was recorded", flush=True)

@@ -16,6 +16,9 @@ rest; a changed search is refused.
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -23,10 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from rimrl.commits import read_commit
 from rimrl.errors import UserError
 from rimrl.progress import say
 from rimrl.runs import (BEST_CONFIG, PRUNED_MARKER, SEARCH_RECORD, SWEEP_STATUS, TRIAL_LOG,
-                        write_json)
+                        read_evaluations, write_json)
 from rimrl.sweeps.plan import Trial, sweep_learner, trial_commands, trial_status
 from rimrl.sweeps.ray_runner import (FAILED, attempt_commands, command_failed, failure_reason,
                                      progress_lines, ray_started, require_ray, start_attempt)
@@ -79,8 +83,6 @@ def rungs(grace: int, factor: int, budget: int) -> list[int]:
 def search_settings(sweep) -> dict[str, Any]:
     """The base config's budget and evaluation interval, and the sampler actually used
     (``random`` when Optuna is asked for and missing)."""
-    import importlib.util
-
     cfg = sweep_learner(sweep).load_config(Trial("base", {}, sweep.root).overrides(sweep))
     search = sweep.search
     algorithm = search.algorithm
@@ -146,14 +148,14 @@ def run_search(sweep, *, address: Optional[str] = None, num_cpus: Optional[int] 
                                                       fail_fast=False),
                     callbacks=[progress_lines(tune, search.trials, show, _label)]))
         results = tuner.fit()
-    return _outcome(sweep, results, settings["budget"])
+    return _outcome(sweep, results)
 
 
 def _sampler(algorithm: str, seed: int, max_concurrent: int):
     if algorithm == "optuna":
-        from ray.tune.search.optuna import OptunaSearch
+        from ray.tune.search.optuna import OptunaSearch  # optional
         return OptunaSearch(seed=seed)  # Tune limits its concurrency (max_concurrent_trials)
-    from ray.tune.search.basic_variant import BasicVariantGenerator
+    from ray.tune.search.basic_variant import BasicVariantGenerator  # optional
     # Tune ignores max_concurrent_trials for a sampler it is handed: it is told here
     return BasicVariantGenerator(random_state=seed, max_concurrent=max_concurrent)
 
@@ -161,7 +163,7 @@ def _sampler(algorithm: str, seed: int, max_concurrent: int):
 def _scheduler(search, settings: dict):
     if search.scheduler == "none":
         return None
-    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.schedulers import ASHAScheduler  # optional
     return ASHAScheduler(time_attr="timesteps", max_t=settings["budget"],
                          grace_period=min(settings["grace"], settings["budget"]),
                          reduction_factor=search.reduction_factor)
@@ -171,31 +173,31 @@ def _label(trial) -> str:
     return trial_folder(trial.trial_id)
 
 
-def _outcome(sweep, results, budget: int) -> SearchOutcome:
-    """Each trial's status (``done``, ``pruned`` or ``failed``), the best finished trial
-    and its configuration file."""
+def _outcome(sweep, results) -> SearchOutcome:
+    """Each trial's status, read from its run directory as for a grid's trials (``done``:
+    training reached the budget; ``pruned``: the scheduler stopped it first; ``failed``), its
+    last committed evaluation, the best finished trial and its configuration file."""
     search, root = sweep.search, sweep.root
+    learner = sweep_learner(sweep)
     outcome = SearchOutcome()
     for result in results:
         run_dir = root / Path(result.path).name  # Tune's folder is named as the run's
-        values = {k: plain(result.config[k]) for k in search.space}
-        metrics = result.metrics or {}
-        step = metrics.get("timesteps", 0)
-        entry = {"name": run_dir.name, "values": values, "run_dir": str(run_dir),
-                 "timesteps": step, "metric": metrics.get(search.metric),
-                 "scores": {k: v for k, v in metrics.items() if k.count("/") == 1
-                            and k.split("/")[1] in ("success_rate", "return_mean")}}
+        last = last_scores(run_dir)
+        entry = {"name": run_dir.name, "values": {k: plain(result.config[k])
+                                                  for k in search.space},
+                 "run_dir": str(run_dir), "timesteps": last.pop("timesteps", 0),
+                 "metric": last.get(search.metric), "scores": last}
         reason = failure_reason(result)
         if reason is not None:
             entry.update(status="failed", error=reason, metric=None)
-        elif step < budget:
+        elif learner.finished(run_dir):  # a trial stopped after its run ended is whole
+            entry["status"] = "done"
+        else:
             entry["status"] = "pruned"
             if run_dir.is_dir():
                 (run_dir / PRUNED_MARKER).write_text(
-                    f"stopped by the scheduler at {step} steps: {search.metric} "
-                    f"{entry['metric']}\n")
-        else:
-            entry["status"] = "done"
+                    f"stopped by the scheduler; its last evaluation: {entry['timesteps']} "
+                    f"steps, {search.metric} {entry['metric']}\n")
         outcome.trials.append(entry)
     outcome.trials.sort(key=lambda e: e["name"])
     finished = [e for e in outcome.trials if e["status"] == "done" and e["metric"] is not None]
@@ -213,12 +215,22 @@ def _outcome(sweep, results, budget: int) -> SearchOutcome:
     return outcome
 
 
+def last_scores(run_dir: Path) -> dict:
+    """The run's last committed evaluation as a result (:func:`committed_scores`); empty
+    when it has none."""
+    commit = read_commit(run_dir) if run_dir.is_dir() else None
+    if commit is None or not commit.evaluation_rows:
+        return {}
+    scores = committed_scores(read_evaluations(run_dir), commit.evaluation_rows, after=-1)
+    return scores[-1] if scores else {}
+
+
 def search_trial(values: dict, sweep) -> None:
     """The Ray Tune function trainable of one search trial (see the module docstring). A
     failing command ends the trial with a result that names the reason (:data:`FAILED`) and
     scores it NaN, which Optuna records as a failed trial: only a lost worker or node is an
     error, the kind Ray retries."""
-    from ray import tune
+    from ray import tune  # optional
 
     run_dir = sweep.root / trial_folder(tune.get_context().get_trial_id())
     values = {k: plain(v) for k, v in values.items()}
@@ -239,9 +251,6 @@ def _run_child(argv: list[str], run_dir: Path, reported: Optional[int]) -> tuple
     """Run ``rimrl ARGV`` as a child, its output appended to the trial's log; with a step
     count in ``reported``, report the training's committed evaluations past it as they come.
     Returns the exit code and the last step reported."""
-    import os
-    import signal
-
     with open(run_dir / TRIAL_LOG, "a") as log:
         log.write(f"$ rimrl {' '.join(argv)}\n")
         log.flush()
@@ -267,10 +276,7 @@ def _run_child(argv: list[str], run_dir: Path, reported: Optional[int]) -> tuple
 
 def _report_new(run_dir: Path, after: int) -> int:
     """Report the committed evaluations past step ``after`` to Tune; the last step reported."""
-    from ray import tune
-
-    from rimrl.commits import read_commit
-    from rimrl.runs import read_evaluations
+    from ray import tune  # optional
 
     commit = read_commit(run_dir)
     if commit is None or not commit.evaluation_rows:

@@ -22,7 +22,7 @@ import torch
 def main() -> None:
     from sb3_contrib import RecurrentPPO
 
-    from rimrl.learners.environments import make_env
+    from rimrl.sb3.environments import make_env
     from rimrl.learners.ppo import LEARNER, build_model
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

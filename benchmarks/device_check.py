@@ -150,7 +150,7 @@ def ppo_and_iqn_throughput(device: str, rounds: int) -> list[str]:
     import ppo_throughput as ppo
     from stable_baselines3 import PPO
 
-    from rimrl.learners.environments import make_env
+    from rimrl.sb3.environments import make_env
 
     n = os.cpu_count() or 1
     over = [f"env.n_envs={n}", f"device={device}"]

@@ -32,7 +32,7 @@ import time
 import numpy as np
 import torch
 
-from rimrl.learners.environments import make_env
+from rimrl.sb3.environments import make_env
 from rimrl.learners.iqn import LEARNER as IQN_LEARNER
 from rimrl.learners.iqn import build_model
 

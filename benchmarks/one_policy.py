@@ -26,7 +26,7 @@ import torch
 
 from rimrl.learners import get
 from rimrl.learners.base import saved_config
-from rimrl.learners.environments import make_env
+from rimrl.sb3.environments import make_env
 from rimrl.learners.ppo import build_model, load_model
 from rimrl.runs import MODEL_ZIP
 

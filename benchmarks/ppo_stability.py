@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from rimrl.config import load_config
-from rimrl.learners.environments import make_env
+from rimrl.sb3.environments import make_env
 from rimrl.learners.ppo import LEARNER, load_model
 from rimrl.runs import CONFIG_FILE
 

@@ -29,7 +29,7 @@ import time
 
 import torch
 
-from rimrl.learners.environments import make_env
+from rimrl.sb3.environments import make_env
 from rimrl.learners.ppo import LEARNER as PPO_LEARNER
 from rimrl.learners.ppo import build_model
 

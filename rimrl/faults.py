@@ -2,7 +2,7 @@
 
 Every file rimrl writes into a run passes through one of two places, :func:`rimrl.runs.
 atomic_write` (whole files, through a temporary file and a rename) and the rows appended to
-``progress.csv`` (:mod:`rimrl.agents.logs`). Each calls :func:`write_point` before it
+``progress.csv`` (:mod:`rimrl.sb3.logs`). Each calls :func:`write_point` before it
 changes anything on disk, and once more at the moment a kill does the most harm (a
 temporary file written but not yet renamed; a row half appended). The crash test
 (``tests/test_crash_consistency.py``) runs a tiny training once to count these points, then

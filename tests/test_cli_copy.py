@@ -9,12 +9,7 @@ import torch
 
 from rimrl.cli import main
 from rimrl.runs import list_checkpoints
-
-TINY = ["--set", "core.hidden_size=12", "--set", "core.num_units=3", "--set", "core.k_active=2",
-        "--set", "task.num_symbols=3", "--set", "task.train_gap=4",
-        "--set", "task.eval_gaps=[4, 8]", "--set", "train.eval_batch=8",
-        "--set", "train.batch_size=4", "--set", "train.checkpoint_every=2", "--no-progress"]
-
+from tests.conftest import TINY_COPY as TINY
 
 def run_dirs(root):
     return sorted(p for p in root.iterdir() if p.is_dir())

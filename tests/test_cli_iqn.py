@@ -6,19 +6,7 @@ import pytest
 
 from rimrl.cli import main
 from rimrl.runs import list_checkpoints
-
-TINY = ["--set", "policy.features_dim=16", "--set", "policy.hidden_size=16",
-        "--set", "iqn.n_quantiles=8", "--set", "iqn.n_target_quantiles=8",
-        "--set", "policy.n_policy_quantiles=4", "--set", "iqn.learning_starts=50",
-        "--set", "iqn.buffer_size=500", "--set", "iqn.batch_size=8",
-        "--set", "train.checkpoint_every=100", "--set", "train.log_interval=1",
-        "--n-envs", "2", "--no-progress"]
-
-
-def only_run(root):
-    (run,) = [p for p in root.iterdir() if p.is_dir()]
-    return run
-
+from tests.conftest import TINY_IQN as TINY, only_run
 
 def test_train_resume_with_replay_and_evaluate(tmp_path, capsys):
     args = ["train", "iqn", "--env", "rimrl/CueImage-v0", "--runs-dir", str(tmp_path),
@@ -147,7 +135,7 @@ def test_divergence_stops_with_the_last_finite_checkpoint(tmp_path, capsys):
     finite checkpoint before it is kept; evaluate runs on that one."""
     import torch
 
-    from rimrl.agents.callbacks import non_finite_parameter
+    from rimrl.sb3.callbacks import non_finite_parameter
     from rimrl.agents.iqn import IQN
 
     code = main(["train", "iqn", "--env", "rimrl/CueImage-v0", "--timesteps", "400",

@@ -12,19 +12,7 @@ import pytest
 
 from rimrl.cli import main
 from rimrl.runs import list_checkpoints
-
-TINY = ["--set", "core.hidden_size=12", "--set", "core.num_units=3", "--set", "core.k_active=2",
-        "--set", "core.input_key_size=8", "--set", "core.comm_key_size=4",
-        "--set", "core.comm_value_size=4", "--set", "policy.features_dim=16",
-        "--set", "ppo.n_steps=32", "--set", "ppo.batch_size=32", "--set", "ppo.chunk_length=8",
-        "--set", "ppo.n_epochs=1", "--set", "train.checkpoint_every=128", "--n-envs", "2",
-        "--no-progress"]
-
-
-def only_run(root):
-    (run,) = [p for p in root.iterdir() if p.is_dir()]
-    return run
-
+from tests.conftest import TINY, only_run
 
 @pytest.mark.parametrize("core", ["rims", "lstm", "gru", "none"])
 def test_train_and_evaluate_image_env(tmp_path, core, capsys):

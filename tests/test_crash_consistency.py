@@ -57,7 +57,7 @@ ZYGOTE = r"""
 import json, os, sys, traceback
 import stable_baselines3, gymnasium, torch, torch._dynamo, torch.utils.tensorboard
 import rimrl.cli, rimrl.learners.ppo, rimrl.learners.iqn, rimrl.learners.copy
-import rimrl.learners.sb3_training, rimrl.learners.iterations, rimrl.learners.evaluation
+import rimrl.sb3.training, rimrl.sb3.iterations, rimrl.sb3.evaluation
 for line in sys.stdin:
     job = json.loads(line)
     pid = os.fork()

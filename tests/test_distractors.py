@@ -13,6 +13,7 @@ from rimrl.envs.overlays import COLORS, DistractorOverlay, OverlayPools, sprite_
 from rimrl.envs.pickup import OBJECTS, SPLITS, PickupDistractorsEnv, PickupPools, split_id
 from rimrl.cli import main
 from rimrl.report.stats import bootstrap_mean_ci, wilson_ci
+from tests.conftest import CORE, flags
 
 POOLS = PickupPools()
 
@@ -239,11 +240,8 @@ def test_confidence_intervals_hand_values():
     assert rate == 0.0 and lo == 0.0 and hi == pytest.approx(0.1611, abs=1e-4)
 
 
-TINY = ["--set", "core.hidden_size=12", "--set", "core.num_units=3", "--set", "core.k_active=2",
-        "--set", "core.input_key_size=8", "--set", "core.comm_key_size=4",
-        "--set", "core.comm_value_size=4", "--set", "ppo.n_steps=32", "--set",
-        "ppo.batch_size=64", "--set", "ppo.chunk_length=16", "--set", "ppo.n_epochs=1",
-        "--n-envs", "2", "--no-progress"]
+TINY = flags(CORE + ["ppo.n_steps=32", "ppo.batch_size=64", "ppo.chunk_length=16",
+                     "ppo.n_epochs=1"]) + ["--n-envs", "2", "--no-progress"]
 
 
 @pytest.fixture(scope="module")
@@ -355,7 +353,7 @@ def test_standard_babyai_ids_train(tmp_path, env_id):
 
 def test_all_splits_from_a_tuple_or_a_list():
     """The CLI's options hold a tuple, a sweep file a list: 'all' means every split in both."""
-    from rimrl.learners.evaluation import requested_splits
+    from rimrl.sb3.environments import requested_splits
 
     assert requested_splits("rimrl/Pickup-v0", ("all",)) == list(SPLITS)
     assert requested_splits("rimrl/Pickup-v0", ["all"]) == list(SPLITS)

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from rimrl.cli import main
-from rimrl.learners.evaluation import merged_with_earlier
-from tests.test_cli_ppo import only_run
+from rimrl.sb3.evaluation import merged_with_earlier
+from tests.conftest import only_run
 
 PICKUP = ["--set", "policy.features_dim=16", "--set", "core.hidden_size=12", "--set",
           "ppo.n_steps=32", "--set", "ppo.batch_size=32", "--set", "ppo.chunk_length=8",
@@ -65,7 +65,7 @@ def test_video_keeps_the_whole_first_episode_with_mission_and_rims_strip(tmp_pat
     after the answer, before the automatic reset); a RIMs policy adds a strip of 3 cells."""
     from PIL import Image
 
-    from tests.test_cli_ppo import TINY
+    from tests.conftest import TINY
 
     assert main(["train", "ppo", "--env", "rimrl/CueVector-v0", "--core", "rims",
                  "--timesteps", "64", "--runs-dir", str(tmp_path)] + TINY) == 0
@@ -73,8 +73,8 @@ def test_video_keeps_the_whole_first_episode_with_mission_and_rims_strip(tmp_pat
     assert main(["evaluate", str(run), "--episodes", "2", "--video", "--no-progress"]) == 0
     gif = Image.open(run / "videos" / "episode_0.gif")
     assert gif.size == (2 + 3 * 14, 36 + 12 + 4)  # no mission; a strip of 3 cells below
-    from rimrl.learners.environments import make_env
-    from rimrl.learners.evaluation import play
+    from rimrl.sb3.environments import make_env
+    from rimrl.sb3.evaluation import play
     from rimrl.learners.ppo import LEARNER, load_model
 
     cfg = LEARNER.load_config(["env.id=rimrl/CueVector-v0"])
@@ -89,7 +89,7 @@ def test_video_keeps_the_whole_first_episode_with_mission_and_rims_strip(tmp_pat
 def test_caption_by_hand():
     import numpy as np
 
-    from rimrl.learners.video import CAPTION_HEIGHT, CELL, caption
+    from rimrl.sb3.video import CAPTION_HEIGHT, CELL, caption
 
     frame = np.full((20, 40, 3), 128, np.uint8)
     out = caption(frame, "pick up the red ball", np.array([True, False]))
@@ -110,7 +110,7 @@ def test_run_json_of_the_wrong_shape_or_not_a_file_is_one_line(tmp_path, capsys,
     import os
 
     from rimrl.cli import main
-    from tests.test_cli_ppo import TINY, only_run
+    from tests.conftest import TINY, only_run
 
     assert main(["train", "ppo", "--env", "rimrl/CueVector-v0", "--timesteps", "64",
                  "--runs-dir", str(tmp_path / "runs")] + TINY) == 0

@@ -109,7 +109,7 @@ SWEEP_KEYS = ("command", "name", "runs_dir", "grid", "overrides", "resources",
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     from rimrl.cli import main
-    from tests.test_cli_ppo import TINY, only_run
+    from tests.conftest import TINY, only_run
 
     root = tmp_path_factory.mktemp("fuzz-runs")
     assert main(["train", "ppo", "--env", "rimrl/CueVector-v0", "--core", "lstm",

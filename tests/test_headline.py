@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from rimrl.agents.callbacks import format_progress_line
+from rimrl.sb3.callbacks import format_progress_line
 from rimrl.runs import list_checkpoints
 
 
@@ -201,7 +201,7 @@ def test_final_line_says_what_the_score_means():
     """Atari: the raw score beside its human-normalized value, the random and human
     references and the share of the paper's budget; pickup: success with its Wilson
     interval; anything else: the raw score alone."""
-    from rimrl.learners.environments import PAPER_ATARI_STEPS, final_score_text
+    from rimrl.sb3.environments import PAPER_ATARI_STEPS, final_score_text
 
     atari = final_score_text("DemonAttack", [166.5, 166.5], 50_176)
     assert atari.startswith("raw score 166.5 over the last 2 games = 0.8% human-normalized "
@@ -218,7 +218,7 @@ def test_final_line_says_what_the_score_means():
 
 def test_training_eta_is_the_average_since_the_start(monkeypatch):
     """Rollouts come in bursts; the training bar's ETA uses the mean speed (smoothing 0)."""
-    import rimrl.agents.callbacks as callbacks
+    import rimrl.sb3.callbacks as callbacks
 
     seen = {}
     monkeypatch.setattr(callbacks, "bar", lambda *a, **kw: seen.update(kw) or object())

@@ -122,7 +122,7 @@ def test_rims_settings_have_one_check_and_one_message():
 def test_models_saved_with_the_core_named_lstm_actor_still_load(tmp_path):
     """Cores are ``core_actor``/``core_critic`` now; round 1 and 2 models saved them as
     sb3-contrib's ``lstm_actor``/``lstm_critic``."""
-    from rimrl.learners.environments import make_env
+    from rimrl.sb3.environments import make_env
     from rimrl.learners.ppo import build_model, load_model
 
     cfg = learners.get("ppo").load_config([

@@ -9,14 +9,12 @@ import pytest
 
 from rimrl.agents.ppo.policies import check_one_policy
 from rimrl.learners import get
-from rimrl.learners.environments import make_env
+from rimrl.sb3.environments import make_env
 from rimrl.learners.ppo import build_model
 from rimrl.nn.cores import CoreConfig
+from tests.conftest import PPO
 
-TINY = ["env.id=rimrl/CueVector-v0", "env.n_envs=2", "core.hidden_size=12", "core.num_units=3",
-        "core.k_active=2", "core.input_key_size=8", "core.comm_key_size=4",
-        "core.comm_value_size=4", "policy.features_dim=16", "ppo.n_steps=32",
-        "ppo.batch_size=32", "ppo.chunk_length=8", "ppo.n_epochs=1"]
+TINY = ["env.id=rimrl/CueVector-v0", "env.n_envs=2"] + PPO
 
 
 def first_epoch_gap(core: str, critic_core: bool, force_dropout: float = 0.0) -> float:

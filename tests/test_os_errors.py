@@ -114,7 +114,7 @@ def test_a_failed_result_write_prints_the_result(tmp_path, monkeypatch, capsys):
 
 def test_a_video_that_cannot_be_written_does_not_cost_the_evaluation(tmp_path, monkeypatch,
                                                                      capsys):
-    import rimrl.learners.video as video
+    import rimrl.sb3.video as video
 
     assert main(PPO + ["--timesteps", "64", "--runs-dir", str(tmp_path)]) == 0
     run = only_run(tmp_path)

@@ -7,8 +7,8 @@ import torch
 
 from rimrl.cli import main
 from rimrl.runs import EVAL_COLUMNS, read_evaluations, verify_checksum, write_evaluations
-from tests.test_cli_iqn import TINY as TINY_IQN
-from tests.test_cli_ppo import TINY, only_run
+from tests.conftest import TINY_IQN
+from tests.conftest import TINY, only_run
 
 CUE = ["train", "ppo", "--env", "rimrl/CueVector-v0", "--core", "rims"]
 
@@ -134,9 +134,9 @@ def test_corrupt_history_is_refused_in_one_line(tmp_path):
 def test_a_stop_during_an_evaluation_takes_effect_within_a_step(tmp_path):
     """A stop asked while an evaluation plays (Ctrl-C, SIGTERM) ends it at the next step,
     not after its last episode, and the abandoned evaluation writes no row."""
-    from rimrl.learners.environments import make_env
-    from rimrl.learners.evaluation import play
-    from rimrl.learners.periodic_evaluation import PeriodicEvaluation
+    from rimrl.sb3.environments import make_env
+    from rimrl.sb3.evaluation import play
+    from rimrl.sb3.periodic_evaluation import PeriodicEvaluation
     from rimrl.learners.ppo import load_model
     from rimrl.learners.base import saved_config
     from rimrl.learners import get

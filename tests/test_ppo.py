@@ -274,7 +274,7 @@ def test_models_saved_under_the_old_top_level_package_names_still_load(tmp_path,
     import cloudpickle
     from sb3_files import replace_serialized
 
-    from rimrl.learners.sb3_training import load_sb3_model
+    from rimrl.sb3.training import load_sb3_model
 
     # as installed: the repository root (where agents/ also sits) is not on the path
     root = Path(__file__).resolve().parents[1]

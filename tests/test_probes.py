@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from rimrl.cli import main
-from rimrl.learners.evaluation import play
-from rimrl.learners.probes import _zero_slice
-from tests.test_cli_iqn import TINY as TINY_IQN
-from tests.test_cli_ppo import TINY, only_run
+from rimrl.sb3.evaluation import play
+from rimrl.learners.ppo_probes import _zero_slice
+from tests.conftest import TINY_IQN
+from tests.conftest import TINY, only_run
 
 
 def test_zero_slice_zeroes_one_rims_part_of_h_and_c_and_leaves_the_input():
@@ -41,7 +41,7 @@ class CountingModel:
     (lambda state: None, [None] * 4),      # memoryless: every step starts from zeros
 ])
 def test_play_applies_the_hook_before_every_step(hook, expected):
-    from rimrl.learners.environments import make_env
+    from rimrl.sb3.environments import make_env
 
     class Cfg:
         seed = 0

@@ -5,7 +5,7 @@ import json
 
 from rimrl.cli import main
 from rimrl.provenance import PACKAGES, differences, git_state
-from tests.test_cli_ppo import TINY, only_run
+from tests.conftest import TINY, only_run
 from tests.test_compare import CURVES, write_run
 
 

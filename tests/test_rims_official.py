@@ -159,7 +159,7 @@ def test_runs_saved_before_variants_existed_keep_the_thesis_settings(tmp_path):
     from rimrl.learners import get
     from rimrl.learners.base import saved_config
     from rimrl.learners.ppo import load_model
-    from tests.test_cli_ppo import TINY, only_run
+    from tests.conftest import TINY, only_run
 
     assert main(["train", "ppo", "--env", "rimrl/CueVector-v0", "--core", "rims",
                  "--timesteps", "128", "--runs-dir", str(tmp_path), "--set",

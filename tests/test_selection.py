@@ -95,7 +95,7 @@ def test_empty_records_give_zeros():
 def test_tensorboard_activation_image_by_hand():
     """Black = active (as the report's figure), 8 rows per RIM, a red band under episode
     ends."""
-    from rimrl.agents.callbacks import activation_image
+    from rimrl.sb3.callbacks import activation_image
 
     pattern = np.array([[1, 0, 0], [0, 1, 1]], dtype=float)  # 2 RIMs x 3 steps
     image = activation_image(pattern, np.array([False, True, False]))

@@ -11,9 +11,9 @@ import time
 import pytest
 
 from rimrl.cli import main
-from rimrl.learners.sb3_training import StopOnInterrupt
+from rimrl.sb3.training import StopOnInterrupt
 from rimrl.runs import list_checkpoints
-from tests.test_cli_ppo import TINY, only_run
+from tests.conftest import TINY, only_run
 
 
 def tree_hashes(folder):
@@ -90,7 +90,7 @@ def test_a_signal_as_the_logs_are_created_still_stops_cleanly(tmp_path):
     run = tmp_path / "run"
     code = (
         "import os, signal, sys\n"
-        "import rimrl.agents.logs as logs\n"
+        "import rimrl.sb3.logs as logs\n"
         "made = logs.run_logger\n"
         "def run_logger(*args, **kwargs):\n"
         "    logger = made(*args, **kwargs)\n"

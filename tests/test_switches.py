@@ -7,7 +7,7 @@ import pytest
 from stable_baselines3.common.atari_wrappers import EpisodicLifeEnv
 
 from rimrl import learners
-from rimrl.learners.environments import make_env
+from rimrl.sb3.environments import make_env
 
 PPO_TINY = ["env.id=rimrl/CueVector-v0", "env.n_envs=2", "ppo.n_steps=8", "ppo.batch_size=8",
             "ppo.chunk_length=8", "core.name=gru", "core.hidden_size=8",

@@ -3,7 +3,7 @@
 import pytest
 
 from rimrl.cli import main
-from tests.test_cli_ppo import TINY, only_run
+from tests.conftest import TINY, only_run
 
 
 def test_track_runs_offline_and_says_where(tmp_path, monkeypatch, capsys):

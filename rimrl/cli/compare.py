@@ -46,7 +46,7 @@ def run(args) -> int:
     grouping = {l.name: l.group_key for l in learners.all_learners() if l.group_key}
     runs = find_runs(args.runs_dir, grouping, args.by, show=shows_bar(args))
     out = args.out or args.runs_dir / "report"
-    from rimrl.learners.environments import env_references
+    from rimrl.sb3.environments import env_references
 
     frames, reference = env_references(sorted({r.env for r in runs}))
     report = build_report(runs, frames, reference, args.method, args.baseline, args.points,

@@ -1,4 +1,5 @@
-"""What a learner is (:class:`Learner`) and the run setup every ``rimrl train`` shares."""
+"""What a learner is (:class:`Learner`; :class:`SB3Learner` for those whose model is a
+Stable-Baselines3 algorithm) and the run setup every ``rimrl train`` shares."""
 
 from __future__ import annotations
 
@@ -8,8 +9,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from rimrl.commits import Commit, recover
+from rimrl.config import config_dir, load_config, read_yaml, save_config, to_dict
 from rimrl.errors import NothingToDo, UserError
 from rimrl.learners.requests import EvalRequest, TrainRequest
+from rimrl.nn.rims_settings import VARIANTS
+from rimrl.provenance import provenance
+from rimrl.runs import (CONFIG_FILE, MODEL_ZIP, PRE_RUN_FILES, RunLock, RunSummary, is_temporary,
+                        new_run_dir, read_meta, refuse_inside_a_run, remove_torn_files,
+                        require_run_dir, verify_checksum, write_meta)
+from rimrl.sb3.environments import family_section, make_env
 
 
 @dataclass(frozen=True)
@@ -75,8 +84,6 @@ class Learner(ABC):
         """The config a new run would get: class defaults, then :attr:`defaults_file`
         (``default`` and the family section), then ``extra_file``, then ``overrides``;
         validated (:meth:`validate`)."""
-        from rimrl.config import config_dir, load_config
-
         files = [config_dir() / self.defaults_file] + ([extra_file] if extra_file else [])
         config = load_config(self.config_class(), files, list(overrides), section=self.section,
                              presets=self.presets)
@@ -88,7 +95,7 @@ class Learner(ABC):
         under the user's own values (``explicit``): the RIMs ``variant`` a user names in the
         ``core`` section."""
         if isinstance(data.get("core"), dict):
-            from rimrl.nn.cores import CoreConfig
+            from rimrl.nn.cores import CoreConfig  # heavy
             user_core = explicit.get("core")
             data["core"] = CoreConfig.with_variant(
                 data["core"], user_core if isinstance(user_core, dict) else {})
@@ -107,9 +114,7 @@ class Learner(ABC):
         """Training of the run reached the budget of its saved config: :attr:`final_file`
         and a summary at the budget (:attr:`budget_keys`), not diverged. Unreadable files
         count as not finished."""
-        from rimrl.config import read_yaml
-        from rimrl.report.collect import config_value
-        from rimrl.runs import CONFIG_FILE, RunSummary
+        from rimrl.report.collect import config_value  # heavy
 
         try:
             summary = RunSummary.read(run_dir)
@@ -140,6 +145,70 @@ class Learner(ABC):
                         f"are in the run directory")
 
 
+class SB3Learner(Learner):
+    """A learner whose model is a Stable-Baselines3 algorithm (PPO, IQN): one training and
+    one evaluation for all of them, on the shared runtime of :mod:`rimrl.sb3`. A subclass
+    says how to build, load and prepare its model.
+    """
+
+    budget_keys = ("train.timesteps",)
+    sweepable = True
+    final_file = MODEL_ZIP
+
+    @abstractmethod
+    def build_model(self, cfg, env):
+        """A fresh model for a new run."""
+
+    @abstractmethod
+    def load_model(self, path: Path, env=None, device: str = "cpu"):
+        """A saved model; a one-line error for a missing or corrupt file."""
+
+    def resumed(self, model, cfg, run_dir: Path, commit) -> None:
+        """After a model is loaded from the run's committed checkpoint (e.g. its replay
+        memory)."""
+
+    def ready(self, model, cfg) -> None:
+        """Before training, fresh or resumed (settings a resume may change)."""
+
+    def callbacks(self, cfg, run_dir: Path) -> list:
+        """Its own SB3 callbacks besides the shared ones."""
+        return []
+
+    def saves_replay(self, cfg) -> bool:
+        """Whether checkpoints also write the replay memory (off-policy learners)."""
+        return False
+
+    def section(self, requested: dict) -> Optional[str]:
+        return family_section(requested)
+
+    def train(self, request: TrainRequest) -> int:
+        from rimrl.sb3.training import learn_and_save  # heavy
+
+        cfg, run_dir, commit, lock = prepare_run(request, self)
+        with lock:  # this process is the run's only writer until it ends
+            env = make_env(cfg)
+            ckpt = commit.path(run_dir, commit.checkpoint)
+            if ckpt is None:  # a new run, or one interrupted before its first commit
+                model = self.build_model(cfg, env)
+            else:
+                verify_checksum(run_dir, ckpt, trust=request.trust)
+                model = self.load_model(ckpt, env, cfg.device)
+                self.resumed(model, cfg, run_dir, commit)
+            self.ready(model, cfg)
+            if request.resume is not None:
+                save_config(cfg, run_dir / CONFIG_FILE)
+            return learn_and_save(model, env, cfg, run_dir, request, self.name,
+                                  self.tags(cfg), commit,
+                                  extra_callbacks=self.callbacks(cfg, run_dir),
+                                  save_replay=self.saves_replay(cfg))
+
+    def evaluate(self, request: EvalRequest) -> int:
+        from rimrl.sb3.evaluation import evaluate_run  # heavy
+
+        cfg = saved_config(self.config_class(), request.run_dir)
+        return evaluate_run(request, cfg, self.load_model, self.tags(cfg))
+
+
 #: config keys that change how a run computes, not what it learns: --resume may change them
 RUNTIME_KEYS = ("threads", "ppo.rollout_threads")
 
@@ -152,10 +221,6 @@ def saved_config(config, run_dir: Path, overrides=()):
     with it (gated communication, fresh reads, dropouts, value scale); it was trained with
     the thesis' values, so those keys take them, not today's defaults (PPO's are the official
     variant's): a resume or an evaluation describes the model the run holds."""
-    from rimrl.config import load_config, read_yaml
-    from rimrl.nn.rims_settings import VARIANTS
-    from rimrl.runs import CONFIG_FILE
-
     path = Path(run_dir) / CONFIG_FILE
     saved = read_yaml(path)
     if path.stat().st_size and not path.read_bytes().endswith(b"\n"):
@@ -171,7 +236,7 @@ def saved_config(config, run_dir: Path, overrides=()):
 def use_threads(threads: int) -> None:
     """torch's CPU threads for this process (0: leave torch's default)."""
     if threads:
-        import torch
+        import torch  # heavy
         torch.set_num_threads(threads)
 
 
@@ -186,68 +251,53 @@ def prepare_run(request: TrainRequest, learner: Learner):
     Everything is validated before a directory is created or a file written, so bad input
     leaves nothing behind; a run another process is writing is refused.
     """
-    from rimrl.commits import Commit, recover
-    from rimrl.config import save_config
-    from rimrl.provenance import provenance
-    from rimrl.runs import (CONFIG_FILE, PRE_RUN_FILES, RunLock, is_temporary, new_run_dir,
-                            read_meta, refuse_inside_a_run, remove_torn_files,
-                            require_run_dir, write_meta)
-
-    overrides = list(request.overrides)
     if request.resume is not None:
-        run_dir = require_run_dir(request.resume)
-        kind = read_meta(run_dir).get("kind")
-        if kind != learner.name:
-            raise UserError(f"{run_dir} is a '{kind}' run, not a '{learner.name}' run")
-        for text in overrides:
-            allowed = learner.budget_keys + RUNTIME_KEYS
-            if text.split("=", 1)[0].replace("-", "_") not in allowed:
-                raise UserError(
-                    f"--resume continues a run with its saved config; '{text}' cannot change "
-                    f"it (only these can: {', '.join(allowed)})")
-        config = saved_config(learner.config_class(), run_dir, overrides)
-        _refuse_finished(learner, run_dir, config)
-        use_threads(config.threads)
-        lock = RunLock(run_dir).acquire()
-        torn = remove_torn_files(run_dir)  # left by a kill during a checkpoint write
-        if torn:
-            print(f"removed {len(torn)} torn temporary file(s) of an interrupted write")
-        try:
-            commit = recover(run_dir)
-        except UserError:
-            lock.release()
-            raise
-        meta = read_meta(run_dir)
-        now = provenance(config.device, config.threads)
-        if now != meta.get("provenance"):  # each resume on other code is kept, in order
-            meta.setdefault("resumed_with", []).append(now)
-            write_meta(run_dir, meta)
-        return config, run_dir, commit, lock
+        return _resume_run(request, learner)
+    return _new_run(request, learner)
 
-    config = learner.load_config(overrides, request.config_file)
+
+def _resume_run(request: TrainRequest, learner: Learner):
+    """``--resume``: the saved config (only the budget and runtime keys may change), the
+    run locked and brought back to its last commit."""
+    run_dir = require_run_dir(request.resume)
+    kind = read_meta(run_dir).get("kind")
+    if kind != learner.name:
+        raise UserError(f"{run_dir} is a '{kind}' run, not a '{learner.name}' run")
+    allowed = learner.budget_keys + RUNTIME_KEYS
+    for text in request.overrides:
+        if text.split("=", 1)[0].replace("-", "_") not in allowed:
+            raise UserError(
+                f"--resume continues a run with its saved config; '{text}' cannot change "
+                f"it (only these can: {', '.join(allowed)})")
+    config = saved_config(learner.config_class(), run_dir, list(request.overrides))
+    _refuse_finished(learner, run_dir, config)
+    use_threads(config.threads)
+    lock = RunLock(run_dir).acquire()
+    torn = remove_torn_files(run_dir)  # left by a kill during a checkpoint write
+    if torn:
+        print(f"removed {len(torn)} torn temporary file(s) of an interrupted write")
+    try:
+        commit = recover(run_dir)
+    except UserError:
+        lock.release()
+        raise
+    meta = read_meta(run_dir)
+    now = provenance(config.device, config.threads)
+    if now != meta.get("provenance"):  # each resume on other code is kept, in order
+        meta.setdefault("resumed_with", []).append(now)
+        write_meta(run_dir, meta)
+    return config, run_dir, commit, lock
+
+
+def _new_run(request: TrainRequest, learner: Learner):
+    """A new run: the config checked, its folder (``--run-dir`` or a new one under
+    ``runs_dir``) locked, then ``config.yaml``, an empty commit record and last
+    ``run.json``."""
+    config = learner.load_config(list(request.overrides), request.config_file)
     use_threads(config.threads)
     learner.check(config)
     if request.run_dir is not None:
-        run_dir = Path(request.run_dir)
-        refuse_inside_a_run(run_dir, "--run-dir")
-        if run_dir.exists() and not run_dir.is_dir():
-            raise UserError(f"--run-dir {run_dir} is a file, not a directory; choose another "
-                            "--run-dir")
-        if run_dir.is_dir() and not read_meta(run_dir, missing_ok=True) and any(
-                p.name not in PRE_RUN_FILES and not is_temporary(p.name)
-                for p in run_dir.iterdir()):
-            raise UserError(f"--run-dir {run_dir} is a folder that rimrl did not make (it has "
-                            "files and no run.json); choose a new or empty folder")
-        already = (f"{run_dir} already holds a run; continue it with --resume {run_dir} or "
-                   "choose another --run-dir")
-        if run_dir.is_dir() and read_meta(run_dir, missing_ok=True):
-            raise UserError(already)  # before the lock: its file is the run's, not ours
-        run_dir.mkdir(parents=True, exist_ok=True)
-        lock = RunLock(run_dir).acquire()
-        if read_meta(run_dir, missing_ok=True):  # again under the lock: no race
-            lock.release()
-            raise UserError(already)
-        remove_torn_files(run_dir)  # of a start that a kill cut before run.json
+        run_dir, lock = _claim_run_dir(Path(request.run_dir))
     else:
         run_dir = new_run_dir(config.runs_dir, learner.run_name(config))  # atomic mkdir
         lock = RunLock(run_dir).acquire()
@@ -261,12 +311,35 @@ def prepare_run(request: TrainRequest, learner: Learner):
     return config, run_dir, commit, lock
 
 
+def _claim_run_dir(run_dir: Path):
+    """``--run-dir``: a new or empty folder, or one a kill left before its ``run.json``;
+    returns it with its lock held. Anything else is refused before a file is written."""
+    refuse_inside_a_run(run_dir, "--run-dir")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"--run-dir {run_dir} is a file, not a directory; choose another "
+                        "--run-dir")
+    if run_dir.is_dir() and not read_meta(run_dir, missing_ok=True) and any(
+            p.name not in PRE_RUN_FILES and not is_temporary(p.name)
+            for p in run_dir.iterdir()):
+        raise UserError(f"--run-dir {run_dir} is a folder that rimrl did not make (it has "
+                        "files and no run.json); choose a new or empty folder")
+    already = (f"{run_dir} already holds a run; continue it with --resume {run_dir} or "
+               "choose another --run-dir")
+    if run_dir.is_dir() and read_meta(run_dir, missing_ok=True):
+        raise UserError(already)  # before the lock: its file is the run's, not ours
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(run_dir).acquire()
+    if read_meta(run_dir, missing_ok=True):  # again under the lock: no race
+        lock.release()
+        raise UserError(already)
+    remove_torn_files(run_dir)  # of a start that a kill cut before run.json
+    return run_dir, lock
+
+
 def _refuse_finished(learner: Learner, run_dir: Path, config) -> None:
     """:class:`NothingToDo` when the run's completed training (its ``train_summary.json``)
     already reached the budget asked for: a resume would only rewrite what is there."""
-    from rimrl.config import to_dict
-    from rimrl.report.collect import config_value
-    from rimrl.runs import RunSummary
+    from rimrl.report.collect import config_value  # heavy
 
     summary = RunSummary.read(run_dir) if learner.budget_keys else None
     if summary is None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from rimrl.commits import committed_checkpoint
+from rimrl.config import save_config
 from rimrl.errors import UserError
-from rimrl.runs import MODEL_PT
-from rimrl.learners.base import Flag, Learner, prepare_run
+from rimrl.learners.base import Flag, Learner, prepare_run, saved_config
 from rimrl.learners.requests import EvalRequest, TrainRequest, option
+from rimrl.progress import shows_bar
+from rimrl.runs import CONFIG_FILE, EVALUATION_FILE, MODEL_PT, load_checkpoint, write_result
 
 
 @dataclass(frozen=True)
@@ -43,18 +46,15 @@ class CopyLearner(Learner):
     )
 
     def config_class(self) -> type:
-        from rimrl.tasks.copying import CopyConfig
+        from rimrl.tasks.copying import CopyConfig  # heavy
         return CopyConfig
 
     def run_name(self, config) -> str:
         return f"copy-{config.core.name}-s{config.seed}"
 
     def train(self, request: TrainRequest) -> int:
-        from rimrl.config import save_config
-        from rimrl.learners.sb3_training import StopOnInterrupt
-        from rimrl.progress import shows_bar
-        from rimrl.runs import CONFIG_FILE, load_checkpoint
-        from rimrl.tasks.copying import CHECKPOINT_KEYS, train_copy
+        from rimrl.sb3.training import StopOnInterrupt  # heavy
+        from rimrl.tasks.copying import CHECKPOINT_KEYS, train_copy  # heavy
 
         config, run_dir, commit, lock = prepare_run(request, self)
         with lock:  # this process is the run's only writer until it ends
@@ -75,13 +75,9 @@ class CopyLearner(Learner):
             return 0
 
     def evaluate(self, request: EvalRequest) -> int:
-        import torch
+        import torch  # heavy
 
-        from rimrl.commits import committed_checkpoint
-        from rimrl.learners.base import saved_config
-        from rimrl.runs import (CONFIG_FILE, EVALUATION_FILE, MODEL_PT, load_checkpoint,
-                                write_result)
-        from rimrl.tasks.copying import CopyModel, evaluate_copy
+        from rimrl.tasks.copying import CopyModel, evaluate_copy  # heavy
 
         run_dir = request.run_dir
         config = saved_config(self.config_class(), run_dir)

@@ -4,24 +4,20 @@ ties ``envs`` and ``rimrl.agents.iqn`` together (thesis ch. 10)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 from rimrl.errors import UserError
-from rimrl.runs import MODEL_ZIP
-from rimrl.learners.base import Flag, Learner, prepare_run, short_env_name
-from rimrl.learners.requests import EvalRequest, PolicyEvalOptions, TrainRequest
+from rimrl.learners.base import Flag, SB3Learner, short_env_name
+from rimrl.learners.requests import PolicyEvalOptions
+from rimrl.sb3.environments import env_family
 
 
-class IQNLearner(Learner):
+class IQNLearner(SB3Learner):
     """``rimrl train iqn``: :class:`rimrl.agents.iqn.IQN` on image or vector observations."""
 
     name = "iqn"
     summary = "IQN with switchable Rainbow parts and a chosen encoder"
     defaults_file = "iqn.yaml"
-    budget_keys = ("train.timesteps",)
     group_key = "policy.encoder"
-    sweepable = True
-    final_file = MODEL_ZIP
     set_example = "iqn.learning_rate=1e-4"
     eval_options = PolicyEvalOptions
     flags = (
@@ -37,23 +33,17 @@ class IQNLearner(Learner):
     )
 
     def config_class(self) -> type:
-        from rimrl.learners.iqn_config import IQNRunConfig
+        from rimrl.learners.iqn_config import IQNRunConfig  # heavy
         return IQNRunConfig
 
-    def section(self, requested: dict) -> Optional[str]:
-        from rimrl.learners.environments import family_section
-        return family_section(requested)
-
     def validate(self, config) -> None:
-        from rimrl.learners.environments import env_family
-
         super().validate(config)
         if env_family(config.env.id) == "grid":
             raise UserError(f"IQN takes image or vector observations; '{config.env.id}' gives "
                             "MiniGrid dicts (mission, image): train it with 'rimrl train ppo'")
 
     def check(self, config) -> None:
-        from rimrl.learners.checks import check_run, observation_bytes
+        from rimrl.sb3.checks import check_run, observation_bytes  # heavy
 
         # the replay memory stores one frame of each stacked observation
         def stored(space) -> int:
@@ -70,35 +60,19 @@ class IQNLearner(Learner):
         return (f"iqn-{short_env_name(config.env.id)}-{config.policy.encoder}"
                 f"-s{config.seed}")
 
-    def train(self, request: TrainRequest) -> int:
-        from rimrl.config import save_config
-        from rimrl.learners.environments import make_env
-        from rimrl.learners.sb3_training import learn_and_save
-        from rimrl.runs import CONFIG_FILE, verify_checksum
+    def build_model(self, cfg, env):
+        return build_model(cfg, env)
 
-        cfg, run_dir, commit, lock = prepare_run(request, self)
-        with lock:  # this process is the run's only writer until it ends
-            env = make_env(cfg)
-            ckpt = commit.path(run_dir, commit.checkpoint)
-            if ckpt is None:  # a run interrupted before its first commit starts over
-                model = build_model(cfg, env)
-            else:
-                verify_checksum(run_dir, ckpt, trust=request.trust)
-                model = load_model(ckpt, env, cfg.device)
-                replay = commit.path(run_dir, commit.replay)
-                if cfg.train.save_replay and replay is not None and replay.is_file():
-                    restore_replay(model, replay)
-            if request.resume is not None:
-                save_config(cfg, run_dir / CONFIG_FILE)
-            return learn_and_save(model, env, cfg, run_dir, request, self.name,
-                                  self.tags(cfg), commit,
-                                  save_replay=cfg.train.save_replay)
+    def load_model(self, path: Path, env=None, device: str = "cpu"):
+        return load_model(path, env, device)
 
-    def evaluate(self, request: EvalRequest) -> int:
-        from rimrl.learners.evaluation import evaluate_run
+    def resumed(self, model, cfg, run_dir: Path, commit) -> None:
+        replay = commit.path(run_dir, commit.replay)
+        if cfg.train.save_replay and replay is not None and replay.is_file():
+            restore_replay(model, replay)
 
-        return evaluate_run(request, self.config_class(), load_model,
-                            describe=self.tags)
+    def saves_replay(self, cfg) -> bool:
+        return cfg.train.save_replay
 
 
 def restore_replay(model, replay: Path) -> None:
@@ -106,7 +80,7 @@ def restore_replay(model, replay: Path) -> None:
     another step (a run from before commit records, killed between the two writes) is set
     aside with a warning: the model refills its memory before learning again. A corrupt one
     is refused in one line."""
-    from rimrl.agents.iqn import ReplayMismatch
+    from rimrl.agents.iqn import ReplayMismatch  # heavy
 
     try:
         model.load_replay_buffer(replay)
@@ -123,10 +97,10 @@ def restore_replay(model, replay: Path) -> None:
 
 def build_model(cfg, env):
     """A fresh :class:`rimrl.agents.iqn.IQN` from a run config."""
-    import torch
+    import torch  # heavy
 
-    from rimrl.agents.iqn import IQN, IQNPolicy
-    from rimrl.nn.encoders import encoder_arguments
+    from rimrl.agents.iqn import IQN, IQNPolicy  # heavy
+    from rimrl.nn.encoders import encoder_arguments  # heavy
 
     p, q = cfg.policy, cfg.iqn
     encoder = encoder_of(cfg, env.observation_space)
@@ -152,15 +126,15 @@ def build_model(cfg, env):
 
 def encoder_of(cfg, observation_space):
     """The encoder class an IQN run config names."""
-    from rimrl.nn.encoders import encoder_class
+    from rimrl.nn.encoders import encoder_class  # heavy
 
     return encoder_class(cfg.policy.encoder)
 
 
 def load_model(path: Path, env=None, device: str = "cpu"):
     """Load a saved IQN; a one-line error for a missing or corrupt file."""
-    from rimrl.agents.iqn import IQN
-    from rimrl.learners.sb3_training import load_sb3_model
+    from rimrl.agents.iqn import IQN  # heavy
+    from rimrl.sb3.training import load_sb3_model  # heavy
 
     return load_sb3_model(IQN, "IQN", path, env, device)
 

@@ -10,8 +10,7 @@ from typing import Any, ClassVar, Optional
 from rimrl.agents.iqn import IQN, IQNPolicy
 from rimrl.config import RunSettings, default_of, require_positive
 from rimrl.errors import UserError
-from rimrl.learners.periodic_evaluation import EvalConfig
-from rimrl.learners.ppo_config import EnvConfig, TrainConfig
+from rimrl.sb3.configs import EnvConfig, EvalConfig, TrainConfig
 
 
 @dataclass
@@ -124,6 +123,6 @@ class IQNRunConfig(RunSettings):
         if q.buffer_size < q.batch_size:
             raise UserError(f"iqn.buffer_size ({q.buffer_size}) must be at least "
                             f"iqn.batch_size ({q.batch_size})")
-        from rimrl.nn.encoders import check_encoder_kwargs, encoder_class
+        from rimrl.nn.encoders import check_encoder_kwargs, encoder_class  # heavy
         check_encoder_kwargs(encoder_class(self.policy.encoder), self.policy.encoder_kwargs,
                              "policy.encoder_kwargs")

@@ -3,21 +3,22 @@ and any gymnasium env: ties ``envs`` and ``rimrl.agents.ppo`` together."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 from rimrl.errors import UserError
-from rimrl.runs import MODEL_ZIP
-from rimrl.learners.base import Flag, Learner, prepare_run, short_env_name
-from rimrl.learners.probes import PROBES
-from rimrl.learners.requests import EvalRequest, PolicyEvalOptions, TrainRequest, option
+from rimrl.learners.base import Flag, SB3Learner, saved_config, short_env_name
+from rimrl.learners.ppo_probes import PROBES
+from rimrl.learners.requests import EvalRequest, PolicyEvalOptions, option
+from rimrl.sb3.environments import training_setting
 
 
 @dataclass(frozen=True)
 class PPOEvalOptions(PolicyEvalOptions):
     """``rimrl evaluate`` options of PPO runs: those of every policy, and the memory probes
-    of :mod:`rimrl.learners.probes` (recurrent policies only)."""
+    of :mod:`rimrl.learners.ppo_probes` (recurrent policies only)."""
 
     probe: Optional[str] = option(None, "reset the state before every step (memoryless) or "
                                   "zero each RIM's state in turn (ablate-rims), beside the "
@@ -29,16 +30,13 @@ class PPOEvalOptions(PolicyEvalOptions):
             raise UserError("--video records a normal evaluation; run it without --probe")
 
 
-class PPOLearner(Learner):
+class PPOLearner(SB3Learner):
     """``rimrl train ppo``: :class:`rimrl.agents.ppo.ChunkedRecurrentPPO` (thesis ch. 8)."""
 
     name = "ppo"
     summary = "PPO with a recurrent core (lstm, gru, rims)"
     defaults_file = "ppo.yaml"
-    budget_keys = ("train.timesteps",)
     group_key = "core.name"
-    sweepable = True
-    final_file = MODEL_ZIP
     set_example = "ppo.learning_rate=3e-4"
     eval_options = PPOEvalOptions
     flags = (
@@ -55,15 +53,11 @@ class PPOLearner(Learner):
     )
 
     def config_class(self) -> type:
-        from rimrl.learners.ppo_config import PPORunConfig
+        from rimrl.learners.ppo_config import PPORunConfig  # heavy
         return PPORunConfig
 
-    def section(self, requested: dict) -> Optional[str]:
-        from rimrl.learners.environments import family_section
-        return family_section(requested)
-
     def check(self, config) -> None:
-        from rimrl.learners.checks import check_run, observation_bytes
+        from rimrl.sb3.checks import check_run, observation_bytes  # heavy
 
         # SB3's rollout buffer keeps n_steps float32 observations per env
         check_run(config, encoder_of,
@@ -76,44 +70,39 @@ class PPOLearner(Learner):
     def run_name(self, config) -> str:
         return f"ppo-{short_env_name(config.env.id)}-{config.core.name}-s{config.seed}"
 
-    def train(self, request: TrainRequest) -> int:
-        from rimrl.agents.callbacks import CoreActivityCallback
-        from rimrl.config import save_config
-        from rimrl.learners.environments import make_env
-        from rimrl.learners.sb3_training import learn_and_save
-        from rimrl.runs import CONFIG_FILE, verify_checksum
+    def build_model(self, cfg, env):
+        return build_model(cfg, env)
 
-        cfg, run_dir, commit, lock = prepare_run(request, self)
-        with lock:  # this process is the run's only writer until it ends
-            env = make_env(cfg)
-            # a run interrupted before its first commit starts over
-            ckpt = commit.path(run_dir, commit.checkpoint)
-            if ckpt is not None:
-                verify_checksum(run_dir, ckpt, trust=request.trust)
-            model = (load_model(ckpt, env, cfg.device) if ckpt is not None
-                     else build_model(cfg, env))
-            model.rollout_threads = cfg.ppo.rollout_threads  # a resume may change it
-            if request.resume is not None:
-                save_config(cfg, run_dir / CONFIG_FILE)
-            return learn_and_save(model, env, cfg, run_dir, request, self.name,
-                                  self.tags(cfg), commit,
-                                  extra_callbacks=[CoreActivityCallback(run_dir)])
+    def load_model(self, path: Path, env=None, device: str = "cpu"):
+        return load_model(path, env, device)
+
+    def ready(self, model, cfg) -> None:
+        model.rollout_threads = cfg.ppo.rollout_threads  # a resume may change it
+
+    def callbacks(self, cfg, run_dir: Path) -> list:
+        from rimrl.sb3.callbacks import CoreActivityCallback  # heavy
+        return [CoreActivityCallback(run_dir)]
 
     def evaluate(self, request: EvalRequest) -> int:
-        from rimrl.learners.evaluation import evaluate_run
+        """``rimrl evaluate``, and with ``--probe`` the memory probes of
+        :mod:`rimrl.learners.ppo_probes` instead."""
+        if not request.options.probe:
+            return super().evaluate(request)
+        from rimrl.learners.ppo_probes import run_probe  # heavy
+        from rimrl.sb3.evaluation import load_evaluation  # heavy
 
-        return evaluate_run(request, self.config_class(), load_model,
-                            describe=self.tags)
+        cfg = saved_config(self.config_class(), request.run_dir)
+        e = load_evaluation(request, cfg, self.load_model, self.tags(cfg))
+        rows = e.splits or [training_setting(cfg.env.id, cfg.env.distractors)]
+        return run_probe(request, cfg, e.model, e.path, rows, e.seed, e.tags)
 
 
 def build_model(cfg, env):
     """A fresh :class:`rimrl.agents.ppo.ChunkedRecurrentPPO` from a run config."""
-    import dataclasses
+    from stable_baselines3.common.utils import LinearSchedule  # heavy
 
-    from stable_baselines3.common.utils import LinearSchedule
-
-    from rimrl.agents.ppo import ChunkedRecurrentPPO, RecurrentCorePolicy
-    from rimrl.nn.encoders import encoder_arguments
+    from rimrl.agents.ppo import ChunkedRecurrentPPO, RecurrentCorePolicy  # heavy
+    from rimrl.nn.encoders import encoder_arguments  # heavy
 
     extractor = encoder_of(cfg, env.observation_space)
     extractor_kwargs = encoder_arguments(extractor, cfg.policy.encoder_kwargs,
@@ -145,7 +134,7 @@ def build_model(cfg, env):
 
 def encoder_of(cfg, observation_space):
     """The encoder class a PPO run config names (``auto``: chosen by the space and core)."""
-    from rimrl.nn.encoders import encoder_class, encoder_for_space
+    from rimrl.nn.encoders import encoder_class, encoder_for_space  # heavy
 
     name = cfg.policy.encoder
     return encoder_for_space(observation_space) if name == "auto" else encoder_class(name)
@@ -153,8 +142,8 @@ def encoder_of(cfg, observation_space):
 
 def load_model(path: Path, env=None, device: str = "cpu"):
     """Load a saved ChunkedRecurrentPPO; a one-line error for a missing or corrupt file."""
-    from rimrl.agents.ppo import ChunkedRecurrentPPO
-    from rimrl.learners.sb3_training import load_sb3_model
+    from rimrl.agents.ppo import ChunkedRecurrentPPO  # heavy
+    from rimrl.sb3.training import load_sb3_model  # heavy
 
     return load_sb3_model(ChunkedRecurrentPPO, "PPO", path, env, device)
 

@@ -6,49 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from rimrl.config import MAX_ENVS, MAX_THREADS, RunSettings, require_positive
+from rimrl.config import MAX_THREADS, RunSettings, require_positive
 from rimrl.errors import UserError
-from rimrl.learners.periodic_evaluation import EvalConfig
 from rimrl.nn.cores import CoreConfig
 from rimrl.nn.rims_settings import ATARI_RIMS
-
-
-@dataclass
-class EnvConfig:
-    """Which environment and how it is built.
-
-    Args:
-        id: an Atari short name (``DemonAttack``), an ALE id, or a registered gymnasium id.
-        n_envs: parallel environments.
-        frame_stack: stacked frames (Atari).
-        sticky_actions: Atari: repeat the last action with probability 0.25.
-        terminal_on_life_loss: Atari: end learning episodes at a life loss.
-        subprocess: run envs in worker processes (off: on 2 cores the network, not the
-            emulator, is the bottleneck).
-        backend: Atari training envs: ``sb3`` (SB3's ``AtariWrapper`` in Python, one env at
-            a time) or ``ale-vector`` (ale-py's C++ vector env, every game in a thread pool;
-            :mod:`rimrl.envs.ale_vector`). Evaluation always uses ``sb3`` (same
-            preprocessing; video and distractor overlays need its Python frames).
-        distractors: distractor split used in training: for the pickup suite the split its
-            episodes come from (``train`` by default), for Atari an overlay split drawn on the
-            frames as augmentation (none by default). ``rimrl evaluate --distractors`` picks
-            the splits for evaluation.
-    """
-
-    id: str = "DemonAttack"
-    n_envs: int = 8
-    frame_stack: int = 4
-    sticky_actions: bool = False
-    terminal_on_life_loss: bool = True
-    subprocess: bool = False
-    backend: str = "sb3"
-    distractors: Optional[str] = None
-    kwargs: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self):
-        if isinstance(self.n_envs, int) and self.n_envs > MAX_ENVS:
-            raise UserError(f"env.n_envs must be at most {MAX_ENVS:,} (each env is built and "
-                            f"stepped in this process), got {self.n_envs}")
+from rimrl.sb3.configs import EnvConfig, EvalConfig, TrainConfig
 
 
 @dataclass
@@ -106,36 +68,6 @@ class PolicyConfig:
 
 
 @dataclass
-class TrainConfig:
-    """Budget and bookkeeping.
-
-    Args:
-        timesteps: env steps over all envs (``--timesteps``).
-        checkpoint_every: env steps between checkpoints.
-        checkpoint_minutes: wall-clock minutes between checkpoints, whichever comes first.
-        keep_checkpoints: newest checkpoints kept.
-        log_interval: rollouts (PPO) or episodes (IQN) between logged rows.
-        print_interval: logged rows between progress lines on stdout.
-        track: send the run to Weights & Biases (``--track``; offline without a login).
-        wandb_project: its W&B project.
-    """
-
-    timesteps: int = 50_000
-    checkpoint_every: int = 5_000
-    checkpoint_minutes: float = 10.0
-    keep_checkpoints: int = 3
-    log_interval: int = 1
-    print_interval: int = 4
-    track: bool = False
-    wandb_project: str = "rimrl"
-
-    def __post_init__(self):
-        require_positive({f"train.{key}": getattr(self, key) for key in (
-            "timesteps", "checkpoint_every", "checkpoint_minutes", "keep_checkpoints",
-            "log_interval", "print_interval")})
-
-
-@dataclass
 class PPORunConfig(RunSettings):
     """Everything ``rimrl train ppo`` needs."""
 
@@ -173,12 +105,12 @@ class PPORunConfig(RunSettings):
             raise UserError(f"eval.every ({self.eval.every}) is less than one rollout "
                             f"(ppo.n_steps x env.n_envs = {rollout} steps), and PPO evaluates "
                             f"after an update: use {rollout} or more")
-        from rimrl.agents.ppo.policies import check_one_policy
+        from rimrl.agents.ppo.policies import check_one_policy  # heavy
         try:
             check_one_policy(self.core)
         except ValueError as exc:
             raise UserError(f"core.{exc}") from None
-        from rimrl.nn.encoders import check_encoder_kwargs, encoder_class
+        from rimrl.nn.encoders import check_encoder_kwargs, encoder_class  # heavy
         if self.policy.encoder != "auto":
             check_encoder_kwargs(encoder_class(self.policy.encoder), self.policy.encoder_kwargs,
                                  "policy.encoder_kwargs")

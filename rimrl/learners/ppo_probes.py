@@ -22,6 +22,9 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from rimrl.errors import UserError
+from rimrl.progress import say, shows_bar
+from rimrl.runs import probe_path, write_result
+from rimrl.sb3.environments import make_env
 
 PROBES = ("memoryless", "ablate-rims")
 
@@ -62,11 +65,8 @@ def run_probe(request, cfg, model, path: Path, rows: list[str], seed: int, tags:
     """Play every row with every variant of the requested probe (``request``: an
     :class:`~rimrl.learners.requests.EvalRequest` with PPO's options); print and write the
     table."""
-    from rimrl.sb3.environments import make_env
-    from rimrl.sb3.evaluation import play
-    from rimrl.progress import say, shows_bar
-    from rimrl.report.stats import wilson_ci
-    from rimrl.runs import probe_path, write_result
+    from rimrl.sb3.evaluation import play  # heavy
+    from rimrl.report.stats import wilson_ci  # heavy
 
     run_dir, opts = request.run_dir, request.options
     hooks = state_hooks(opts.probe, cfg, model)

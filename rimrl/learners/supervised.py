@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Optional
 
 from rimrl.errors import UserError
-from rimrl.runs import MODEL_PT
 from rimrl.learners.base import Flag, Learner, prepare_run
 from rimrl.learners.requests import TrainRequest
+from rimrl.runs import DECISION_BOUNDARY, MODEL_PT, RESULTS_FILE, save_torch, write_json
 from rimrl.tasks.methods import METHODS
 
 
@@ -30,7 +31,7 @@ class SupervisedLearner(Learner):
     )
 
     def config_class(self) -> type:
-        from rimrl.tasks.supervised import SupervisedConfig
+        from rimrl.tasks.supervised import SupervisedConfig  # heavy
         return SupervisedConfig
 
     def section(self, requested: dict) -> Optional[str]:
@@ -41,10 +42,7 @@ class SupervisedLearner(Learner):
         return f"sup-{config.data.name}-{config.method.name}-s{config.seed}"
 
     def train(self, request: TrainRequest) -> int:
-        import json
-
-        from rimrl.runs import DECISION_BOUNDARY, MODEL_PT, RESULTS_FILE, save_torch, write_json
-        from rimrl.tasks.supervised import plot_decision_boundary, train_supervised
+        from rimrl.tasks.supervised import plot_decision_boundary, train_supervised  # heavy
 
         if request.resume is not None:
             raise UserError("supervised runs take seconds to minutes and do not resume; "

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Image, KVWriter
 
@@ -17,8 +18,6 @@ from rimrl.runs import STEP_COLUMN, activation_path, atomic_write
 
 def non_finite_parameter(module) -> str | None:
     """The name of the first parameter of ``module`` holding a NaN or infinity, or None."""
-    import torch
-
     for name, param in module.named_parameters():
         if not torch.isfinite(param).all():
             return name

@@ -8,7 +8,17 @@ from __future__ import annotations
 import os
 from typing import Callable
 
-from rimrl.errors import UserError
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
+from stable_baselines3.common.vec_env import VecTransposeImage
+
+from rimrl.errors import UserError, unknown_name
+from rimrl.nn.encoders import ENCODERS, encoder_arguments, encoder_for_space
+from rimrl.sb3.environments import distractor_splits, env_family, make_env
+from rimrl.sb3.periodic_evaluation import evaluation_rows
+from rimrl.tracking import check_tracking
 
 # memory one environment copy holds besides its rollout storage (an ALE emulator with its
 # wrappers is the largest seen: a few MB); a generous bound
@@ -35,11 +45,9 @@ def check_run(cfg, encoder_of: Callable, stored_bytes: Callable, core_hidden: in
     check_device(cfg.device)
     check_backend(cfg.env)
     if cfg.train.track:
-        from rimrl.tracking import check_tracking
         check_tracking(cfg.train.wandb_project)
     space = observation_space(cfg)
     if cfg.eval.every or cfg.eval.distractors:  # a bad split is refused even when unused
-        from rimrl.sb3.periodic_evaluation import evaluation_rows
         evaluation_rows(cfg)  # an eval split the env does not have fails here
     if type(space).__name__ not in observations:
         raise UserError(f"{learner} cannot read {cfg.env.id}'s observations ({space}); it "
@@ -50,8 +58,6 @@ def check_run(cfg, encoder_of: Callable, stored_bytes: Callable, core_hidden: in
 
 
 def check_device(name: str) -> None:
-    import torch
-
     try:
         device = torch.device(name)
     except RuntimeError:
@@ -66,8 +72,6 @@ def check_device(name: str) -> None:
 def check_action_space(cfg, actions: tuple[str, ...], learner: str) -> None:
     """A one-line error when the env's actions are of a kind the learner cannot take (IQN:
     discrete only), before anything is built."""
-    from rimrl.sb3.environments import make_env
-
     env = make_env(cfg, n_envs=1)
     try:
         space = env.action_space
@@ -82,8 +86,6 @@ def check_action_space(cfg, actions: tuple[str, ...], learner: str) -> None:
 def observation_space(cfg):
     """The observation space of the run's env (one copy built and closed again; an unknown
     env or distractor split fails here)."""
-    from rimrl.sb3.environments import distractor_splits, make_env
-
     fixed = sorted(set(cfg.env.kwargs or {}) & set(_SET_BY_ID))
     if fixed and distractor_splits(cfg.env.id):
         raise UserError(f"env.kwargs.{fixed[0]} is set by the env id: {_SET_BY_ID[fixed[0]]}")
@@ -113,11 +115,6 @@ _SET_BY_ID = {
 def as_sb3_sees_it(space):
     """The space the model is built on: SB3 wraps envs whose images are channel-last in
     ``VecTransposeImage`` (channel-first), image by image for dict spaces."""
-    import gymnasium as gym
-    from stable_baselines3.common.preprocessing import (is_image_space,
-                                                        is_image_space_channels_first)
-    from stable_baselines3.common.vec_env import VecTransposeImage
-
     if isinstance(space, gym.spaces.Dict):
         return gym.spaces.Dict({k: as_sb3_sees_it(v) for k, v in space.spaces.items()})
     if is_image_space(space) and not is_image_space_channels_first(space):
@@ -127,8 +124,6 @@ def as_sb3_sees_it(space):
 
 def check_encoder(cfg, space, encoder_of: Callable) -> None:
     """Build the encoder on the env's observation space, as training will."""
-    from rimrl.nn.encoders import encoder_arguments
-
     cls = encoder_of(cfg, space)
     kwargs = encoder_arguments(cls, cfg.policy.encoder_kwargs, cfg.policy.features_dim)
     try:
@@ -149,16 +144,12 @@ def check_encoder(cfg, space, encoder_of: Callable) -> None:
 
 def encoder_hint(space) -> str:
     """`` (e.g. NAME)`` with the registered encoder the ``auto`` choice gives ``space``."""
-    from rimrl.nn.encoders import ENCODERS, encoder_for_space
-
     auto = encoder_for_space(space)
     fits = [name for name, cls in ENCODERS.items() if cls is auto]
     return f" (e.g. {fits[0]})" if fits else ""
 
 
 def describe(space) -> str:
-    import gymnasium as gym
-
     if isinstance(space, gym.spaces.Dict):
         return "a dict of " + ", ".join(space.spaces)
     return f"{type(space).__name__} of shape {tuple(space.shape)}"
@@ -171,8 +162,6 @@ def machine_memory() -> int:
 
 def observation_bytes(space, itemsize: int | None = None) -> int:
     """Bytes of one observation (``itemsize``: as stored, e.g. 4 for float32 copies)."""
-    import numpy as np
-
     return sum(int(np.prod(s.shape)) * (itemsize or np.dtype(s.dtype).itemsize)
                for s in _leaves(space))
 
@@ -196,8 +185,6 @@ def check_memory(cfg, stored_per_env: int, core_hidden: int) -> None:
 
 
 def _leaves(space):
-    import gymnasium as gym
-
     if isinstance(space, gym.spaces.Dict):
         return [leaf for sub in space.spaces.values() for leaf in _leaves(sub)]
     return [space]
@@ -210,9 +197,6 @@ BACKENDS = ("sb3", "ale-vector")
 def check_backend(env_cfg) -> None:
     """``env.backend`` names a backend, and ``ale-vector`` is asked of an Atari game trained
     without distractor overlays (they draw on Python frames the C++ env never shows)."""
-    from rimrl.errors import unknown_name
-    from rimrl.sb3.environments import env_family
-
     if env_cfg.backend not in BACKENDS:
         raise UserError("env." + unknown_name("backend", env_cfg.backend, BACKENDS))
     if env_cfg.backend == "ale-vector":

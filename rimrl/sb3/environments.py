@@ -6,14 +6,16 @@ from __future__ import annotations
 import functools
 
 from rimrl.errors import UserError, closest
+from rimrl.progress import format_score
+from rimrl.report.atari_scores import RANDOM_HUMAN
 
 
 def env_family(env_id: str) -> str:
     """``atari``, ``grid`` (MiniGrid/BabyAI) or ``gym``; a one-line error for unknown ids."""
-    import gymnasium as gym
+    import gymnasium as gym  # heavy
 
-    from rimrl.envs.atari import ale_games, is_atari
-    from rimrl.envs.minigrid_obs import is_minigrid
+    from rimrl.envs.atari import ale_games, is_atari  # heavy
+    from rimrl.envs.minigrid_obs import is_minigrid  # heavy
 
     if is_atari(env_id):
         return "atari"
@@ -44,18 +46,18 @@ def distractor_splits(env_id: str) -> tuple[str, ...]:
     """The distractor splits that apply to ``env_id`` (empty when none do)."""
     family = env_family(env_id)
     if family == "atari":
-        from rimrl.envs.overlays import SPLITS
+        from rimrl.envs.overlays import SPLITS  # heavy
         return SPLITS
     if env_id.startswith("rimrl/Pickup"):
-        from rimrl.envs.pickup import SPLITS
+        from rimrl.envs.pickup import SPLITS  # heavy
         return SPLITS
     return ()
 
 
 def check_split(env_id: str, split: str) -> str:
     """``split`` if it applies to ``env_id``; else a one-line error naming the valid ones."""
-    from rimrl.envs.overlays import SPLITS as OVERLAY
-    from rimrl.envs.pickup import SPLITS as PICKUP
+    from rimrl.envs.overlays import SPLITS as OVERLAY  # heavy
+    from rimrl.envs.pickup import SPLITS as PICKUP  # heavy
 
     valid = distractor_splits(env_id)
     if split in valid:
@@ -77,7 +79,7 @@ def training_setting(env_id: str, distractors: str | None) -> str:
     if distractors:
         return distractors
     if env_id.startswith("rimrl/Pickup"):
-        from rimrl.envs.pickup import SPLITS, VERSIONS, split_id
+        from rimrl.envs.pickup import SPLITS, VERSIONS, split_id  # heavy
         return next((s for s in SPLITS for v in VERSIONS if split_id(s, v) == env_id), "clean")
     return "clean"
 
@@ -102,13 +104,13 @@ def make_env(cfg, n_envs: int | None = None, seed: int | None = None, render_mod
                             "env.terminal_on_life_loss")
         if getattr(env_cfg, "backend", "sb3") == "ale-vector" and training \
                 and render_mode is None:
-            from rimrl.envs.ale_vector import AleVectorEnv
+            from rimrl.envs.ale_vector import AleVectorEnv  # heavy
             return AleVectorEnv(env_cfg.id, n_envs=n_envs, seed=seed,
                                 frame_stack=env_cfg.frame_stack,
                                 sticky_actions=env_cfg.sticky_actions,
                                 terminal_on_life_loss=env_cfg.terminal_on_life_loss)
-        from rimrl.envs.atari import make_atari_vec_env
-        from rimrl.envs.overlays import DistractorOverlay
+        from rimrl.envs.atari import make_atari_vec_env  # heavy
+        from rimrl.envs.overlays import DistractorOverlay  # heavy
 
         wrappers = (functools.partial(DistractorOverlay, split=split),) if split else ()
         return make_atari_vec_env(
@@ -117,8 +119,8 @@ def make_env(cfg, n_envs: int | None = None, seed: int | None = None, render_mod
             terminal_on_life_loss=env_cfg.terminal_on_life_loss, subprocess=subprocess,
             render_mode=render_mode, wrappers=wrappers)
 
-    from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+    from stable_baselines3.common.env_util import make_vec_env  # heavy
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv  # heavy
 
     env_kwargs = dict(user_kwargs, **({"render_mode": render_mode} if render_mode else {}))
     wrapper = None
@@ -126,7 +128,7 @@ def make_env(cfg, n_envs: int | None = None, seed: int | None = None, render_mod
         if split is not None:
             env_kwargs["split"] = split
     elif family == "grid":
-        from rimrl.envs.minigrid_obs import MissionTokens
+        from rimrl.envs.minigrid_obs import MissionTokens  # heavy
         wrapper = MissionTokens
     # a callable, not the id: worker processes import rimrl's suites before gym.make
     return make_vec_env(functools.partial(make_registered, env_cfg.id), n_envs=n_envs,
@@ -138,7 +140,7 @@ def make_env(cfg, n_envs: int | None = None, seed: int | None = None, render_mod
 def make_registered(env_id: str, **kwargs):
     """``gym.make(env_id)`` after registering rimrl's suites and MiniGrid's (in a
     ``SubprocVecEnv`` worker they are not registered yet)."""
-    import gymnasium as gym
+    import gymnasium as gym  # heavy
 
     _register_suites()
     return gym.make(env_id, **kwargs)
@@ -147,8 +149,7 @@ def make_registered(env_id: str, **kwargs):
 def env_references(envs: list[str]) -> tuple[dict[str, int], dict[str, tuple[float, float]]]:
     """Env frames per agent step (Atari's frame skip 4) and (random, human) scores of the
     Atari games among ``envs``."""
-    from rimrl.envs.atari import atari_id, is_atari
-    from rimrl.report.atari_scores import RANDOM_HUMAN
+    from rimrl.envs.atari import atari_id, is_atari  # heavy
 
     frames, reference = {}, {}
     for env in envs:
@@ -173,10 +174,9 @@ def final_score_text(env_id: str, scores: list[float], timesteps: int) -> str:
     and a word when the run is shorter than the paper's budget; on the pickup suite the
     success rate with its Wilson interval (its reward is positive exactly when the target is
     picked up); elsewhere the raw score."""
-    import numpy as np
+    import numpy as np  # heavy
 
-    from rimrl.progress import format_score
-    from rimrl.report.stats import human_normalized, wilson_ci
+    from rimrl.report.stats import human_normalized, wilson_ci  # heavy
 
     if not scores:
         return "raw score n/a (no game finished; raise --timesteps)"

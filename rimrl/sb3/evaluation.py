@@ -7,16 +7,20 @@ model) come in as arguments, so every learner's runs are evaluated and reported 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+import numpy as np
+
 from rimrl.commits import committed_checkpoint
 from rimrl.errors import UserError
 from rimrl.progress import bar, format_score, say, shows_bar
-from rimrl.runs import (DISTRACTORS_FILE, EVALUATION_FILE, MODEL_ZIP, VIDEO_DIR,
-                        verify_checksum, write_result)
-from rimrl.sb3.environments import make_env, requested_splits
+from rimrl.report.stats import bootstrap_mean_ci, wilson_ci
+from rimrl.runs import (DISTRACTORS_FILE, EVALUATION_FILE, MODEL_ZIP, VIDEO_DIR, verify_checksum,
+                        write_result)
+from rimrl.sb3.environments import env_family, make_env, requested_splits
 from rimrl.sb3.video import FrameRecorder, write_gif
 
 #: ``rimrl evaluate`` seeds its envs with the run's seed plus this (unless ``--seed``)
@@ -69,8 +73,6 @@ def evaluate_run(request, cfg, load: Callable, tags: dict) -> int:
 
 
 def _evaluate_plain(request, cfg, model, path, seed, tags) -> int:
-    import numpy as np
-
     run_dir, opts = request.run_dir, request.options
     env = make_env(cfg, n_envs=1, seed=seed, training=False,
                    render_mode="rgb_array" if opts.video else None)
@@ -102,11 +104,6 @@ def _evaluate_splits(request, cfg, model, path, splits, seed, tags) -> int:
 
     Atari runs are also played on the clean game, and each split reports its score drop.
     """
-    import numpy as np
-
-    from rimrl.sb3.environments import env_family
-    from rimrl.report.stats import bootstrap_mean_ci, wilson_ci
-
     run_dir, opts = request.run_dir, request.options
     atari = env_family(cfg.env.id) == "atari"
     rows = (["clean"] if atari else []) + splits
@@ -160,8 +157,6 @@ def merged_with_earlier(path: Path, result: dict) -> tuple[dict, str]:
     """``result`` merged by split into the evaluation already in ``path`` when both evaluate
     the same model the same way (:data:`SAME_EVALUATION`); else ``result`` alone. Also a
     note saying what of the earlier file this replaces (empty if nothing)."""
-    import json
-
     try:
         earlier = json.loads(path.read_text())
         earlier_splits = dict(earlier["splits"])
@@ -218,8 +213,6 @@ def play(model, env, episodes: int, deterministic: bool = False, record: bool = 
     probes of :mod:`rimrl.learners.ppo_probes`). ``stop_requested``: checked before every step;
     once true, play stops and returns the episodes finished so far (a stop during a long
     evaluation takes effect within a step, not after the last episode)."""
-    import numpy as np
-
     progress = bar(episodes, label, unit="ep", enabled=show)
     n = env.num_envs
     targets = [(episodes + i) // n for i in range(n)]

@@ -16,11 +16,10 @@ from typing import Callable, Optional
 
 from stable_baselines3.common.callbacks import BaseCallback
 
-from rimrl.sb3.callbacks import (NonFiniteModel, save_model_atomically,
-                                    save_replay_atomically)
 from rimrl.commits import Commit, count_rows, tidy
-from rimrl.runs import (EVALUATIONS_CSV, LOG_DIR, PROGRESS_CSV, checkpoint_path,
-                        record_checksum, replay_path)
+from rimrl.runs import (EVALUATIONS_CSV, LOG_DIR, PROGRESS_CSV, checkpoint_path, record_checksum,
+                        replay_path)
+from rimrl.sb3.callbacks import NonFiniteModel, save_model_atomically, save_replay_atomically
 
 
 class IterationCommit:

@@ -24,6 +24,16 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
+import numpy as np
+import torch
+
+from rimrl.report.stats import bootstrap_mean_ci, wilson_ci
+from rimrl.runs import (append_evaluations, read_evaluations, record_checksum, staged_best_path,
+                        truncate_evaluations)
+from rimrl.sb3.callbacks import save_model_atomically
+from rimrl.sb3.environments import make_env, requested_splits, training_setting
+from rimrl.sb3.evaluation import play
+
 
 #: evaluation envs are seeded with the run's seed plus this (``rimrl evaluate``: its
 #: :data:`~rimrl.sb3.evaluation.EVALUATE_SEED_OFFSET`)
@@ -34,9 +44,6 @@ def evaluation_rows(cfg) -> list[str]:
     """The rows a run's evaluations play: its training setting (its pickup split, or
     ``clean`` for an env trained without distractors), then each requested split once.
     A one-line error for a split the env does not have."""
-    from rimrl.sb3.environments import training_setting
-    from rimrl.sb3.environments import requested_splits
-
     first = training_setting(cfg.env.id, cfg.env.distractors)
     splits = requested_splits(cfg.env.id, cfg.eval.distractors)
     return [first] + [s for s in splits if s != first]
@@ -74,8 +81,6 @@ class PeriodicEvaluation:
         """Keep the history up to ``step`` (the committed one); schedule the next evaluation:
         the first multiple of ``every`` after the last one kept. One that a stop left unmade
         at the committed step is then already due."""
-        from rimrl.runs import read_evaluations, truncate_evaluations
-
         truncate_evaluations(self.run_dir, step)
         history = [r for r in read_evaluations(self.run_dir) if r["split"] == self.rows[0]]
         self.best = max((r["return_mean"] for r in history), default=float("-inf"))
@@ -92,14 +97,6 @@ class PeriodicEvaluation:
         """Play every row and append them to ``evaluations.csv``; when the first row's return
         is the best so far, stage the model (:func:`rimrl.runs.staged_best_path`) and return
         (its SHA-256, its file name) for the commit. ``None``: no new best, or abandoned."""
-        import numpy as np
-        import torch
-
-        from rimrl.sb3.callbacks import save_model_atomically
-        from rimrl.sb3.evaluation import play
-        from rimrl.report.stats import bootstrap_mean_ci, wilson_ci
-        from rimrl.runs import append_evaluations, record_checksum, staged_best_path
-
         e, step, start = self.cfg.eval, int(model.num_timesteps), time.perf_counter()
         results = []
         numpy_state = np.random.get_state()
@@ -144,8 +141,6 @@ class PeriodicEvaluation:
         return staged
 
     def _env(self, split: str):
-        from rimrl.sb3.environments import make_env
-
         if split not in self.envs:
             n_envs = min(self.cfg.env.n_envs, self.cfg.eval.episodes)
             self.envs[split] = make_env(self.cfg, n_envs=n_envs, training=False,

@@ -4,7 +4,9 @@ budget left after a resume, Ctrl-C, divergence, the final model and the run summ
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
+import pkgutil
 import signal
 import sys
 import threading
@@ -12,7 +14,20 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from stable_baselines3.common.callbacks import CallbackList
+
+from rimrl.commits import committed_checkpoint
+from rimrl.config import to_dict
 from rimrl.errors import UserError
+from rimrl.progress import shows_bar
+from rimrl.runs import LOG_DIR, MODEL_ZIP, RunSummary, record_checksum, remove_new_run
+from rimrl.sb3.callbacks import (DivergenceGuard, ProgressLines, TrainingProgress,
+                                 non_finite_parameter, save_model_atomically)
+from rimrl.sb3.environments import final_score_text
+from rimrl.sb3.iterations import IterationCommit
+from rimrl.sb3.logs import log_scalars, run_logger
+from rimrl.sb3.periodic_evaluation import PeriodicEvaluation
+from rimrl.tracking import Tracker
 
 #: exit code of a training run that diverged (non-finite loss or weights)
 DIVERGED = 3
@@ -50,9 +65,6 @@ def learn_and_save(model, env, cfg, run_dir: Path, request, learner: str, tags: 
     t = cfg.train
     tracker = None
     if getattr(t, "track", False):  # before the TensorBoard writer: W&B syncs its scalars
-        from rimrl.config import to_dict
-        from rimrl.runs import remove_new_run
-        from rimrl.tracking import Tracker
 
         tracker = Tracker(run_dir, to_dict(cfg), t.wandb_project, group=tags.get("core"))
         try:
@@ -71,16 +83,6 @@ def learn_and_save(model, env, cfg, run_dir: Path, request, learner: str, tags: 
 
 def _learn_and_save(model, env, cfg, run_dir: Path, request, learner: str, tags: dict,
                     extra_callbacks, save_replay: bool, commit) -> int:
-    from stable_baselines3.common.callbacks import CallbackList
-
-    from rimrl.sb3.logs import log_scalars, run_logger
-    from rimrl.sb3.environments import final_score_text
-    from rimrl.sb3.iterations import IterationCommit
-    from rimrl.progress import shows_bar
-    from rimrl.runs import LOG_DIR, MODEL_ZIP, RunSummary, record_checksum
-    from rimrl.sb3.callbacks import (DivergenceGuard, ProgressLines, TrainingProgress,
-                                        save_model_atomically)
-
     t = cfg.train
     done = model.num_timesteps
     remaining = t.timesteps - done
@@ -152,7 +154,6 @@ def periodic_evaluation(cfg, run_dir: Path, request, stop_requested, record=None
     e = getattr(cfg, "eval", None)
     if e is None or not e.every:
         return None
-    from rimrl.sb3.periodic_evaluation import PeriodicEvaluation
 
     return PeriodicEvaluation(cfg, run_dir, stop_requested, record=record,
                               say=None if request.quiet else lambda line: print(line, flush=True))
@@ -161,9 +162,6 @@ def periodic_evaluation(cfg, run_dir: Path, request, stop_requested, record=None
 def _diverged(model, env, logger, run_dir: Path, what: str, tags: dict, cfg,
               evaluation) -> int:
     """Training produced NaN/inf: record it, keep the last finite checkpoint, exit 3."""
-    from rimrl.commits import committed_checkpoint
-    from rimrl.runs import RunSummary
-
     if evaluation is not None:
         evaluation.close()
     logger.close()
@@ -226,7 +224,6 @@ def load_sb3_model(cls, label: str, path: Path, env=None, device: str = "cpu"):
     before ``agents`` and ``envs`` moved under ``rimrl`` load too."""
     if not path.is_file():
         raise UserError(f"model file {path} does not exist")
-    from rimrl.sb3.callbacks import non_finite_parameter
 
     try:
         with legacy_module_names():
@@ -251,9 +248,6 @@ def legacy_module_names():
     """While active, ``agents.*`` and ``envs.*`` name the modules of ``rimrl.agents`` and
     ``rimrl.envs``, so that pickles of class paths written before the move resolve. Names a
     process already imported (a user's own ``agents`` package) are left alone."""
-    import importlib
-    import pkgutil
-
     added = []
     for old, new in LEGACY_PACKAGES.items():
         if old in sys.modules:

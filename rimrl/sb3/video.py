@@ -5,11 +5,15 @@ that step (filled: active), as public RIMs demos show it. Written as an animated
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Optional
 
 import gymnasium as gym
 import numpy as np
+from PIL import Image, ImageDraw
+
+from rimrl.errors import describe_os_error
 
 #: pixels of the caption band and of one RIM's cell in the activity strip
 CAPTION_HEIGHT = 14
@@ -64,8 +68,6 @@ def mission_of(env: gym.Env) -> Optional[str]:
 def caption(frame: np.ndarray, mission: Optional[str],
             active: Optional[np.ndarray]) -> np.ndarray:
     """``frame`` with the mission written above it and the RIMs activity strip below."""
-    from PIL import Image, ImageDraw
-
     h, w = frame.shape[:2]
     top = CAPTION_HEIGHT if mission else 0
     bottom = CELL + 4 if active is not None else 0
@@ -88,12 +90,6 @@ def write_gif(frames, path: Path) -> Optional[Path]:
     """Frames (H, W, 3) uint8 as an animated GIF (Pillow; no video codec needed). ``None``
     with a warning on stderr when the OS refuses the file (disk full, read-only): a video is
     not worth the evaluation it belongs to, which is still written or printed."""
-    import sys
-
-    from PIL import Image
-
-    from rimrl.errors import describe_os_error
-
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         images = [Image.fromarray(f) for f in frames if f is not None]

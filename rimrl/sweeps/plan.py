@@ -243,7 +243,7 @@ def validate_sweep(sweep: SweepConfig) -> int:
     evaluation's splits): a setting that training would refuse stops the sweep (and
     ``--dry-run``) before anything runs, with the trial's name in the one-line error.
     Returns the number of settings checked."""
-    from rimrl.learners.evaluation import requested_splits
+    from rimrl.sb3.environments import requested_splits
 
     learner = sweep_learner(sweep)
     count = 0

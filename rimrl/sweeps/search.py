@@ -176,7 +176,7 @@ def edge_settings(search: SearchConfig) -> Iterator[dict[str, Any]]:
 def check_metric(search: SearchConfig, cfg) -> None:
     """The metric's split must be a row the run's evaluations play, and there must be
     evaluations during training (the scheduler and the sampler see nothing else)."""
-    from rimrl.learners.periodic_evaluation import evaluation_rows
+    from rimrl.sb3.periodic_evaluation import evaluation_rows
 
     if not getattr(cfg, "eval", None) or not cfg.eval.every:
         raise UserError("a search needs evaluations during training: set eval.every (env "

@@ -13,7 +13,7 @@ config and reports:
   how far one update moves single actions' probabilities.
 
 The figures behind the pickup default's LSTM dynamics for RIMs (benchmarks/RESULTS.md,
-"Fig. 4 at the pickup default").
+"rims-variants-pickup").
 Usage: python benchmarks/ppo_stability.py RUN_DIR CHECKPOINT [CHECKPOINT ...]
        [--train-rollouts N]
 """

@@ -112,7 +112,7 @@ def test_nature_encoder_is_sb3_nature_cnn_in_channels_last():
 
 @pytest.mark.parametrize("core", ["rims", "lstm"])
 def test_auto_encoder_gives_every_core_the_vector_path_on_minigrid(core):
-    """RIMs' set path does not learn reliably yet (benchmarks/RESULTS.md): auto picks the
+    """RIMs' set path does not learn reliably yet (RESULTS, "grid-set-path"): auto picks the
     grid encoder for every core; --encoder grid-set still chooses the set path."""
     from rimrl.learners.ppo import encoder_of
     from rimrl.nn.grid_encoders import GridEncoder, GridSetEncoder

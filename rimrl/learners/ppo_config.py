@@ -20,10 +20,9 @@ class PPOHyperparameters:
     ``chunk_length``: BPTT chunk (:class:`~rimrl.agents.ppo.ChunkedRecurrentPPO`);
     ``rollout_threads``: torch threads while collecting rollouts (0: as many as the update;
     a compute setting, so ``--resume`` may change it). Default 1: a rollout step's forward
-    passes are small, and beside one busy process one thread collected about 2x faster than
-    two, while on an idle machine it cost the LSTM at most ~5% and RIMs nothing (figures:
-    benchmarks/RESULTS.md "CPU speed, one interleaved session"). With many envs on many
-    cores, 0 lets the encoder use them."""
+    passes are small, and beside a busy process one thread collects faster than two, while
+    on an idle machine it costs little (benchmarks/RESULTS.md, "ppo-throughput"). With many
+    envs on many cores, 0 lets the encoder use them."""
 
     n_steps: int = 128
     batch_size: int = 256

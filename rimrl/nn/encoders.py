@@ -115,10 +115,8 @@ def encoder_for_space(space: gym.spaces.Space) -> type[BaseFeaturesExtractor]:
     combined for other dicts; MLP otherwise.
 
     RIMs get the vector path (``grid``) on MiniGrid too, not the set path (``grid-set``,
-    their spatial mode), because the set path does not learn reliably yet: at 60k steps on
-    the pickup suite it collapsed in 2 of 3 seeds without the query bias and in 1 of 4 with
-    it, while the vector path learned in 3 of 3 (``benchmarks/RESULTS.md``). ``--encoder
-    grid-set`` still chooses it."""
+    their spatial mode), because the set path does not learn reliably yet
+    (benchmarks/RESULTS.md, "grid-set-path"). ``--encoder grid-set`` still chooses it."""
     from stable_baselines3.common.preprocessing import is_image_space
 
     if isinstance(space, gym.spaces.Dict):

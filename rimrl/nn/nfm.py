@@ -153,7 +153,7 @@ class NFMStack(nn.Module):
         sites: indexes of the blocks followed by a site (default: every block). A block
             without a site still enters the memory; only its own read is skipped. Each
             site's cost grows with the memory read at its resolution, so skipping the
-            finest block's site saves the most time (benchmarks/RESULTS.md, "NFM cost").
+            finest block's site saves the most time (benchmarks/RESULTS.md, "nfm-cost").
     """
 
     def __init__(self, blocks: Sequence[nn.Module], channels: Sequence[int], passes: int = 2,

@@ -177,19 +177,18 @@ VARIANTS: dict[str, dict[str, Any]] = {
 #: The RIMs paper's Atari PPO core (appendix; REFERENCE.md): 6 RIMs, 4 active, GRU dynamics,
 #: 6 x 85 = 510 units (512 does not divide by 6), in the official code's variant without its
 #: dropout: PPO's default (``rimrl train ppo`` and the SB3 policy classes). Official, for the
-#: bounded state and calmer updates it gave at equal success (benchmarks/RESULTS.md, "RIMs
-#: variants on pickup"). No dropout, because PPO needs one policy for acting and learning:
-#: sb3-contrib collects in eval mode and updates in train mode, so with dropout the first
-#: epoch's log-probabilities already differ from the rollout's
-#: (:func:`rimrl.agents.ppo.policies.check_one_policy`; RESULTS, "One policy for acting and
-#: learning").
+#: bounded state and calmer updates it gave at equal success (benchmarks/RESULTS.md,
+#: "rims-variants-pickup"). No dropout, because PPO needs one policy for acting and
+#: learning: sb3-contrib collects in eval mode and updates in train mode, so with dropout the
+#: first epoch's log-probabilities already differ from the rollout's
+#: (:func:`rimrl.agents.ppo.policies.check_one_policy`; RESULTS, "one-policy").
 ATARI_RIMS = dict(name="rims", hidden_size=510, num_units=6, k_active=4, dynamics="gru",
                   variant="official", **(_OFFICIAL | {"input_dropout": 0.0,
                                                       "comm_dropout": 0.0}))
 #: the copying task (RIMs paper, Table 1): 6 RIMs of 100 units, k_A = 4 (the thesis'
-#: section 8.4.1 sizes; ``rimrl train copy``'s defaults). Thesis variant: at 3,000 updates
-#: (3 seeds) it copies better than the official one, CE 0.42 vs 0.94 at gap 200 and 0.51 vs 1.30
-#: at gap 400 (benchmarks/RESULTS.md, "Copying with the official variant").
+#: section 8.4.1 sizes; ``rimrl train copy``'s defaults). Thesis variant: it copies better
+#: than the official one and keeps more of it at longer gaps (benchmarks/RESULTS.md,
+#: "copying-table1").
 COPY_RIMS = dict(name="rims", hidden_size=600, num_units=6, k_active=4, variant="thesis")
 
 

@@ -205,9 +205,9 @@ class CoreActivityCallback(BaseCallback):
 
     For every recurrent core, ``core/state_abs_max``: the largest |h| among the policy states
     the rollout stored (h only; an LSTM's cell is kept apart). An LSTM's or a GRU's h stays
-    below 1; RIMs' can grow, because communication adds to the state (thesis 8.2.4): on GRU
-    dynamics, which carry the sum over, it reached 40-480 on the pickup suite with the PPO
-    updates' KL spiking; on LSTM dynamics 7-16 after 1M steps (``benchmarks/RESULTS.md``).
+    below 1; RIMs' can grow, because communication adds to the state (thesis 8.2.4), most in
+    the thesis variant and on GRU dynamics, which carry the sum over (benchmarks/RESULTS.md,
+    "rims-variants-pickup").
     """
 
     def __init__(self, run_dir: Path | None = None):

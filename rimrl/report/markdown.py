@@ -35,6 +35,12 @@ class Figures:
         return [k for k in self.figures if k[0] == "activation"]
 
 
+def table_section(title: str, intro: str, columns: list[str]) -> list[str]:
+    """A section's heading, its one-paragraph introduction and its table's header."""
+    return ["", f"## {title}", "", intro, "", "| " + " | ".join(columns) + " |",
+            "| " + " | ".join("---" for _ in columns) + " |"]
+
+
 def header(report: dict, figures: Figures) -> list[str]:
     lines = ["# rimrl comparison report", ""]
     lines += [f"{len(report['runs'])} runs; methods: {', '.join(report['methods'])}. "
@@ -58,11 +64,11 @@ def learning_curves(report: dict, figures: Figures) -> list[str]:
 def generalization(report: dict, figures: Figures) -> list[str]:
     if not report.get("generalization"):
         return []
-    lines = ["", "## Generalization over training (evaluations during training)", "",
-             "Success rate on each evaluated split over training (`--eval-every`), mean "
-             "over seeds with a 95% band over seeds; the shape of the thesis' "
-             "Fig. 4.", "", "| env | method | split | last step | success | 95% CI |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    lines = table_section(
+        "Generalization over training (evaluations during training)",
+        "Success rate on each evaluated split over training (`--eval-every`), mean over seeds "
+        "with a 95% band over seeds; the shape of the thesis' Fig. 4.",
+        ["env", "method", "split", "last step", "success", "95% CI"])
     for env, by in report["generalization"].items():
         for m, curves in by.items():
             for split, c in curves.items():
@@ -76,11 +82,12 @@ def generalization(report: dict, figures: Figures) -> list[str]:
 
 
 def final_scores(report: dict, figures: Figures) -> list[str]:
-    lines = ["", "## Final scores", "", "Source: the last evaluation during training where a "
-             "run has one (its mean return on the setting it trained on), else the mean of "
-             "its last 100 training episodes; the last column says which.", "",
-             "| env | method | seeds | mean | 95% CI | source |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    lines = table_section(
+        "Final scores",
+        "Source: the last evaluation during training where a run has one (its mean return on "
+        "the setting it trained on), else the mean of its last 100 training episodes; the "
+        "last column says which.",
+        ["env", "method", "seeds", "mean", "95% CI", "source"])
     for env, by in report["final_scores"].items():
         for m, s in by.items():
             ci = ("n=1, no interval" if s["ci95"] is None
@@ -131,12 +138,11 @@ def aggregate(report: dict, figures: Figures) -> list[str]:
 def distractors(report: dict, figures: Figures) -> list[str]:
     if not report["distractors"]:
         return []
-    lines = ["", "## Distractor evaluations", "",
-             "Several runs: mean over seeds, ± the sample sd over seeds, (min-max). One "
-             "run: its value and its 95% interval over episodes (Wilson for success, "
-             "bootstrap for return).", "",
-             "| env | split | method | runs | success | return | score drop |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = table_section(
+        "Distractor evaluations",
+        "Several runs: mean over seeds, ± the sample sd over seeds, (min-max). One run: its "
+        "value and its 95% interval over episodes (Wilson for success, bootstrap for return).",
+        ["env", "split", "method", "runs", "success", "return", "score drop"])
     for env, splits in report["distractors"].items():
         for split, by in splits.items():
             for m, e in by.items():
@@ -151,12 +157,12 @@ def paired_differences(report: dict, figures: Figures) -> list[str]:
     paired = report.get("paired", {})
     if not paired.get("per_env"):
         return []
-    lines = ["", f"## Paired differences: {paired['method']} - {paired['baseline']}", "",
-             "Success on each distractor split, paired by seed over the seeds both "
-             "methods have: mean difference, 95% interval (Student-t below 10 seeds), "
-             "two-sided sign-flip permutation p-value.", "",
-             "| env | split | seeds | difference | 95% CI | p | excludes 0 |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = table_section(
+        f"Paired differences: {paired['method']} - {paired['baseline']}",
+        "Success on each distractor split, paired by seed over the seeds both methods have: "
+        "mean difference, 95% interval (Student-t below 10 seeds), two-sided sign-flip "
+        "permutation p-value.",
+        ["env", "split", "seeds", "difference", "95% CI", "p", "excludes 0"])
     for env, splits in paired["per_env"].items():
         for split, d in splits.items():
             low, high = d["ci95"]
@@ -169,13 +175,14 @@ def paired_differences(report: dict, figures: Figures) -> list[str]:
 def rim_selection(report: dict, figures: Figures) -> list[str]:
     if not report.get("selection"):
         return []
-    lines = ["", "## RIM selection: does the input choose the active RIMs?", "",
-             "Over env 0's last logged rollout: entropy of the active set (0 bits: always "
-             "the same RIMs), share of steps on the most frequent set, distinct sets, and "
-             "the entropy at episode starts, where the state is zero and the set is a "
-             "function of the observation alone.", "",
-             "| env | method | seed | set entropy (bits) | top set share | sets | "
-             "entropy at starts (bits) |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = table_section(
+        "RIM selection: does the input choose the active RIMs?",
+        "Over env 0's last logged rollout: entropy of the active set (0 bits: always the same "
+        "RIMs), share of steps on the most frequent set, distinct sets, and the entropy at "
+        "episode starts, where the state is zero and the set is a function of the observation "
+        "alone.",
+        ["env", "method", "seed", "set entropy (bits)", "top set share", "sets",
+         "entropy at starts (bits)"])
     for env, by in report["selection"].items():
         for m, rows in by.items():
             for row in rows:

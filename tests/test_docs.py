@@ -29,6 +29,14 @@ ELSEWHERE = {
     "rimrl compare runs/sweeps/atari-rims-vs-lstm":
         "tests/test_sweep.py::test_local_sweep_failure_isolation_and_resume compares a "
         "sweep's runs",
+    "rimrl sweep configs/sweeps/pickup_rims_search.yaml":
+        "tests/test_search.py::test_a_search_on_ray_stops_weak_trials_and_writes_a_best_"
+        "config_that_trains (slow) runs a search end to end; its --dry-run runs here",
+    "rimrl train ppo --config runs/sweeps/pickup-rims-search/best_config.yaml --seed 1":
+        "the same slow test trains the best config a search wrote",
+    "rimrl compare runs/sweeps/pickup-rims-search --by core.k_active":
+        "tests/test_sweep.py::test_local_sweep_failure_isolation_and_resume compares a "
+        "sweep's runs",
 }
 
 

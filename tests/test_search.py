@@ -288,3 +288,45 @@ def test_retries_is_the_number_of_times_ray_restarts_a_lost_trial(tmp_path, monk
     assert seen["run_config"].failure_config.max_failures == 5
     with pytest.raises(UserError, match="retries must not be negative"):
         load_sweep(search_file(tmp_path, retries=-1))
+
+
+@pytest.mark.slow
+def test_a_search_whose_driver_was_killed_resumes_where_it_stopped(tmp_path, capsys):
+    """kill -9 of ``rimrl sweep`` mid-search (its trials die with their Ray workers); the
+    re-run restores the search from its Ray state, resumes the interrupted trial's run from
+    its checkpoint and finishes every trial (~3 min)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pytest.importorskip("ray")
+    from rimrl.commits import read_commit
+
+    overrides = {**BASE, "train.timesteps": 2048, "eval.every": 512}
+    path = search_file(tmp_path, {"trials": 2, "algorithm": "random", "scheduler": "none",
+                                  "space": {"ppo.learning_rate": SPACE["ppo.learning_rate"]}},
+                       overrides=overrides, max_concurrent=1)
+    root = tmp_path / "sweeps" / "s"
+    driver = subprocess.Popen([sys.executable, "-m", "rimrl", "sweep", str(path),
+                               "--num-cpus", "2"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    deadline, first = time.monotonic() + 300, None
+    while first is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+        for run in root.glob("trial-*"):
+            try:
+                commit = read_commit(run)
+            except Exception:  # mid-write: look again
+                continue
+            if commit is not None and commit.step > 0:
+                first = run
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    assert first is not None, "no trial reached a checkpoint"
+    assert main(["sweep", str(path), "--num-cpus", "2"]) == 0
+    status = json.loads((root / "sweep.json").read_text())
+    assert [t["status"] for t in status["trials"]] == ["done", "done"]
+    log = (first / "trial.log").read_text()
+    assert f"--resume {first.resolve()}" in log and "resuming at" in log
+    assert len(list(root.glob("trial-*"))) == 2 and (root / "best_config.yaml").is_file()

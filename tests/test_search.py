@@ -225,12 +225,15 @@ def test_a_search_on_ray_stops_weak_trials_and_writes_a_best_config_that_trains(
                                                                                  capsys):
     """Five sampled trials, one at a time, ASHA on the clean return: some stop early as
     resumable runs marked pruned; the best config trains; a re-run restores the finished
-    search and changes nothing (~4 min)."""
+    search and changes nothing (~5 min)."""
     pytest.importorskip("ray")
     # hidden sizes from 4 to 32: different initial policies, so the returns at a rung differ
     space = {"ppo.learning_rate": SPACE["ppo.learning_rate"], "core.hidden_size": {"int": [4, 32]}}
+    # runs long enough (20k steps, ~20 s) that a stop at a rung finds them still training
+    overrides = {**BASE, "train.timesteps": 20480, "train.checkpoint_every": 2048,
+                 "eval.every": 2048, "eval.episodes": 20}
     path = search_file(tmp_path, {"trials": 5, "algorithm": "random", "seed": 0, "space": space},
-                       overrides={**BASE, "eval.episodes": 20}, max_concurrent=1)
+                       overrides=overrides, max_concurrent=1)
     code = main(["sweep", str(path), "--num-cpus", "2"])
     out = capsys.readouterr().out
     assert code == 0, out

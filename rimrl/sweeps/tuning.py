@@ -4,10 +4,11 @@ Each trial is a Ray Tune function trainable that runs the trial's ordinary ``rim
 (and ``rimrl evaluate``) command lines as child processes, and, while training runs, reports
 each committed evaluation (:mod:`rimrl.commits`) to Tune: only evaluations whose iteration is
 committed count, so a trial resumed after a crash reports nothing twice that differs. When
-the scheduler stops a trial, its child gets SIGTERM and stops as after Ctrl-C, with a
-checkpoint: a stopped trial is a resumable run directory, marked ``trial_pruned.txt``.
-Children die with the Ray worker that runs them (Linux), so a lost node leaves no training
-holding its run's lock.
+the scheduler stops a trial, its child gets SIGTERM and stops as after Ctrl-C if Ray leaves it
+the time, else it dies with its worker; either way the run is whole at its last commit (about
+the evaluation the scheduler judged): a stopped trial is a resumable run directory, marked
+``trial_pruned.txt``. Children die with the Ray worker that runs them (Linux), so a lost node
+leaves no training holding its run's lock.
 
 Tune's experiment state lives in ``RUNS_DIR/NAME/ray``: a re-run of the same sweep file
 restores it (the sampler's history included), resumes unfinished trials and samples the

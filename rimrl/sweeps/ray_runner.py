@@ -54,7 +54,8 @@ def run_on_ray(sweep, todo: list, execute: Callable[[list[str]], int], *,
             run_config=tune.RunConfig(name=sweep.name, storage_path=str(sweep.root / "ray"),
                                       failure_config=tune.FailureConfig(
                                           max_failures=sweep.retries, fail_fast=False),
-                                      callbacks=[progress_lines(tune, len(todo), show, _trial_label)],
+                                      callbacks=[progress_lines(tune, len(todo), show,
+                                                                _trial_label)],
                                       verbose=0),
         )
         for result in tuner.fit():

@@ -68,7 +68,8 @@ class SearchOutcome:
 
 
 def trial_folder(trial_id: str) -> str:
-    """``trial-00003`` for Tune's ``<experiment>_00003``: the run directory's name."""
+    """A trial's run directory name: ``trial-`` and Tune's trial id (its last part, where
+    the id has an experiment prefix: ``<experiment>_00003`` gives ``trial-00003``)."""
     return "trial-" + trial_id.rsplit("_", 1)[-1]
 
 
@@ -113,7 +114,7 @@ def describe(sweep) -> str:
 def run_search(sweep, *, address: Optional[str] = None, num_cpus: Optional[int] = None,
                num_gpus: Optional[int] = None, show: bool = True) -> SearchOutcome:
     """Run (or resume) ``sweep``'s search on Ray; write ``sweep.json`` and the best trial's
-    configuration (:data:`~rimrl.sweeps.search.BEST_CONFIG`)."""
+    configuration (:data:`~rimrl.runs.BEST_CONFIG`)."""
     _, tune = require_ray()
     search, root = sweep.search, sweep.root
     settings = search_settings(sweep)

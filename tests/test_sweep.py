@@ -158,7 +158,8 @@ def test_local_sweep_failure_isolation_and_resume(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_sweep_joins_an_existing_ray_cluster(tmp_path, capsys):
-    """``--address auto`` joins a Ray head started outside rimrl (~40 s)."""
+    """``--address auto`` joins a Ray head started outside rimrl (~40 s). Its clean-up, ``ray
+    stop``, stops every Ray on the machine: do not run it beside another sweep."""
     import subprocess
 
     pytest.importorskip("ray")

@@ -217,13 +217,18 @@ def _outcome(sweep, results) -> SearchOutcome:
     return outcome
 
 
-def last_scores(run_dir: Path) -> dict:
-    """The run's last committed evaluation as a result (:func:`committed_scores`); empty
-    when it has none."""
+def run_scores(run_dir: Path, after: int = -1) -> list[dict]:
+    """The run's committed evaluations past step ``after``, one result per step
+    (:func:`committed_scores`); none for a run without a commit record yet."""
     commit = read_commit(run_dir) if run_dir.is_dir() else None
     if commit is None or not commit.evaluation_rows:
-        return {}
-    scores = committed_scores(read_evaluations(run_dir), commit.evaluation_rows, after=-1)
+        return []
+    return committed_scores(read_evaluations(run_dir), commit.evaluation_rows, after)
+
+
+def last_scores(run_dir: Path) -> dict:
+    """The run's last committed evaluation as a result; empty when it has none."""
+    scores = run_scores(run_dir)
     return scores[-1] if scores else {}
 
 
@@ -280,10 +285,7 @@ def _report_new(run_dir: Path, after: int) -> int:
     """Report the committed evaluations past step ``after`` to Tune; the last step reported."""
     from ray import tune  # optional
 
-    commit = read_commit(run_dir)
-    if commit is None or not commit.evaluation_rows:
-        return after
-    for result in committed_scores(read_evaluations(run_dir), commit.evaluation_rows, after):
+    for result in run_scores(run_dir, after):
         tune.report(result)
         after = result["timesteps"]
     return after
